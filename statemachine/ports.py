@@ -1,0 +1,207 @@
+"""The small interfaces the engine depends on. Adapters implement them; the engine never
+imports an adapter.
+
+* :class:`Broker`   - the account: balance, open orders, prices, orderable cash, orders, fills.
+* :class:`Planner`  - proposes a sell or buy plan for a :class:`PlanningContext`.
+* :class:`UnitOfWork` - one database transaction over the repository; rolls back unless committed.
+* :class:`Clock`    - time and sleeping, so tests can fake both.
+* :class:`Hooks`    - named points in the engine where tests may crash the process.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from .models import (
+    BrokerOrder,
+    OpenOrder,
+    OrderRecord,
+    OrderStatus,
+    PlaceResult,
+    Plan,
+    PlanningContext,
+    Side,
+    Snapshot,
+    Targets,
+    Thresholds,
+)
+from .records import (
+    HistoryRecord,
+    PlanAttemptRecord,
+    RunRecord,
+    StrategyDecision,
+    TransitionRecord,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...  # timezone-aware, UTC
+    def sleep(self, seconds: float) -> None: ...
+    def monotonic(self) -> float: ...
+
+
+class Hooks(Protocol):
+    def point(self, name: str) -> None: ...
+
+
+class NoHooks:
+    def point(self, name: str) -> None:
+        return None
+
+
+class Broker(abc.ABC):
+    """One brokerage account. Every read returns only complete, successful answers (all pages,
+    ``rt_cd == "0"``); anything else raises. Order sends are never retried inside the adapter."""
+
+    alias: str = "account"
+
+    @abc.abstractmethod
+    def balance(self) -> Snapshot:
+        """Holdings (every page) and the settled cash deposit."""
+
+    @abc.abstractmethod
+    def prices(self, tickers: list[str]) -> dict[str, int]:
+        """Current prices; raises when one cannot be had."""
+
+    @abc.abstractmethod
+    def orderable_cash(self) -> int:
+        """Cash a buy may use now, sale proceeds included, without margin debt."""
+
+    @abc.abstractmethod
+    def place_order(self, side: Side, ticker: str, quantity: int, order_type: str = "01",
+                    price: int = 0) -> PlaceResult:
+        """Send one cash order. Raises OrderRejected when the broker refused it (nothing placed),
+        OrderOutcomeUnknown when the outcome is not known (never resend blindly)."""
+
+    @abc.abstractmethod
+    def daily_orders(self, day: date, ticker: str | None = None, side: Side | None = None,
+                     odno: str | None = None, unfilled_only: bool = False) -> list[BrokerOrder]:
+        """The day's orders with their fills, every page read."""
+
+    @abc.abstractmethod
+    def cancel_order(self, odno: str, org_no: str, quantity: int) -> PlaceResult:
+        """Cancel the open remainder of an order."""
+
+    def open_orders(self, day: date) -> list[OpenOrder]:
+        return [OpenOrder(odno=o.odno, ticker=o.ticker, side=o.side, quantity=o.quantity,
+                          remaining=o.remaining)
+                for o in self.daily_orders(day, unfilled_only=True) if o.remaining > 0]
+
+
+class Planner(Protocol):
+    name: str
+
+    def plan(self, ctx: PlanningContext) -> Plan: ...
+
+
+PlannerFactory = Callable[[str], Planner]
+
+
+class UnitOfWork(abc.ABC):
+    """One transaction. Leaving the ``with`` block without :meth:`commit` rolls back."""
+
+    def __enter__(self) -> UnitOfWork:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.rollback()
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+    # -- runs and their checkpoints ------------------------------------------------------------
+    @abc.abstractmethod
+    def add_run(self, run: RunRecord) -> None:
+        """Insert a run; raises LeaseHeld when the account already has an active run."""
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> RunRecord:
+        """Raises RunNotFound."""
+
+    @abc.abstractmethod
+    def find_runs(self, *, account: str | None = None, statuses: list[str] | None = None,
+                  limit: int = 50) -> list[RunRecord]: ...
+
+    @abc.abstractmethod
+    def update_run(self, run_id: str, *, expect_seq: int | None = None, **fields: Any) -> None:
+        """Update a run; with ``expect_seq`` only if no other transition was committed since."""
+
+    @abc.abstractmethod
+    def add_transition(self, record: TransitionRecord) -> None: ...
+
+    @abc.abstractmethod
+    def transitions(self, run_id: str) -> list[TransitionRecord]: ...
+
+    @abc.abstractmethod
+    def put_output(self, run_id: str, seq: int, kind: str, payload: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """The newest payload of each kind."""
+
+    @abc.abstractmethod
+    def add_plan_attempt(self, record: PlanAttemptRecord) -> None: ...
+
+    @abc.abstractmethod
+    def update_plan_attempt(self, run_id: str, side: Side, attempt: int, **fields: Any) -> None: ...
+
+    @abc.abstractmethod
+    def plan_attempts(self, run_id: str) -> list[PlanAttemptRecord]: ...
+
+    # -- orders --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_order(self, *, run_id: str, account: str, side: Side, ticker: str, name: str, quantity: int,
+                  attempt: int, seq: int, status: OrderStatus, created_at: datetime) -> OrderRecord: ...
+
+    @abc.abstractmethod
+    def update_order(self, order_id: int, **fields: Any) -> OrderRecord: ...
+
+    @abc.abstractmethod
+    def orders(self, run_id: str) -> list[OrderRecord]: ...
+
+    @abc.abstractmethod
+    def known_odnos(self, account: str) -> set[str]:
+        """Every broker order number any intent of this account has adopted."""
+
+    # -- leases ----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def acquire_lease(self, run_id: str, owner: str, now: datetime, ttl_s: float,
+                      steal_if: Callable[[str], bool] | None = None) -> bool:
+        """Take or renew the run's lease; ``steal_if(owner)`` may declare a live lease dead."""
+
+    @abc.abstractmethod
+    def release_lease(self, run_id: str, owner: str) -> None: ...
+
+    # -- targets, thresholds, history ----------------------------------------------------------------
+    @abc.abstractmethod
+    def latest_targets(self) -> StrategyDecision | None: ...
+
+    @abc.abstractmethod
+    def add_targets(self, targets: Targets, decided_at: datetime) -> StrategyDecision: ...
+
+    @abc.abstractmethod
+    def latest_thresholds(self) -> Thresholds: ...
+
+    @abc.abstractmethod
+    def add_thresholds(self, thresholds: Thresholds, at: datetime) -> None: ...
+
+    @abc.abstractmethod
+    def add_history(self, record: HistoryRecord) -> None: ...
+
+    @abc.abstractmethod
+    def history(self, limit: int = 50) -> list[HistoryRecord]: ...
+
+
+class Store(Protocol):
+    def unit_of_work(self) -> AbstractContextManager[UnitOfWork]: ...
+
+
+Progress = Callable[[str], None]
+Iter = Iterator

@@ -1,0 +1,30 @@
+"""Engine settings: plain data, filled by the composition root from the environment or a file."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .fees import FeeModel
+
+
+class EngineSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    fees: FeeModel = Field(default_factory=FeeModel)
+    cash_buffer_percent: float = Field(0.5, ge=0, le=100, description="kept back from orderable cash")
+    cash_buffer_krw: int = Field(0, ge=0)
+    order_type: str = "01"  # market
+    fill_timeout_s: float = Field(30.0, gt=0)
+    fill_poll_s: float = Field(0.5, gt=0)
+    cancel_confirm_polls: int = Field(10, ge=1)
+    partial_retries: int = Field(1, ge=0, description="re-sends of an unfilled remainder")
+    open_orders_policy: Literal["fail", "cancel"] = "fail"
+    sell_untargeted: bool = True
+    lease_ttl_s: float = Field(60.0, gt=0)
+    reconcile_skew_s: float = Field(2.0, ge=0, description="broker clock may lag ours by this much")
+    on_llm_failure: Literal["fail", "optimal"] = "fail"
+
+    def cash_buffer(self, orderable_cash: int) -> int:
+        return self.cash_buffer_krw + int(orderable_cash * self.cash_buffer_percent / 100.0)
