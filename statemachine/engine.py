@@ -307,7 +307,6 @@ class Engine:
             rl.error("%s -> %s [%s] %s", run.state, dest, status, outcome.error or outcome.reason or "")
         else:
             rl.info("%s -> %s [%s]%s", run.state, dest, status, f" {outcome.reason}" if outcome.reason else "")
-        self.progress(f"{run.state.value} -> {dest.value} [{status.value}]")
         if finished:
             self._summary(run.id)
         self.hooks.point(f"checkpoint:{dest.value}")

@@ -1,0 +1,98 @@
+"""The composition root: builds the store, the broker, the planners and the engine from settings.
+
+Entry points (CLI, HTTP API, scheduler) call :func:`bootstrap` and never construct adapters
+themselves, so tests swap a URL or a transport, not code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from statemachine.engine import Engine
+from statemachine.errors import SafetyStop
+from statemachine.ports import Broker, Planner
+from statemachine.records import RunRecord
+
+from .config import Settings
+from .db.connect import Database, database_url
+from .runtime import CrashHooks, SystemClock, lease_is_dead, lease_owner
+from .sim_account import SimAccount
+from .sim_broker import SimulatedBroker
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    broker_factory: object
+    engine_factory: object
+
+    def broker(self) -> Broker:
+        return self.broker_factory()  # type: ignore[operator]
+
+    def engine(self, progress=None) -> Engine:  # type: ignore[no-untyped-def]
+        return self.engine_factory(progress)  # type: ignore[operator]
+
+
+def make_broker(settings: Settings) -> Broker:
+    if settings.broker == "sim":
+        path = Path(settings.sim_account_path)
+        if not path.exists():
+            SimAccount.demo(path, overwrite=False)
+        return SimulatedBroker(SimAccount(path), alias=settings.account_alias)
+    from .kis_bootstrap import make_kis_broker  # the KIS REST client
+
+    return make_kis_broker(settings)
+
+
+def make_planners(settings: Settings):  # type: ignore[no-untyped-def]
+    es = settings.engine_settings()
+
+    def factory(name: str) -> Planner:
+        try:
+            from .planners import planner_factory  # the full registry (Gemini, optimal) when present
+        except ImportError:
+            planner_factory = None
+        if planner_factory is not None:
+            return planner_factory(settings)(name)
+        from statemachine.planner_greedy import GreedyPlanner
+
+        if name in ("auto", "greedy"):
+            return GreedyPlanner(es.fees, sell_untargeted=es.sell_untargeted)
+        raise ValueError(f"unknown planner '{name}'")
+
+    return factory
+
+
+def kill_switch_guard(settings: Settings):  # type: ignore[no-untyped-def]
+    """Fails closed: the switch is on if the setting says so or the file exists (or cannot be read)."""
+
+    def guard(run: RunRecord) -> None:
+        path = Path(settings.kill_switch_file)
+        try:
+            on_file = path.exists()
+        except OSError:
+            on_file = True
+        if settings.kill_switch or on_file:
+            raise SafetyStop(f"kill switch is on ({'setting' if settings.kill_switch else path}); "
+                             f"no new orders, run aborted at its checkpoint", run_id=run.id)
+
+    return guard
+
+
+def bootstrap(settings: Settings | None = None, *, db_url: str | None = None) -> App:
+    settings = settings or Settings()
+    url = database_url(db_url or settings.database_url)
+    db = Database(url)
+    es = settings.engine_settings()
+
+    def broker_factory() -> Broker:
+        return make_broker(settings)
+
+    def engine_factory(progress=None) -> Engine:  # type: ignore[no-untyped-def]
+        return Engine(db.unit_of_work, broker_factory(), make_planners(settings), SystemClock(), es,
+                      hooks=CrashHooks(settings.crash_at), owner=lease_owner(), lease_is_dead=lease_is_dead,
+                      guards=[kill_switch_guard(settings)], progress=progress)
+
+    return App(settings=settings, db=db, broker_factory=broker_factory, engine_factory=engine_factory)

@@ -1,0 +1,1 @@
+"""The command line (typer + rich). Entry point: ``run_rebalance.py``."""

@@ -1,0 +1,124 @@
+"""Rich rendering of runs, timelines, drift and history for people (``--json`` skips all this)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from statemachine.units import pct
+
+STATUS_STYLE = {"SUCCEEDED": "green", "NOT_NEEDED": "green", "STOPPED": "cyan", "RUNNING": "yellow",
+                "BLOCKED": "magenta", "PARTIAL": "yellow", "FAILED": "red", "ABORTED": "red"}
+
+
+def _status(s: str | None) -> str:
+    if not s:
+        return ""
+    return f"[{STATUS_STYLE.get(s, 'white')}]{s}[/]"
+
+
+def _t(iso: str | None) -> str:
+    return datetime.fromisoformat(iso).strftime("%H:%M:%S.%f")[:-3] if iso else ""
+
+
+def drift_tables(console: Console, drift: dict[str, Any] | None, title: str) -> None:
+    if not drift:
+        return
+    th = drift["thresholds"]
+    t = Table(title=f"{title}: MP drift (threshold {th['mp']}pp)  total {drift['total']:,} KRW")
+    for c in ("class", "target %", "actual %", "drift pp", ""):
+        t.add_column(c, justify="right" if c not in ("class", "") else "left")
+    for c in drift["classes"]:
+        t.add_row(c["asset_class"], f"{c['target_pct']:.2f}", f"{c['actual_pct']:.2f}", f"{pct(c['drift'], 2):+.2f}",
+                  "[red]exceeded[/]" if c["exceeded"] else "")
+    console.print(t)
+    t = Table(title=f"{title}: Sub-MP drift (threshold {th['sub_mp']}pp of the class)")
+    for c in ("ticker", "name", "class", "qty", "price", "value", "target value", "in-class %", "target %",
+              "drift pp", ""):
+        t.add_column(c, justify="left" if c in ("ticker", "name", "class", "") else "right")
+    for r in drift["tickers"]:
+        t.add_row(r["ticker"], r["name"][:22], r["asset_class"], f"{r['quantity']:,}", f"{r['price']:,}",
+                  f"{r['value']:,}", f"{r['target_value']:,}", f"{r['actual_weight']:.2f}",
+                  f"{r['target_weight']:.2f}", f"{pct(r['drift'], 2):+.2f}", "[red]exceeded[/]" if r["exceeded"] else "")
+    console.print(t)
+
+
+def show_run(console: Console, view: dict[str, Any]) -> None:
+    run = view["run"]
+    console.print(f"[bold]Run {run['id']}[/]  account {run['account']}  state [bold]{run['state']}[/]  "
+                  f"status {_status(run['status'])}  max_phase {run['max_phase']}  planner {run['planner']}  "
+                  f"thresholds MP {run['thresholds']['mp']} / Sub-MP {run['thresholds']['sub_mp']}")
+    if run.get("error"):
+        console.print(f"[red]error:[/] {run['error']}")
+    if run.get("blocked_reason"):
+        console.print(f"[magenta]blocked:[/] {run['blocked_reason']}")
+    t = Table(title="Timeline")
+    for c in ("#", "time (UTC)", "took", "transition", "status", "actor", "what happened"):
+        t.add_column(c)
+    for r in view["transitions"]:
+        took = f"{r['duration_ms'] / 1000:.2f}s" if r["duration_ms"] is not None else ""
+        move = r["to"] if r["from"] in ("-", r["to"]) else f"{r['from']} → {r['to']}"
+        t.add_row(str(r["seq"]), _t(r["at"]), took, f"{r['trigger']}: {move}", _status(r["status"]), r["actor"],
+                  (r["reason"] or "")[:160])
+    console.print(t)
+    drift_tables(console, view.get("drift_before"), "Before")
+    for p in view["plans"]:
+        verdict = "[green]passed[/]" if p["passed"] else ("[red]failed[/]" if p["passed"] is False else "unchecked")
+        console.print(f"[bold]{p['side']} plan, attempt {p['attempt']}[/] by {p['planner']}: {verdict}"
+                      + (f"  [red]planner error:[/] {p['error']}" if p["error"] else ""))
+        for o in p["orders"]:
+            console.print(f"   {p['side']} {o['quantity']:>6,} x {o['ticker']} {o['name'][:24]}  — {o['reason']}")
+        for c in p["checks"]:
+            mark = "[green]✓[/]" if c["passed"] else "[red]✗[/]"
+            console.print(f"   {mark} {c['rule']} {c['ticker'] or ''} {c['message']}")
+    if view["orders"]:
+        t = Table(title="Orders and fills")
+        for c in ("side", "ticker", "qty", "filled", "avg price", "amount", "fees", "status", "order no", "note"):
+            t.add_column(c)
+        for o in view["orders"]:
+            t.add_row(o["side"], o["ticker"], f"{o['quantity']:,}", f"{o['filled_quantity']:,}",
+                      f"{o['avg_price']:,.1f}", f"{o['amount']:,}", f"{o['fees']:,}", o["status"], o["odno"] or "",
+                      (o["message"] or "")[:40])
+        console.print(t)
+    for side in ("sell_fills", "buy_fills"):
+        f = view.get(side)
+        if f and f.get("projected"):
+            console.print(f"[cyan]{side.split('_')[0]} fills projected at snapshot prices (dry run, nothing sent):[/]")
+            for r in f["fills"]:
+                console.print(f"   {r['side']} {r['filled']:,} x {r['ticker']} ≈ {r['amount']:,} KRW")
+    drift_tables(console, view.get("drift_after") if view.get("orders") else None, "After")
+    h = view.get("history")
+    if h:
+        b = (h.get("drift_before") or {}).get("total_abs_drift")
+        a = (h.get("drift_after") or {}).get("total_abs_drift")
+        console.print(f"[bold]Result:[/] {_status(h['status'])}  trades {len(h['trades'])}  cost {h['total_cost']:,} KRW"
+                      f"  total drift {'-' if b is None else f'{b:.2f}pp'} → {'-' if a is None else f'{a:.2f}pp'}")
+
+
+def runs_table(console: Console, runs: list[dict[str, Any]], title: str = "Runs") -> None:
+    t = Table(title=title)
+    for c in ("id", "account", "state", "status", "phase", "age", "lease holder", "error"):
+        t.add_column(c)
+    now = datetime.now().astimezone()
+    for r in runs:
+        age = now - datetime.fromisoformat(r["created_at"])
+        t.add_row(r["id"], r["account"], r["state"], _status(r["status"]), str(r["max_phase"]),
+                  str(age).split(".")[0], r.get("lease_owner") or "", (r.get("error") or "")[:50])
+    console.print(t)
+
+
+def history_table(console: Console, rows: list[dict[str, Any]]) -> None:
+    t = Table(title="Rebalancing history")
+    for c in ("executed (UTC)", "run", "status", "MP/Sub-MP thr", "drift before", "drift after", "trades", "cost"):
+        t.add_column(c)
+    for h in rows:
+        b = (h.get("drift_before") or {}).get("total_abs_drift")
+        a = (h.get("drift_after") or {}).get("total_abs_drift")
+        t.add_row(h["executed_at"][:19], h["run_id"], _status(h["status"]),
+                  f"{h['mp_threshold_percent']}/{h['sub_mp_threshold_percent']}",
+                  "-" if b is None else f"{b:.2f}pp", "-" if a is None else f"{a:.2f}pp", str(len(h["trades"])),
+                  f"{h['total_cost']:,}")
+    console.print(t)

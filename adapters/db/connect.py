@@ -1,0 +1,135 @@
+"""Connecting: URL from ``--db``/``REBALANCE_DATABASE_URL`` (default ``sqlite:///rebalance.db``),
+SQLite in WAL mode with a busy timeout and ``BEGIN IMMEDIATE`` transactions, PostgreSQL through
+psycopg 3; migrations through Alembic only."""
+
+from __future__ import annotations
+
+import os
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from statemachine.errors import AdapterError
+
+from .store import SqlUnitOfWork
+
+DEFAULT_URL = "sqlite:///rebalance.db"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+class DatabaseError(AdapterError):
+    exit_code = 9
+
+
+def database_url(explicit: str | None = None) -> str:
+    url = explicit or os.environ.get("REBALANCE_DATABASE_URL") or DEFAULT_URL
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseError(f"database URL is not valid: {safe_url(url)}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    raise DatabaseError(f"unsupported database backend '{parsed.get_backend_name()}' (use sqlite or postgresql)")
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["url"] = url
+    return cfg
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision(url: str) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def upgrade(url: str, engine: Engine | None = None) -> str | None:
+    """Run the migrations to head (PostgreSQL: under an advisory lock, so two upgrades never race)."""
+    cfg = alembic_config(url)
+    engine = engine or make_engine(url)
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(7240813)"))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot reach the database {safe_url(url)}: {_first_line(exc)}") from exc
+    return head_revision(url)
+
+
+def _first_line(exc: BaseException) -> str:
+    text_ = str(getattr(exc, "orig", exc)) or type(exc).__name__
+    return text_.strip().splitlines()[0]
+
+
+class Database:
+    """The store: hands out units of work over one SQLAlchemy engine."""
+
+    def __init__(self, url: str, *, auto_migrate: bool | None = None) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        is_sqlite = self.engine.dialect.name == "sqlite"
+        try:
+            current = current_revision(self.engine)
+        except OperationalError as exc:
+            raise DatabaseError(f"cannot reach the database {safe_url(url)}: {_first_line(exc)}") from exc
+        head = head_revision(url)
+        if current != head:
+            if auto_migrate if auto_migrate is not None else is_sqlite:
+                upgrade(url, self.engine)
+            else:
+                raise DatabaseError(f"the database {safe_url(url)} is at schema {current or 'none'}, not {head}; "
+                                    f"run: run_rebalance.py db upgrade --db URL")
+
+    def unit_of_work(self) -> AbstractContextManager[SqlUnitOfWork]:
+        return SqlUnitOfWork(self.engine)
+
+    __call__ = unit_of_work
+
+    def dispose(self) -> None:
+        self.engine.dispose()

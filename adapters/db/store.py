@@ -1,0 +1,209 @@
+"""The SQLAlchemy unit of work: the :class:`statemachine.ports.UnitOfWork` over one connection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from statemachine.errors import LeaseHeld, RunNotFound
+from statemachine.models import OrderRecord, OrderStatus, Side, Targets, Thresholds
+from statemachine.ports import UnitOfWork
+from statemachine.records import (
+    HistoryRecord,
+    PlanAttemptRecord,
+    RunRecord,
+    StrategyDecision,
+    TransitionRecord,
+)
+
+from . import tables as t
+
+
+class SqlUnitOfWork(UnitOfWork):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.conn: Connection = engine.connect()
+        self.tx = self.conn.begin()
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.tx.is_active:
+                self.tx.rollback()
+        finally:
+            self.conn.close()
+
+    def commit(self) -> None:
+        self.tx.commit()
+        self.tx = self.conn.begin()
+
+    def rollback(self) -> None:
+        if self.tx.is_active:
+            self.tx.rollback()
+
+    # -- runs ---------------------------------------------------------------------------------
+    def add_run(self, run: RunRecord) -> None:
+        row = run.model_dump(mode="json")
+        row.update(created_at=run.created_at, updated_at=run.updated_at, lease_expires_at=run.lease_expires_at,
+                   finished_at=run.finished_at)
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(t.runs).values(**row))
+        except IntegrityError as exc:
+            active = self.find_runs(account=run.account, statuses=["RUNNING", "BLOCKED"], limit=1)
+            other = active[0].id if active else "?"
+            raise LeaseHeld(f"account {run.account} already has an active run ({other}); resume or abort it "
+                            f"first", account=run.account, run_id=other) from exc
+
+    def get_run(self, run_id: str) -> RunRecord:
+        row = self.conn.execute(select(t.runs).where(t.runs.c.id == run_id)).mappings().first()
+        if row is None:
+            raise RunNotFound(f"no run with id '{run_id}'", run_id=run_id)
+        return RunRecord.model_validate(dict(row))
+
+    def find_runs(self, *, account: str | None = None, statuses: list[str] | None = None,
+                  limit: int = 50) -> list[RunRecord]:
+        q = select(t.runs).order_by(t.runs.c.created_at.desc(), t.runs.c.id.desc()).limit(limit)
+        if account:
+            q = q.where(t.runs.c.account == account)
+        if statuses:
+            q = q.where(t.runs.c.status.in_(statuses))
+        return [RunRecord.model_validate(dict(r)) for r in self.conn.execute(q).mappings()]
+
+    def update_run(self, run_id: str, *, expect_seq: int | None = None, **fields: Any) -> None:
+        values = {k: (v.model_dump(mode="json") if hasattr(v, "model_dump") else
+                      (v.value if hasattr(v, "value") else v)) for k, v in fields.items()}
+        q = update(t.runs).where(t.runs.c.id == run_id).values(**values)
+        if expect_seq is not None:
+            q = q.where(t.runs.c.seq == expect_seq)
+        res = self.conn.execute(q)
+        if res.rowcount != 1:
+            self.get_run(run_id)  # raises RunNotFound
+            raise LeaseHeld(f"run {run_id} moved on under this process (expected checkpoint {expect_seq}); "
+                            f"another process is driving it", run_id=run_id)
+
+    def add_transition(self, record: TransitionRecord) -> None:
+        self.conn.execute(insert(t.run_transitions).values(**record.model_dump()))
+
+    def transitions(self, run_id: str) -> list[TransitionRecord]:
+        q = select(t.run_transitions).where(t.run_transitions.c.run_id == run_id).order_by(t.run_transitions.c.seq)
+        return [TransitionRecord.model_validate({k: v for k, v in dict(r).items() if k != "id"})
+                for r in self.conn.execute(q).mappings()]
+
+    def put_output(self, run_id: str, seq: int, kind: str, payload: dict[str, Any]) -> None:
+        self.conn.execute(insert(t.step_outputs).values(run_id=run_id, seq=seq, kind=kind, payload=payload))
+
+    def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
+        q = select(t.step_outputs).where(t.step_outputs.c.run_id == run_id).order_by(t.step_outputs.c.seq)
+        return {r["kind"]: r["payload"] for r in self.conn.execute(q).mappings()}
+
+    def add_plan_attempt(self, record: PlanAttemptRecord) -> None:
+        row = record.model_dump(mode="json")
+        row["created_at"] = record.created_at
+        self.conn.execute(insert(t.plan_attempts).values(**row))
+
+    def update_plan_attempt(self, run_id: str, side: Side, attempt: int, **fields: Any) -> None:
+        self.conn.execute(update(t.plan_attempts).where(and_(
+            t.plan_attempts.c.run_id == run_id, t.plan_attempts.c.side == side.value,
+            t.plan_attempts.c.attempt == attempt)).values(**fields))
+
+    def plan_attempts(self, run_id: str) -> list[PlanAttemptRecord]:
+        q = (select(t.plan_attempts).where(t.plan_attempts.c.run_id == run_id)
+             .order_by(t.plan_attempts.c.id))
+        return [PlanAttemptRecord.model_validate({k: v for k, v in dict(r).items() if k != "id"})
+                for r in self.conn.execute(q).mappings()]
+
+    # -- orders ---------------------------------------------------------------------------------
+    def add_order(self, *, run_id: str, account: str, side: Side, ticker: str, name: str, quantity: int,
+                  attempt: int, seq: int, status: OrderStatus, created_at: datetime) -> OrderRecord:
+        res = self.conn.execute(insert(t.orders).values(
+            run_id=run_id, account=account, side=side.value, ticker=ticker, name=name, quantity=quantity,
+            attempt=attempt, seq=seq, status=status.value, created_at=created_at, filled_quantity=0,
+            avg_price=0.0, amount=0, fees=0))
+        return self._order(res.inserted_primary_key[0])
+
+    def _order(self, order_id: int) -> OrderRecord:
+        row = self.conn.execute(select(t.orders).where(t.orders.c.id == order_id)).mappings().one()
+        return OrderRecord.model_validate({k: v for k, v in dict(row).items() if k != "account"})
+
+    def update_order(self, order_id: int, **fields: Any) -> OrderRecord:
+        values = {k: (v.value if hasattr(v, "value") else v) for k, v in fields.items()}
+        self.conn.execute(update(t.orders).where(t.orders.c.id == order_id).values(**values))
+        return self._order(order_id)
+
+    def orders(self, run_id: str) -> list[OrderRecord]:
+        q = select(t.orders).where(t.orders.c.run_id == run_id).order_by(t.orders.c.id)
+        return [OrderRecord.model_validate({k: v for k, v in dict(r).items() if k != "account"})
+                for r in self.conn.execute(q).mappings()]
+
+    def known_odnos(self, account: str) -> set[str]:
+        q = select(t.orders.c.odno).where(and_(t.orders.c.account == account, t.orders.c.odno.is_not(None)))
+        return {r[0] for r in self.conn.execute(q)}
+
+    # -- leases ---------------------------------------------------------------------------------
+    def acquire_lease(self, run_id: str, owner: str, now: datetime, ttl_s: float,
+                      steal_if: Callable[[str], bool] | None = None) -> bool:
+        exp = now + timedelta(seconds=ttl_s)
+        c = t.runs.c
+        res = self.conn.execute(update(t.runs).where(and_(
+            c.id == run_id,
+            or_(c.lease_owner.is_(None), c.lease_owner == owner, c.lease_expires_at < now),
+        )).values(lease_owner=owner, lease_expires_at=exp))
+        if res.rowcount == 1:
+            return True
+        current = self.get_run(run_id).lease_owner
+        if steal_if is not None and current and steal_if(current):
+            res = self.conn.execute(update(t.runs).where(and_(c.id == run_id, c.lease_owner == current))
+                                    .values(lease_owner=owner, lease_expires_at=exp))
+            return res.rowcount == 1
+        return False
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        self.conn.execute(update(t.runs).where(and_(t.runs.c.id == run_id, t.runs.c.lease_owner == owner))
+                          .values(lease_owner=None, lease_expires_at=None))
+
+    # -- targets, thresholds, history ---------------------------------------------------------------
+    def latest_targets(self) -> StrategyDecision | None:
+        q = select(t.ai_strategy_decisions).order_by(t.ai_strategy_decisions.c.decided_at.desc(),
+                                                     t.ai_strategy_decisions.c.id.desc()).limit(1)
+        row = self.conn.execute(q).mappings().first()
+        if row is None:
+            return None
+        targets = Targets.model_validate({"mp_id": row["mp_id"], "mp": row["mp"], "sub_mp": row["sub_mp"],
+                                          "names": row["names"] or {}, "decided_at": row["decided_at"]})
+        return StrategyDecision(id=row["id"], decided_at=row["decided_at"], targets=targets)
+
+    def add_targets(self, targets: Targets, decided_at: datetime) -> StrategyDecision:
+        res = self.conn.execute(insert(t.ai_strategy_decisions).values(
+            decided_at=decided_at, mp_id=targets.mp_id, mp=targets.mp, sub_mp=targets.sub_mp, names=targets.names))
+        return StrategyDecision(id=res.inserted_primary_key[0], decided_at=decided_at, targets=targets)
+
+    def latest_thresholds(self) -> Thresholds:
+        q = select(t.rebalancing_config).order_by(t.rebalancing_config.c.id.desc()).limit(1)
+        row = self.conn.execute(q).mappings().first()
+        if row is None:
+            return Thresholds()
+        return Thresholds(mp=row["mp_threshold_percent"], sub_mp=row["sub_mp_threshold_percent"])
+
+    def add_thresholds(self, thresholds: Thresholds, at: datetime) -> None:
+        self.conn.execute(insert(t.rebalancing_config).values(
+            mp_threshold_percent=thresholds.mp, sub_mp_threshold_percent=thresholds.sub_mp, updated_at=at))
+
+    def config_rows(self, limit: int = 20) -> list[dict[str, Any]]:
+        q = select(t.rebalancing_config).order_by(t.rebalancing_config.c.id.desc()).limit(limit)
+        return [dict(r) for r in self.conn.execute(q).mappings()]
+
+    def add_history(self, record: HistoryRecord) -> None:
+        row = record.model_dump(mode="json")
+        row["executed_at"] = record.executed_at
+        self.conn.execute(insert(t.rebalancing_history).values(**row))
+
+    def history(self, limit: int = 50) -> list[HistoryRecord]:
+        q = select(t.rebalancing_history).order_by(t.rebalancing_history.c.executed_at.desc(),
+                                                   t.rebalancing_history.c.id.desc()).limit(limit)
+        return [HistoryRecord.model_validate({k: v for k, v in dict(r).items() if k != "id"})
+                for r in self.conn.execute(q).mappings()]
