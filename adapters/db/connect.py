@@ -90,6 +90,7 @@ def head_revision(url: str) -> str | None:
 def upgrade(url: str, engine: Engine | None = None) -> str | None:
     """Run the migrations to head (PostgreSQL: under an advisory lock, so two upgrades never race)."""
     cfg = alembic_config(url)
+    own = engine is None
     engine = engine or make_engine(url)
     try:
         with engine.begin() as conn:
@@ -99,6 +100,9 @@ def upgrade(url: str, engine: Engine | None = None) -> str | None:
             command.upgrade(cfg, "head")
     except OperationalError as exc:
         raise DatabaseError(f"cannot reach the database {safe_url(url)}: {_first_line(exc)}") from exc
+    finally:
+        if own:
+            engine.dispose()
     return head_revision(url)
 
 
