@@ -21,6 +21,7 @@ from typing import Any
 from . import CHECKPOINT_FORMAT, ENGINE_VERSION
 from .drift import drift_report
 from .errors import (
+    DomainError,
     IncompatibleCheckpoint,
     LeaseHeld,
     RebalanceError,
@@ -179,8 +180,9 @@ class Engine:
         return self.run(run_id)
 
     def interrupted(self) -> list[RunRecord]:
+        """Runs of this engine's account left RUNNING (their process died or was stopped)."""
         with self.uow() as uow:
-            return uow.find_runs(statuses=[RunStatus.RUNNING.value], limit=1000)
+            return uow.find_runs(account=self.broker.alias, statuses=[RunStatus.RUNNING.value], limit=1000)
 
     def force(self, run_id: str, target: str, *, reason: str, actor: str) -> RunRecord:
         """Move a run along an operator edge of the table (or abort it), recording who and why."""
@@ -218,6 +220,9 @@ class Engine:
 
     # ============================================================ leases and guards
     def _check_resumable(self, run: RunRecord) -> None:
+        if run.account != self.broker.alias:
+            raise DomainError(f"run {run.id} belongs to account {run.account}, but this process is configured for "
+                              f"{self.broker.alias}; resume it with that account's settings", run_id=run.id)
         if run.checkpoint_format != CHECKPOINT_FORMAT:
             raise IncompatibleCheckpoint(
                 f"run {run.id} was written with checkpoint format {run.checkpoint_format} (engine "

@@ -150,9 +150,10 @@ class OrderExecutor:
 
     def _reconcile(self, run: RunRecord, rec: OrderRecord) -> Blocked | tuple[OrderRecord, bool]:
         rows = self.broker.daily_orders(broker_day(rec.created_at), ticker=rec.ticker)
-        with self.uow() as uow:
-            known = uow.known_odnos(run.account)
         since = rec.created_at - timedelta(seconds=self.settings.reconcile_skew_s)
+        day_start = datetime.combine(broker_day(rec.created_at), datetime.min.time(), KST)
+        with self.uow() as uow:
+            known = uow.known_odnos(run.account, day_start - timedelta(hours=1))
         new = [o for o in rows if o.odno not in known and o.placed_at >= since and o.ticker == rec.ticker]
         cands = [o for o in new if o.side is rec.side and o.quantity == rec.quantity
                  and o.order_type == self.settings.order_type]

@@ -167,8 +167,9 @@ class UnitOfWork(abc.ABC):
     def orders(self, run_id: str) -> list[OrderRecord]: ...
 
     @abc.abstractmethod
-    def known_odnos(self, account: str) -> set[str]:
-        """Every broker order number any intent of this account has adopted."""
+    def known_odnos(self, account: str, since: datetime) -> set[str]:
+        """Broker order numbers adopted by this account's intents created at or after ``since``
+        (order numbers restart every trading day, so older ones say nothing about today's)."""
 
     # -- leases ----------------------------------------------------------------------------------
     @abc.abstractmethod

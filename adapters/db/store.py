@@ -140,8 +140,9 @@ class SqlUnitOfWork(UnitOfWork):
         return [OrderRecord.model_validate({k: v for k, v in dict(r).items() if k != "account"})
                 for r in self.conn.execute(q).mappings()]
 
-    def known_odnos(self, account: str) -> set[str]:
-        q = select(t.orders.c.odno).where(and_(t.orders.c.account == account, t.orders.c.odno.is_not(None)))
+    def known_odnos(self, account: str, since: datetime) -> set[str]:
+        q = select(t.orders.c.odno).where(and_(t.orders.c.account == account, t.orders.c.odno.is_not(None),
+                                               t.orders.c.created_at >= since))
         return {r[0] for r in self.conn.execute(q)}
 
     # -- leases ---------------------------------------------------------------------------------
