@@ -43,7 +43,7 @@ def drift_report(snapshot: Snapshot, targets: Targets, thresholds: Thresholds) -
 
     rows: list[TickerDrift] = []
     tickers: list[str] = []
-    for c, weights in targets.sub_mp.items():
+    for weights in targets.sub_mp.values():
         tickers += [t for t in weights if t not in tickers]
     tickers += [h.ticker for h in snapshot.holdings if h.ticker not in tickers]
     for t in tickers:

@@ -81,7 +81,7 @@ class Targets(Frozen):
                 if w < 0:
                     raise TargetsError(f"targets: '{f}' is negative ({w})", field=f)
                 if t in seen:
-                    raise TargetsError(f"targets: ticker '{t}' is in both '{seen[t]}' and '{c}'", field=f)
+                    raise TargetsError(f"targets: '{f}': ticker '{t}' is already in 'sub_mp.{seen[t]}'", field=f)
                 seen[t] = c
             s = sum(weights.values())
             if weights and abs(s - 1) > SUM_TOLERANCE:
@@ -89,7 +89,7 @@ class Targets(Frozen):
                                    field=f"sub_mp.{c}")
         for c, v in mp.items():
             if v > 0 and c != "Cash" and not data["sub_mp"].get(c):
-                raise TargetsError(f"targets: class '{c}' has {v:g}% but no Sub-MP tickers",
+                raise TargetsError(f"targets: 'sub_mp.{c}' is missing or empty but 'mp.{c}' is {v:g}%",
                                    field=f"sub_mp.{c}")
         return data
 

@@ -45,7 +45,7 @@ app.add_typer(targets_app, name="targets")
 app.add_typer(db_app, name="db")
 
 out = Console(highlight=False, soft_wrap=False, width=200)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class State:

@@ -42,7 +42,8 @@ def drift_tables(console: Console, drift: dict[str, Any] | None, title: str) -> 
     for r in drift["tickers"]:
         t.add_row(r["ticker"], r["name"][:22], r["asset_class"], f"{r['quantity']:,}", f"{r['price']:,}",
                   f"{r['value']:,}", f"{r['target_value']:,}", f"{r['actual_weight']:.2f}",
-                  f"{r['target_weight']:.2f}", f"{pct(r['drift'], 2):+.2f}", "[red]exceeded[/]" if r["exceeded"] else "")
+                  f"{r['target_weight']:.2f}", f"{pct(r['drift'], 2):+.2f}",
+                  "[red]exceeded[/]" if r["exceeded"] else "")
     console.print(t)
 
 
@@ -94,7 +95,8 @@ def show_run(console: Console, view: dict[str, Any]) -> None:
     if h:
         b = (h.get("drift_before") or {}).get("total_abs_drift")
         a = (h.get("drift_after") or {}).get("total_abs_drift")
-        console.print(f"[bold]Result:[/] {_status(h['status'])}  trades {len(h['trades'])}  cost {h['total_cost']:,} KRW"
+        console.print(f"[bold]Result:[/] {_status(h['status'])}  trades {len(h['trades'])}  "
+                      f"cost {h['total_cost']:,} KRW"
                       f"  total drift {'-' if b is None else f'{b:.2f}pp'} → {'-' if a is None else f'{a:.2f}pp'}")
 
 

@@ -5,20 +5,21 @@ psycopg 3; migrations through Alembic only."""
 from __future__ import annotations
 
 import os
+import re
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from statemachine.errors import AdapterError
 
 from .store import SqlUnitOfWork
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 DEFAULT_URL = "sqlite:///rebalance.db"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -72,6 +73,8 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["url"] = url
@@ -79,16 +82,35 @@ def alembic_config(url: str) -> Config:
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The schema revision stored in the database (read without importing Alembic: start-up stays fast)."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def head_revision(url: str) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+_REV = re.compile(r"^(revision|down_revision)\s*=\s*['\"]?([\w]+)['\"]?", re.M)
+
+
+def head_revision(url: str | None = None) -> str | None:
+    """The newest migration: the one no other migration names as its down_revision."""
+    revs, downs = set(), set()
+    for f in (MIGRATIONS / "versions").glob("*.py"):
+        for kind, value in _REV.findall(f.read_text()):
+            if kind == "revision":
+                revs.add(value)
+            elif value != "None":
+                downs.add(value)
+    heads = revs - downs
+    if len(heads) != 1:
+        raise DatabaseError(f"migrations have {len(heads)} heads ({', '.join(sorted(heads))}); expected one")
+    return heads.pop()
 
 
 def upgrade(url: str, engine: Engine | None = None) -> str | None:
     """Run the migrations to head (PostgreSQL: under an advisory lock, so two upgrades never race)."""
+    from alembic import command
+
     cfg = alembic_config(url)
     own = engine is None
     engine = engine or make_engine(url)
