@@ -41,10 +41,10 @@ class _Data:
     history: list[HistoryRecord] = field(default_factory=list)
 
     def copy(self) -> _Data:
-        return replace(self, runs=dict(self.runs), transitions=list(self.transitions), outputs=list(self.outputs),
-                       attempts=list(self.attempts), orders=dict(self.orders), accounts=dict(self.accounts),
-                       decisions=list(self.decisions), thresholds=list(self.thresholds),
-                       history=list(self.history))
+        return replace(self, runs=dict(self.runs), transitions=list(self.transitions),
+                       outputs=list(self.outputs), attempts=list(self.attempts), orders=dict(self.orders),
+                       accounts=dict(self.accounts), decisions=list(self.decisions),
+                       thresholds=list(self.thresholds), history=list(self.history))
 
 
 class MemoryStore:
@@ -157,8 +157,8 @@ class MemoryUnitOfWork(UnitOfWork):
     def acquire_lease(self, run_id: str, owner: str, now: datetime, ttl_s: float,
                       steal_if: Callable[[str], bool] | None = None) -> bool:
         run = self.get_run(run_id)
-        free = (run.lease_owner in (None, owner) or run.lease_expires_at is None or run.lease_expires_at <= now
-                or (steal_if is not None and steal_if(run.lease_owner)))
+        free = (run.lease_owner in (None, owner) or run.lease_expires_at is None
+                or run.lease_expires_at <= now or (steal_if is not None and steal_if(run.lease_owner)))
         if not free:
             return False
         self.d.runs[run_id] = run.model_copy(update={"lease_owner": owner,
