@@ -22,13 +22,14 @@ import vcr
 from google import genai
 
 from adapters.gemini_planner import GeminiPlanner, GeminiSettings, make_client
+from adapters.planners import PlannerSettings, planner_factory
 from adapters.sim_account import DEMO_DIR, SimAccount
 from adapters.sim_broker import SimulatedBroker
 from statemachine.drift import drift_report
 from statemachine.engine import Engine
 from statemachine.models import Plan, PlanningContext, Side, Snapshot, Targets, Thresholds
 from statemachine.planner_greedy import GreedyPlanner
-from statemachine.ports import PlannerFactory
+from statemachine.ports import Planner, PlannerFactory
 from statemachine.projection import apply_plan
 from statemachine.settings import EngineSettings
 from tests.memory_store import MemoryStore
@@ -168,3 +169,17 @@ def greedy_engine_plans(tmp: Path) -> dict[Side, Plan]:
     with store.unit_of_work() as uow:
         attempts = uow.plan_attempts(run.id)
     return {a.side: a.plan for a in attempts if a.plan is not None and a.passed}
+
+
+def engine_planners(client: genai.Client, settings: GeminiSettings, optimal_stand_in: bool = False,
+                    sleep: Sleeps | None = None) -> PlannerFactory:
+    """The engine's planner factory over ``client``; ``optimal_stand_in`` answers "optimal" with the
+    greedy planner (statemachine.planner_optimal is being written elsewhere)."""
+    factory = planner_factory(PlannerSettings(engine=EngineSettings(), gemini=settings), client=client,
+                              sleep=sleep if sleep is not None else Sleeps())
+
+    def planners(name: str) -> Planner:
+        if name == "optimal" and optimal_stand_in:
+            return GreedyPlanner()
+        return factory(name)
+    return planners

@@ -27,11 +27,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.gemini_planner import GeminiSettings, make_client  # noqa: E402
-from adapters.planners import PlannerSettings, api_key_from_env, planner_factory  # noqa: E402
+from adapters.planners import api_key_from_env  # noqa: E402
 from statemachine.errors import PlanningError  # noqa: E402
 from statemachine.models import Side  # noqa: E402
 from statemachine.planner_greedy import GreedyPlanner  # noqa: E402
-from statemachine.ports import PlannerFactory  # noqa: E402
 from statemachine.rules import check_plan, failures  # noqa: E402
 from statemachine.settings import EngineSettings  # noqa: E402
 from tests.fake_gemini import FakeGemini, Step, error, reply  # noqa: E402
@@ -39,10 +38,10 @@ from tests.gemini_helpers import (  # noqa: E402
     CASSETTES,
     FAKE_KEY,
     GEMINI_CASSETTES,
-    Sleeps,
     demo_context,
     demo_targets,
     engine_for,
+    engine_planners,
     fast_settings,
     gemini_planner,
     gemini_vcr,
@@ -60,17 +59,6 @@ def bad_replies(good_sell: str, sell_plan: object) -> list[str]:
                                    "reason": "not in the account"})
     return [f"Here is the sell plan:\n```json\n{good_sell}\n```", plan_json(sell_plan, **BAD_R2),  # type: ignore[arg-type]
             json.dumps(unknown, ensure_ascii=False)]
-
-
-def engine_planners(client: object, settings: GeminiSettings, optimal_stand_in: bool) -> PlannerFactory:
-    factory = planner_factory(PlannerSettings(engine=EngineSettings(), gemini=settings), client=client,  # type: ignore[arg-type]
-                              sleep=Sleeps())
-
-    def planners(name: str):  # type: ignore[no-untyped-def]
-        if name == "optimal" and optimal_stand_in:
-            return GreedyPlanner()  # the hand-over target, standing in while planner_optimal is written
-        return factory(name)
-    return planners
 
 
 def scenarios(tmp: Path) -> dict[str, tuple[list[Step], Callable[[object, GeminiSettings], None]]]:
