@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,7 @@ class Sleeps(list):
 
 
 def gemini_planner(client: genai.Client | None = None, settings: GeminiSettings | None = None,
-                   sleep: Sleeps | None = None) -> GeminiPlanner:
+                   sleep: Callable[[float], None] | None = None) -> GeminiPlanner:
     s = settings or fast_settings()
     return GeminiPlanner(client or replay_client(s), s, sleep=sleep if sleep is not None else Sleeps())
 
@@ -172,7 +173,7 @@ def greedy_engine_plans(tmp: Path) -> dict[Side, Plan]:
 
 
 def engine_planners(client: genai.Client, settings: GeminiSettings, optimal_stand_in: bool = False,
-                    sleep: Sleeps | None = None) -> PlannerFactory:
+                    sleep: Callable[[float], None] | None = None) -> PlannerFactory:
     """The engine's planner factory over ``client``; ``optimal_stand_in`` answers "optimal" with the
     greedy planner (statemachine.planner_optimal is being written elsewhere)."""
     factory = planner_factory(PlannerSettings(engine=EngineSettings(), gemini=settings), client=client,

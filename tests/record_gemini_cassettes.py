@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,7 +62,10 @@ def bad_replies(good_sell: str, sell_plan: object) -> list[str]:
             json.dumps(unknown, ensure_ascii=False)]
 
 
-def scenarios(tmp: Path) -> dict[str, tuple[list[Step], Callable[[object, GeminiSettings], None]]]:
+def scenarios(tmp: Path, sleep: Callable[[float], None] | None = None,
+              ) -> dict[str, tuple[list[Step], Callable[[object, GeminiSettings], None]]]:
+    """Scenario name -> (the fake server's script, the code to run). ``sleep`` is the planner's
+    backoff (None: record the delays without waiting, as against the fake server)."""
     sell_ctx = demo_context(tmp, Side.SELL)
     good = GreedyPlanner().plan(sell_ctx)
     good_json = plan_json(good)
@@ -72,12 +76,12 @@ def scenarios(tmp: Path) -> dict[str, tuple[list[Step], Callable[[object, Gemini
 
     def one_plan(client: object, s: GeminiSettings) -> None:
         try:
-            gemini_planner(client, s).plan(sell_ctx)  # type: ignore[arg-type]
+            gemini_planner(client, s, sleep).plan(sell_ctx)  # type: ignore[arg-type]
         except PlanningError as exc:
             print("   planning error:", exc.message)
 
     def r2_retry(client: object, s: GeminiSettings) -> None:
-        p = gemini_planner(client, s)  # type: ignore[arg-type]
+        p = gemini_planner(client, s, sleep)  # type: ignore[arg-type]
         first = p.plan(sell_ctx)
         bad = failures(check_plan(sell_ctx, first, EngineSettings().fees))
         assert [c.rule for c in bad] == ["R2"], bad
@@ -86,7 +90,8 @@ def scenarios(tmp: Path) -> dict[str, tuple[list[Step], Callable[[object, Gemini
     def engine_run(on_llm_failure: str, stand_in: bool) -> Callable[[object, GeminiSettings], None]:
         def run(client: object, s: GeminiSettings) -> None:
             d = Path(tempfile.mkdtemp(dir=tmp))
-            engine, _, _ = engine_for(d, engine_planners(client, s, stand_in), on_llm_failure=on_llm_failure)
+            planners = engine_planners(client, s, stand_in, sleep)  # type: ignore[arg-type]
+            engine, _, _ = engine_for(d, planners, on_llm_failure=on_llm_failure)
             out = engine.run(engine.start(account="demo", targets=demo_targets(), planner="auto").id)
             print("   run", out.status.value, out.state.value, out.error or "")
         return run
@@ -117,7 +122,7 @@ def main() -> int:
     ap.add_argument("--real", action="store_true", help="record against the real Gemini API (needs a key)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        table = scenarios(Path(tmp))
+        table = scenarios(Path(tmp), time.sleep if args.real else None)
         names = args.names or (list(REAL) if args.real else list(table))
         unknown = [n for n in names if n not in table]
         if unknown:
