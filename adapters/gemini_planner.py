@@ -245,7 +245,8 @@ class GeminiPlanner:
     def _orders(self, ctx: PlanningContext, response: types.GenerateContentResponse) -> list:
         if not response.candidates:
             feedback = response.prompt_feedback
-            why = f" (prompt blocked: {feedback.block_reason})" if feedback and feedback.block_reason else ""
+            block = getattr(feedback.block_reason, "value", None) if feedback else None
+            why = f" (prompt blocked: {block})" if block else ""
             raise PlanningError(f"the model returned no candidates{why}", reason="empty")
         text = _reply_text(response)
         known = set(ctx.targets.tickers()) | {h.ticker for h in ctx.snapshot.holdings}

@@ -12,6 +12,7 @@ Steps::
     reply(text)              200 with ``text`` as the model's output
     error(429 | 503 | 504)   the API's error body for that status
     hang(seconds)            sleep before answering 200 (the client should time out first)
+    blocked(reason)          200 with no candidates and ``promptFeedback.blockReason``
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ def error(status: int) -> Step:
 
 def hang(seconds: float, text: str = "{}") -> Step:
     return Step("hang", seconds=seconds, text=text)
+
+
+def blocked(reason: str = "SAFETY") -> Step:
+    return Step("blocked", text=reason)
 
 
 def reply_body(text: str, model: str, finish_reason: str = "STOP", prompt_chars: int = 0) -> dict[str, Any]:
@@ -152,6 +157,12 @@ class FakeGemini:
                     return
                 if step.kind == "error":
                     self._send(step.status, error_body(step.status))
+                    return
+                if step.kind == "blocked":
+                    body = reply_body("", model, prompt_chars=len(raw))
+                    del body["candidates"]
+                    body["promptFeedback"] = {"blockReason": step.text}
+                    self._send(200, body)
                     return
                 if step.kind == "hang":
                     time.sleep(step.seconds)

@@ -28,7 +28,7 @@ from statemachine.fees import FeeModel
 from statemachine.models import Side
 from statemachine.planner_greedy import GreedyPlanner
 from statemachine.rules import check_plan, failures, passed
-from tests.fake_gemini import FakeGemini, error, hang, reply
+from tests.fake_gemini import FakeGemini, blocked, error, hang, reply
 from tests.gemini_helpers import (
     FAKE_KEY,
     Sleeps,
@@ -200,6 +200,22 @@ def test_the_request_uses_structured_output_and_the_preview_api_version(tmp_path
     assert list(gen["responseSchema"]["properties"]) == ["buy_orders"]
     assert req["body"]["systemInstruction"]["parts"][0]["text"].startswith("You are a portfolio manager")
     assert passed(check_plan(ctx, plan, FEES)) and plan.side is Side.BUY
+
+
+@pytest.mark.parametrize("step,expected", [
+    (reply(""), "the model returned an empty reply"),
+    (reply('{"sell_orders": [{"ticker": "411420", "na', finish_reason="MAX_TOKENS"),
+     "(finish reason MAX_TOKENS)"),
+    (blocked("SAFETY"), "the model returned no candidates (prompt blocked: SAFETY)"),
+])
+def test_empty_cut_or_blocked_replies_are_failed_attempts(tmp_path: Path, step: Any, expected: str) -> None:
+    with FakeGemini() as fake:
+        fake.script(step)
+        planner = gemini_planner(make_client(FAKE_KEY, base_url=fake.base_url), fast_settings())
+        with pytest.raises(PlanningError) as info:
+            planner.plan(demo_context(tmp_path, Side.SELL))
+    assert expected in info.value.message
+    assert planner.last_meta["error"] == info.value.message and planner.last_meta["usage"]
 
 
 # ------------------------------------------------------------------------------ meta and secrets
