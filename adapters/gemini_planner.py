@@ -37,7 +37,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from statemachine.errors import PlanningError
 from statemachine.fees import FeeModel
-from statemachine.models import Plan, PlanningContext, Side
+from statemachine.models import Plan, PlanningContext, PlanOrder, Side
 
 from .gemini_prompt import SYSTEM_INSTRUCTION, build_prompt
 from .gemini_schema import parse_reply, reply_schema
@@ -242,7 +242,7 @@ class GeminiPlanner:
                       "total_token_count": u.total_token_count}
             meta["usage"] = {k: v for k, v in counts.items() if v is not None}
 
-    def _orders(self, ctx: PlanningContext, response: types.GenerateContentResponse) -> list:
+    def _orders(self, ctx: PlanningContext, response: types.GenerateContentResponse) -> list[PlanOrder]:
         if not response.candidates:
             feedback = response.prompt_feedback
             block = getattr(feedback.block_reason, "value", None) if feedback else None
