@@ -486,7 +486,7 @@ class Engine:
         for c in bad:
             rl.warning("%s plan attempt %d failed %s: %s", side.value, attempt.attempt, c.rule, c.message)
         reasons = "; ".join(f"{c.rule} {c.ticker or ''} {c.message}".replace("  ", " ") for c in bad)
-        last = attempt.attempt >= MAX_PLAN_ATTEMPTS and not self._may_hand_over(run, attempt.attempt)
+        last = attempt.attempt >= MAX_PLAN_ATTEMPTS and not self._may_hand_over(attempt)
         if not last:
             return Outcome(trigger="reject_sells" if side is Side.SELL else "reject_buys", attempt_update=upd,
                            reason=f"attempt {attempt.attempt} failed: {reasons}")
@@ -500,9 +500,10 @@ class Engine:
         return Outcome(trigger=None, audit=f"{side.value}_side_failed", status=status, error=error,
                        attempt_update=upd, outputs=outputs)
 
-    def _may_hand_over(self, run: RunRecord, attempt: int) -> bool:
-        return (attempt == MAX_PLAN_ATTEMPTS and self.settings.on_llm_failure == "optimal"
-                and run.planner == "gemini")
+    def _may_hand_over(self, attempt: PlanAttemptRecord) -> bool:
+        # the planner that made the attempt, not the one the run asked for: "auto" resolves to gemini
+        return (attempt.attempt == MAX_PLAN_ATTEMPTS and self.settings.on_llm_failure == "optimal"
+                and attempt.planner == "gemini")
 
     def _sold_anything(self, run: RunRecord) -> bool:
         with self.uow() as uow:

@@ -1,0 +1,103 @@
+"""The boundary check of the Gemini reply: every bad shape is a PlanningError with a reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from adapters.gemini_schema import BuyPlanReply, SellPlanReply, parse_reply, reply_schema
+from statemachine.errors import PlanningError
+from statemachine.models import Side
+
+KNOWN = {"411420", "360750", "069500"}
+
+
+def order(**over: object) -> dict:
+    return {"ticker": "411420", "name": "Stocks ETF 411420", "quantity": 10, "reason": "overweight", **over}
+
+
+def sells(*orders: dict) -> str:
+    return json.dumps({"sell_orders": list(orders)})
+
+
+def reason_of(text: str | None, side: Side = Side.SELL) -> str:
+    with pytest.raises(PlanningError) as info:
+        parse_reply(text, side, KNOWN)
+    return info.value.message
+
+
+def test_a_valid_reply_becomes_plan_orders() -> None:
+    orders = parse_reply(sells(order(), order(ticker="069500", quantity=150)), Side.SELL, KNOWN)
+    assert [(o.ticker, o.quantity, o.reason) for o in orders] == [("411420", 10, "overweight"),
+                                                                  ("069500", 150, "overweight")]
+
+
+def test_an_empty_order_list_is_a_valid_reply() -> None:
+    assert parse_reply('{"buy_orders": []}', Side.BUY, KNOWN) == []
+
+
+@pytest.mark.parametrize("text", [None, "", "   \n"])
+def test_an_empty_reply_fails(text: str | None) -> None:
+    assert "empty reply" in reason_of(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Here is the plan: " + sells(order()),
+    "```json\n" + sells(order()) + "\n```",
+    sells(order()) + "\nI hope this helps.",
+])
+def test_prose_or_fences_around_the_json_fail(text: str) -> None:
+    msg = reason_of(text)
+    assert "not a single JSON object" in msg and "no prose or markdown" in msg
+
+
+@pytest.mark.parametrize("qty,expected", [
+    (-5, "positive whole number"),
+    (0, "positive whole number"),
+    (2.5, "whole number of shares written as a JSON integer, got 2.5"),
+    (10.0, "got 10.0"),
+    ("10", "got '10'"),
+    (True, "got True"),
+])
+def test_bad_quantities_fail_with_the_value(qty: object, expected: str) -> None:
+    msg = reason_of(sells(order(quantity=qty)))
+    assert expected in msg
+    assert "quantity" in msg
+
+
+def test_a_ticker_neither_held_nor_targeted_fails() -> None:
+    msg = reason_of(sells(order(), order(ticker="005930")))
+    assert "'005930' is neither held nor in the targets" in msg
+
+
+def test_duplicate_tickers_fail() -> None:
+    assert "411420 appears 2 times" in reason_of(sells(order(), order(quantity=3)))
+
+
+def test_the_other_sides_key_fails_and_names_the_right_one() -> None:
+    msg = reason_of(json.dumps({"buy_orders": [order()]}), Side.SELL)
+    assert "'sell_orders' is missing" in msg and "'buy_orders' is not allowed" in msg
+
+
+def test_missing_and_extra_fields_fail() -> None:
+    bad = order(price=14000)
+    del bad["reason"]
+    msg = reason_of(sells(bad))
+    assert "'sell_orders[0].reason' is missing" in msg
+    assert "'sell_orders[0].price' is not allowed" in msg
+
+
+@pytest.mark.parametrize("text", ["[]", '"sell"', "42"])
+def test_json_that_is_not_an_object_fails(text: str) -> None:
+    assert "must be a JSON object" in reason_of(text)
+
+
+def test_the_schemas_are_the_seeds_shapes() -> None:
+    assert reply_schema(Side.SELL) is SellPlanReply and reply_schema(Side.BUY) is BuyPlanReply
+    props = SellPlanReply.model_json_schema()["$defs"]["OrderItem"]["properties"]
+    assert list(props) == ["ticker", "name", "quantity", "reason"]
+    assert props["quantity"]["type"] == "integer"
+    # strict: the SDK's response.parsed (model_validate_json) is None for a string quantity
+    with pytest.raises(ValueError):
+        SellPlanReply.model_validate_json(sells(order(quantity="10")))
