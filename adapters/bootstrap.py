@@ -47,22 +47,21 @@ def make_broker(settings: Settings) -> Broker:
 
 
 def make_planners(settings: Settings):  # type: ignore[no-untyped-def]
-    es = settings.engine_settings()
+    """The planner registry, built once per engine (one Gemini client shared by every attempt).
+    Imported lazily: the Gemini SDK is only loaded when a run plans."""
+    built: dict[str, object] = {}
 
     def factory(name: str) -> Planner:
-        try:
-            from .planners import planner_factory  # the full registry (Gemini, optimal) when present
-        except ImportError:
-            planner_factory = None
-        if planner_factory is not None:
-            return planner_factory(settings)(name)
-        from statemachine.planner_greedy import GreedyPlanner
+        if "f" not in built:
+            from .planners import planner_factory
 
-        if name in ("auto", "greedy"):
-            return GreedyPlanner(es.fees, sell_untargeted=es.sell_untargeted)
-        raise ValueError(f"unknown planner '{name}'")
+            built["f"] = planner_factory(settings)
+        return built["f"](name)  # type: ignore[operator]
 
     return factory
+
+
+PLANNER_NAMES = ("auto", "optimal", "greedy", "gemini")
 
 
 def kill_switch_guard(settings: Settings):  # type: ignore[no-untyped-def]

@@ -146,6 +146,13 @@ def _progress() -> Callable[[str], None]:
     return report
 
 
+def _check_planner(name: str | None) -> None:
+    from ..bootstrap import PLANNER_NAMES
+
+    if name is not None and name not in PLANNER_NAMES:
+        raise TargetsError(f"unknown planner '{name}' (choose one of {', '.join(PLANNER_NAMES)})", field="planner")
+
+
 def _read_targets(path: Path) -> Targets:
     try:
         data = json.loads(path.read_text())
@@ -169,6 +176,7 @@ def run(
 ) -> None:
     """Start a rebalance of the configured account and drive it until it stops."""
     t = _read_targets(targets) if targets else None
+    _check_planner(planner)
     a = _app()
     eng = a.engine(progress=None if as_json else _progress())
     started = eng.start(account=a.broker().alias, max_phase=max_phase, planner=planner or a.settings.planner,
