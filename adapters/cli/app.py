@@ -287,8 +287,17 @@ def history(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20, as_json: 
 
 
 @app.command()
-def diagram(run_id: Annotated[str | None, typer.Option("--run", help="Highlight where this run is.")] = None) -> None:
+def diagram(
+    run_id: Annotated[str | None, typer.Option("--run", help="Highlight where this run is.")] = None,
+    as_markdown: Annotated[bool, typer.Option("--markdown", help="The whole reference page (docs/state_machine.md).")]
+    = False,
+) -> None:
     """Print the state machine as a mermaid diagram, generated from the transition table."""
+    if as_markdown:
+        from statemachine.docs import markdown
+
+        print(markdown(), end="")
+        return
     current: RunState | None = None
     if run_id:
         @handled

@@ -78,3 +78,12 @@ def test_mermaid_names_all_nine_states_and_the_loop_backs():
     assert "BUY_PLANNED --> CASH_FETCHED: reject_buys (loop-back)" in text
     assert "force_sold_by_hand (operator)" in text
     assert mermaid("SOLD").count("s_active") == 2  # the classDef and the current state
+
+
+def test_docs_page_is_generated_from_the_table():
+    from pathlib import Path
+
+    from statemachine.docs import markdown
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "state_machine.md"
+    assert page.read_text() == markdown(), "regenerate: python run_rebalance.py diagram --markdown > docs/state_machine.md"
