@@ -1,0 +1,61 @@
+"""A thread-safe request spacer: never more than ``rate`` calls in any one-second window.
+
+Calls are spaced ``1 / rate + margin_s`` apart (measured at the moment each call is let through),
+so N + 1 calls always span more than one second, whatever window the broker counts in. The
+margin absorbs jitter between our clock and the moment the broker sees the request.
+One limiter per (environment, app key): :func:`shared_limiter` hands every client in the
+process the same instance, since the broker's limit is per app key, not per connection.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        rate: float,
+        margin_s: float = 0.005,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.interval = 1.0 / rate + margin_s
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self.waited_s = 0.0
+        self.calls = 0
+
+    def acquire(self) -> float:
+        """Block until this call may go; returns the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self.interval
+            self.calls += 1
+        wait = start - now
+        if wait > 0:
+            self._sleep(wait)
+            self.waited_s += wait
+        return wait
+
+
+_shared: dict[tuple[str, str], RateLimiter] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_limiter(env: str, key_id: str, rate: float, margin_s: float = 0.005) -> RateLimiter:
+    """The process-wide limiter of one environment and app key (created on first use)."""
+    with _shared_lock:
+        lim = _shared.get((env, key_id))
+        if lim is None or lim.rate != rate:
+            lim = _shared[(env, key_id)] = RateLimiter(rate, margin_s)
+        return lim
