@@ -54,6 +54,23 @@ from .kis_errors import (
 from .rate_limit import RateLimiter, shared_limiter
 
 log = logging.getLogger("rebalance.kis")
+
+
+class MaskAccountFilter(logging.Filter):
+    """httpx logs every request URL at INFO, query string included: mask the CANO parameter."""
+
+    _re = re.compile(r"(CANO=)\d{4}\d*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if "CANO=" in msg:
+            record.msg, record.args = self._re.sub(r"\g<1>****", msg), ()
+        return True
+
+
+_httpx_log = logging.getLogger("httpx")
+if not any(isinstance(f, MaskAccountFilter) for f in _httpx_log.filters):
+    _httpx_log.addFilter(MaskAccountFilter())
 KST = timezone(timedelta(hours=9))
 TICKER_RE = re.compile(r"^[0-9A-Z]{6,7}$")
 
@@ -178,8 +195,7 @@ class KisClient:
                     ) from exc
                 delay = policy.delay(attempt)
                 log.warning(
-                    "%s: %s; retrying in %.2fs (attempt %d/%d)",
-                    what,
+                    "%s; retrying in %.2fs (attempt %d/%d)",
                     exc.message,
                     delay,
                     attempt,
