@@ -120,6 +120,18 @@ class KisSimulator:
         with self._lock:
             self._faults.extend([(fault, path)] * times)
 
+    def reset(self, config: SimulatorConfig | None = None) -> None:
+        """Forget faults, counters and the rate window (tokens stay valid); optionally a new config."""
+        with self._lock:
+            if config is not None:
+                self.config = config
+            self._faults.clear()
+            self._window.clear()
+            self.calls.clear()
+            self.rate_limited = 0
+            self._last_issue = 0.0
+            self._rng = random.Random(self.config.seed)
+
     def expire_tokens(self) -> None:
         with self._lock:
             for t in self._tokens.values():

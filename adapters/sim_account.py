@@ -98,8 +98,12 @@ class SimAccount:
             self._save(state)
 
     def read(self) -> dict[str, Any]:
-        with self._tx() as s:
-            return json.loads(json.dumps(s))
+        """A fresh copy of the state; written back only when maturing filled something."""
+        with self.lock:
+            state = self._load()
+            if self._mature(state):
+                self._save(state)
+            return state
 
     def update(self, fn: Callable[[dict[str, Any]], None]) -> None:
         with self._tx() as s:
@@ -237,15 +241,20 @@ class SimAccount:
         order["remaining"] -= qty
         order["filled_at"] = datetime.now(UTC).isoformat()
 
-    def _mature(self, s: dict[str, Any]) -> None:
-        """Open remainders fill once ``fill_remainder_after_s`` has passed (if that fault is set)."""
+    def _mature(self, s: dict[str, Any]) -> bool:
+        """Open remainders fill once ``fill_remainder_after_s`` has passed (if that fault is set).
+        Returns whether anything filled."""
         after = s["faults"].get("fill_remainder_after_s")
         if after is None:
-            return
+            return False
         now = self.clock()
+        changed = False
         for o in s["orders"]:
-            if o["remaining"] > 0 and now - datetime.fromisoformat(o["placed_at"]) >= timedelta(seconds=after):
+            placed = datetime.fromisoformat(o["placed_at"])
+            if o["remaining"] > 0 and now - placed >= timedelta(seconds=after):
                 self._fill(s, o, o["remaining"], int(s["prices"].get(o["ticker"], 0)))
+                changed = True
+        return changed
 
     # -- summaries for tests and the demo -----------------------------------------------------------
     def positions(self) -> dict[str, int]:

@@ -391,3 +391,15 @@ def scrubbing_vcr(
 def _tr_id_matcher(r1: Any, r2: Any) -> None:
     a, b = r1.headers.get("tr_id", ""), r2.headers.get("tr_id", "")
     assert a == b, f"tr_id {a!r} != {b!r}"
+
+
+# ------------------------------------------------------------------------------ accounts
+def many_holdings_account(path: Path, n: int, *, cash: int = 50_000_000) -> dict[str, Any]:
+    """An account with ``n`` ETF holdings (tickers 400000, 400001, ...), for paging tests."""
+    data: dict[str, Any] = {"cash": cash, "names": {}, "prices": {}, "holdings": {}}
+    for i in range(n):
+        t = f"{400000 + i:06d}"
+        data["names"][t] = f"Sim ETF {t}"
+        data["prices"][t] = 10_000 + 5 * i
+        data["holdings"][t] = {"qty": 10 + i, "avg_cost": 9_500.0}
+    return data
