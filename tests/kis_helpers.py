@@ -208,7 +208,7 @@ class MemoryUow(UnitOfWork):
         run = self.get_run(run_id)
         if expect_seq is not None and run.seq != expect_seq:
             raise LeaseHeld("sequence moved")
-        self.s.runs[run_id] = run.model_copy(update=fields)
+        self.s.runs[run_id] = RunRecord.model_validate({**run.model_dump(), **fields})
 
     def add_transition(self, record: TransitionRecord) -> None:
         self.s.transitions_[record.run_id].append(record)
@@ -228,7 +228,7 @@ class MemoryUow(UnitOfWork):
     def update_plan_attempt(self, run_id: str, side: Side, attempt: int, **fields: Any) -> None:
         for i, a in enumerate(self.s.attempts):
             if a.run_id == run_id and a.side is side and a.attempt == attempt:
-                self.s.attempts[i] = a.model_copy(update=fields)
+                self.s.attempts[i] = PlanAttemptRecord.model_validate({**a.model_dump(), **fields})
 
     def plan_attempts(self, run_id: str) -> list[PlanAttemptRecord]:
         return [a for a in self.s.attempts if a.run_id == run_id]
@@ -263,7 +263,7 @@ class MemoryUow(UnitOfWork):
         return rec
 
     def update_order(self, order_id: int, **fields: Any) -> OrderRecord:
-        rec = self.s.orders_[order_id].model_copy(update=fields)
+        rec = OrderRecord.model_validate({**self.s.orders_[order_id].model_dump(), **fields})
         self.s.orders_[order_id] = rec
         return rec
 
