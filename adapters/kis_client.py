@@ -98,7 +98,7 @@ class KisClient:
         self.http = http
         key = config.appkey.get_secret_value()
         self.limiter = limiter or shared_limiter(
-            config.env, f"{config.url}|{_key_id(key)}", config.rps, config.rate_margin_s
+            config.env, f"{config.url}|{_key_id(key)}", config.rps, config.rate_margin
         )
         self.tokens = tokens or TokenProvider(
             http,

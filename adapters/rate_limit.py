@@ -1,8 +1,10 @@
 """A thread-safe request spacer: never more than ``rate`` calls in any one-second window.
 
-Calls are spaced ``1 / rate + margin_s`` apart (measured at the moment each call is let through),
-so N + 1 calls always span more than one second, whatever window the broker counts in. The
-margin absorbs jitter between our clock and the moment the broker sees the request.
+Calls are spaced ``(1 + margin) / rate`` apart (measured at the moment each call is let through),
+so N + 1 calls always span at least ``1 + margin`` seconds, whatever one-second window the broker
+counts in. The margin (default 4%: 40 ms of slack per window at any rate) absorbs the jitter
+between the moment we let a call go and the moment the broker counts it; without it, a few
+milliseconds of jitter at 2/s was enough for the simulator to answer EGW00201.
 One limiter per (environment, app key): :func:`shared_limiter` hands every client in the
 process the same instance, since the broker's limit is per app key, not per connection.
 """
@@ -18,7 +20,7 @@ class RateLimiter:
     def __init__(
         self,
         rate: float,
-        margin_s: float = 0.005,
+        margin: float = 0.04,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -26,7 +28,7 @@ class RateLimiter:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
-        self.interval = 1.0 / rate + margin_s
+        self.interval = (1.0 + margin) / rate
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -52,10 +54,10 @@ _shared: dict[tuple[str, str], RateLimiter] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_limiter(env: str, key_id: str, rate: float, margin_s: float = 0.005) -> RateLimiter:
+def shared_limiter(env: str, key_id: str, rate: float, margin: float = 0.04) -> RateLimiter:
     """The process-wide limiter of one environment and app key (created on first use)."""
     with _shared_lock:
         lim = _shared.get((env, key_id))
         if lim is None or lim.rate != rate:
-            lim = _shared[(env, key_id)] = RateLimiter(rate, margin_s)
+            lim = _shared[(env, key_id)] = RateLimiter(rate, margin)
         return lim

@@ -57,7 +57,8 @@ class SimAccount:
 
     # -- creation ------------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | os.PathLike[str], data: dict[str, Any], *, overwrite: bool = True) -> SimAccount:
+    def create(cls, path: str | os.PathLike[str], data: dict[str, Any], *,
+               overwrite: bool = True) -> SimAccount:
         acc = cls(path)
         with acc.lock:
             if acc.path.exists() and not overwrite:
@@ -142,7 +143,8 @@ class SimAccount:
 
     def orderable_cash(self) -> int:
         s = self.read()
-        reserved = sum(o["remaining"] * s["prices"].get(o["ticker"], 0) for o in s["orders"] if o["side"] == "buy")
+        reserved = sum(o["remaining"] * s["prices"].get(o["ticker"], 0)
+                       for o in s["orders"] if o["side"] == "buy")
         return max(0, int(s["cash"]) - reserved)
 
     def price(self, ticker: str) -> int | None:
@@ -186,7 +188,8 @@ class SimAccount:
                     raise SimRejected("APBK0952", "주문가능금액을 초과 했습니다")
             else:
                 h = s["holdings"].get(ticker, {"qty": 0})
-                reserved = sum(o["remaining"] for o in s["orders"] if o["ticker"] == ticker and o["side"] == "sell")
+                reserved = sum(o["remaining"] for o in s["orders"]
+                               if o["ticker"] == ticker and o["side"] == "sell")
                 if qty > h["qty"] - reserved:
                     raise SimRejected("APBK0400", "주문 가능한 수량을 초과하였습니다.")
             odno = f"{s['next_odno']:010d}"

@@ -13,6 +13,7 @@ the secret scan in tests/integration/test_kis_cassettes.py must still pass befor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -47,7 +48,9 @@ def main() -> None:
     SimAccount.create(tmp / "acct.json", {**many_holdings_account(tmp, 45), "cano": account[:8]})
     srv = None
     if not real_url:
-        srv = SimulatorServer(tmp / "acct.json", SimulatorConfig(rate_limit_per_s=0, token_issue_min_interval_s=0))
+        srv = SimulatorServer(
+            tmp / "acct.json", SimulatorConfig(rate_limit_per_s=0, token_issue_min_interval_s=0)
+        )
     url = real_url or srv.start()  # type: ignore[union-attr]
     (CASSETTES / "kis").mkdir(parents=True, exist_ok=True)
     v = scrubbing_vcr("all", appkey=appkey, appsecret=appsecret, account=account)
@@ -55,8 +58,14 @@ def main() -> None:
 
     def fresh() -> KisBroker:
         # a new token cache per cassette, so each one starts with its tokenP exchange
-        cfg = kis_config(url, Path(tempfile.mkdtemp()), appkey=appkey, appsecret=appsecret, account=account,
-                         requests_per_second=2 if real_url else 1000)
+        cfg = kis_config(
+            url,
+            Path(tempfile.mkdtemp()),
+            appkey=appkey,
+            appsecret=appsecret,
+            account=account,
+            requests_per_second=2 if real_url else 1000,
+        )
         return KisBroker(cfg, httpx.Client())
 
     try:
@@ -70,11 +79,8 @@ def main() -> None:
             b = fresh()
             b.place_order(Side.BUY, "400002", 3)
             b.place_order(Side.SELL, "400003", 2)
-        with v.use_cassette("order_cash_rejected.yaml"):
-            try:
-                fresh().place_order(Side.BUY, "400004", 10_000_000)
-            except OrderRejected:
-                pass
+        with v.use_cassette("order_cash_rejected.yaml"), contextlib.suppress(OrderRejected):
+            fresh().place_order(Side.BUY, "400004", 10_000_000)
         with v.use_cassette("inquire_daily_ccld.yaml"):
             fresh().daily_orders(day)
         if srv is not None:

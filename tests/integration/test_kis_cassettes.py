@@ -29,8 +29,9 @@ def replay(tmp_path: Path):
 
     def use(name: str) -> tuple[object, KisBroker]:
         assert (CASSETTES / "kis" / name).exists(), f"missing cassette {name}"
-        b = KisBroker(kis_config("http://127.0.0.1:9", tmp_path / name, requests_per_second=1000),
-                      httpx.Client())
+        b = KisBroker(
+            kis_config("http://127.0.0.1:9", tmp_path / name, requests_per_second=1000), httpx.Client()
+        )
         return v.use_cassette(name), b
 
     return use
@@ -76,8 +77,10 @@ def test_daily_ccld_replay(replay) -> None:
     cassette, b = replay("inquire_daily_ccld.yaml")
     with cassette:
         rows = b.daily_orders(DAY)
-    assert {(r.ticker, r.side, r.filled_quantity) for r in rows} == {("400002", Side.BUY, 3),
-                                                                    ("400003", Side.SELL, 2)}
+    assert {(r.ticker, r.side, r.filled_quantity) for r in rows} == {
+        ("400002", Side.BUY, 3),
+        ("400003", Side.SELL, 2),
+    }
 
 
 def test_cancel_replay(replay) -> None:
@@ -109,8 +112,9 @@ def test_no_cassette_holds_a_secret() -> None:
             assert s not in text, f"{path.name} holds a known test secret"
         assert not JWT_RE.search(text), f"{path.name} holds a JWT-looking token"
         assert not secret_looking(text), f"{path.name} holds a long base64-looking value"
-        assert not re.search(r"(?i)^\s*(authorization|appkey|appsecret):", text, re.M), \
+        assert not re.search(r"(?i)^\s*(authorization|appkey|appsecret):", text, re.M), (
             f"{path.name} holds an auth header"
+        )
 
 
 def test_the_scan_catches_what_it_should() -> None:

@@ -71,8 +71,10 @@ def broker(srv: SimulatorServer, tmp_path: Path, **kw: object) -> KisBroker:
 
 
 def token(srv: SimulatorServer) -> str:
-    r = httpx.post(srv.url + "/oauth2/tokenP", json={"grant_type": "client_credentials", "appkey": TEST_APPKEY,
-                                                      "appsecret": TEST_APPSECRET})
+    r = httpx.post(
+        srv.url + "/oauth2/tokenP",
+        json={"grant_type": "client_credentials", "appkey": TEST_APPKEY, "appsecret": TEST_APPSECRET},
+    )
     return r.json()["access_token"]
 
 
@@ -88,15 +90,22 @@ def raw_get(srv: SimulatorServer, path_qs: str, headers: dict[str, str]) -> byte
 
 
 def auth_headers(srv: SimulatorServer, tr_id: str) -> dict[str, str]:
-    return {"content-type": "application/json; charset=utf-8", "authorization": f"Bearer {token(srv)}",
-            "appkey": TEST_APPKEY, "appsecret": TEST_APPSECRET, "tr_id": tr_id, "custtype": "P"}
+    return {
+        "content-type": "application/json; charset=utf-8",
+        "authorization": f"Bearer {token(srv)}",
+        "appkey": TEST_APPKEY,
+        "appsecret": TEST_APPSECRET,
+        "tr_id": tr_id,
+        "custtype": "P",
+    }
 
 
 # ------------------------------------------------------------------------------ wire format
 def test_response_header_names_are_cased_like_the_broker(make_sim) -> None:
     srv = make_sim()
-    raw = raw_get(srv, f"{PRICE}?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=069500",
-                  auth_headers(srv, "FHKST01010100"))
+    raw = raw_get(
+        srv, f"{PRICE}?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=069500", auth_headers(srv, "FHKST01010100")
+    )
     head = raw.split(b"\r\n\r\n")[0].decode()
     names = [line.split(":")[0] for line in head.split("\r\n")[1:]]
     assert "Content-Type" in names and "Content-Length" in names
@@ -112,8 +121,11 @@ def test_the_official_sample_clients_header_namedtuple_works(make_sim) -> None:
     srv = make_sim()
     host, port = srv.url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=5)
-    conn.request("GET", f"{PRICE}?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=069500",
-                 headers=auth_headers(srv, "FHKST01010100"))
+    conn.request(
+        "GET",
+        f"{PRICE}?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=069500",
+        headers=auth_headers(srv, "FHKST01010100"),
+    )
     resp = conn.getresponse()
     fields = {k: v for k, v in resp.getheaders() if k.islower()}
     header = namedtuple("header", fields.keys())(**fields)  # crashes on 'content-type'
@@ -124,9 +136,13 @@ def test_the_official_sample_clients_header_namedtuple_works(make_sim) -> None:
 def test_token_endpoint_403_shapes_and_reuse(make_sim) -> None:
     srv = make_sim(SimulatorConfig(token_issue_min_interval_s=60))
     url = srv.url + "/oauth2/tokenP"
-    bad_key = httpx.post(url, json={"grant_type": "client_credentials", "appkey": "x", "appsecret": TEST_APPSECRET})
+    bad_key = httpx.post(
+        url, json={"grant_type": "client_credentials", "appkey": "x", "appsecret": TEST_APPSECRET}
+    )
     assert bad_key.status_code == 403 and bad_key.json()["error_code"] == "EGW00103"
-    bad_secret = httpx.post(url, json={"grant_type": "client_credentials", "appkey": TEST_APPKEY, "appsecret": "x"})
+    bad_secret = httpx.post(
+        url, json={"grant_type": "client_credentials", "appkey": TEST_APPKEY, "appsecret": "x"}
+    )
     assert bad_secret.json()["error_code"] == "EGW00105"
     good = {"grant_type": "client_credentials", "appkey": TEST_APPKEY, "appsecret": TEST_APPSECRET}
     first = httpx.post(url, json=good).json()
@@ -139,25 +155,34 @@ def test_token_endpoint_403_shapes_and_reuse(make_sim) -> None:
 def test_hashkey_and_revoke(make_sim) -> None:
     srv = make_sim()
     body = {"CANO": "50001234", "ORD_QTY": "1"}
-    r = httpx.post(srv.url + "/uapi/hashkey", json=body, headers={"appkey": TEST_APPKEY, "appsecret": TEST_APPSECRET})
+    r = httpx.post(
+        srv.url + "/uapi/hashkey", json=body, headers={"appkey": TEST_APPKEY, "appsecret": TEST_APPSECRET}
+    )
     assert r.json()["BODY"] == body and len(r.json()["HASH"]) == 64
     tok = token(srv)
-    r = httpx.post(srv.url + "/oauth2/revokeP", json={"appkey": TEST_APPKEY, "appsecret": TEST_APPSECRET,
-                                                       "token": tok})
+    r = httpx.post(
+        srv.url + "/oauth2/revokeP", json={"appkey": TEST_APPKEY, "appsecret": TEST_APPSECRET, "token": tok}
+    )
     assert r.json()["code"] == 200
-    raw = raw_get(srv, f"{PRICE}?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=069500",
-                  {**auth_headers(srv, "FHKST01010100"), "authorization": f"Bearer {tok}"})
+    raw = raw_get(
+        srv,
+        f"{PRICE}?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=069500",
+        {**auth_headers(srv, "FHKST01010100"), "authorization": f"Bearer {tok}"},
+    )
     assert b"EGW00121" in raw
 
 
-@pytest.mark.parametrize(("headers", "code"), [
-    ({"appkey": "wrong"}, "EGW00103"),
-    ({"appsecret": "wrong"}, "EGW00105"),
-    ({"authorization": "Bearer nope"}, "EGW00121"),
-    ({"authorization": "nope"}, "EGW00121"),
-    ({"tr_id": "TTTC8434R"}, "EGW02006"),  # a real TR on the paper host
-    ({"tr_id": "XXXX0000R"}, "OPSQ0002"),
-])
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({"appkey": "wrong"}, "EGW00103"),
+        ({"appsecret": "wrong"}, "EGW00105"),
+        ({"authorization": "Bearer nope"}, "EGW00121"),
+        ({"authorization": "nope"}, "EGW00121"),
+        ({"tr_id": "TTTC8434R"}, "EGW02006"),  # a real TR on the paper host
+        ({"tr_id": "XXXX0000R"}, "OPSQ0002"),
+    ],
+)
 def test_simulator_checks_credentials_token_and_tr(make_sim, headers: dict, code: str) -> None:
     srv = make_sim()
     h = {**auth_headers(srv, "VTTC8434R"), **headers}
@@ -177,8 +202,10 @@ def test_paper_balance_of_45_holdings_takes_3_pages(make_sim, tmp_path: Path) ->
 
 
 def test_real_env_on_loopback_uses_real_trs_and_50_row_pages(make_sim, tmp_path: Path) -> None:
-    srv = make_sim(SimulatorConfig(env="real", rate_limit_per_s=0, token_issue_min_interval_s=0),
-                   account=many_holdings_account(Path("x"), 45))
+    srv = make_sim(
+        SimulatorConfig(env="real", rate_limit_per_s=0, token_issue_min_interval_s=0),
+        account=many_holdings_account(Path("x"), 45),
+    )
     b = broker(srv, tmp_path, env="real")
     assert len(b.balance().holdings) == 45
     assert srv.simulator.calls["TTTC8434R"] == 1
@@ -248,8 +275,12 @@ def test_read_faults_are_retried(make_sim, tmp_path: Path) -> None:
     srv.simulator.inject("http500", path=BALANCE)
     srv.simulator.inject("timeout", path=BALANCE)
     srv.simulator.inject("ledger_limit", path=BALANCE)
-    b = broker(srv, tmp_path, timeout_s=0.3, retry=__import__("adapters.retry_policy").retry_policy.RetryPolicy(
-        attempts=4, initial_s=0.01))
+    b = broker(
+        srv,
+        tmp_path,
+        timeout_s=0.3,
+        retry=__import__("adapters.retry_policy").retry_policy.RetryPolicy(attempts=4, initial_s=0.01),
+    )
     assert len(b.balance().holdings) == 7
     assert srv.simulator.calls["VTTC8434R"] == 4
 
@@ -276,11 +307,14 @@ def test_partial_fill_then_cancel(make_sim, tmp_path: Path) -> None:
     assert b.open_orders(today()) == []
 
 
-@pytest.mark.parametrize(("faults", "code"), [
-    ({"market_closed": True}, "40580000"),
-    ({"reject": {"*": "insufficient"}}, "APBK0952"),
-    ({"reject": {"261240": "closed"}}, "APBK0918"),
-])
+@pytest.mark.parametrize(
+    ("faults", "code"),
+    [
+        ({"market_closed": True}, "40580000"),
+        ({"reject": {"*": "insufficient"}}, "APBK0952"),
+        ({"reject": {"261240": "closed"}}, "APBK0918"),
+    ],
+)
 def test_rejects(make_sim, tmp_path: Path, faults: dict, code: str) -> None:
     srv = make_sim()
     srv.account.set_faults(**faults)
@@ -332,8 +366,12 @@ def test_client_limiter_keeps_under_the_simulator_limit(make_sim, tmp_path: Path
 
 def test_standalone_main_prints_url_and_credentials(tmp_path: Path) -> None:
     acct = tmp_path / "acct.json"
-    proc = subprocess.Popen([sys.executable, "-m", "adapters.kis_simulator", str(acct)], stdout=subprocess.PIPE,
-                            text=True, cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapters.kis_simulator", str(acct)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
@@ -341,8 +379,10 @@ def test_standalone_main_prints_url_and_credentials(tmp_path: Path) -> None:
         url = first.split("listening on ")[1].split()[0]
         rest = "".join(proc.stdout.readline() for _ in range(3))
         assert TEST_APPKEY in rest and "50001234-01" in rest
-        r = httpx.post(url + "/oauth2/tokenP", json={"grant_type": "client_credentials", "appkey": TEST_APPKEY,
-                                                     "appsecret": TEST_APPSECRET})
+        r = httpx.post(
+            url + "/oauth2/tokenP",
+            json={"grant_type": "client_credentials", "appkey": TEST_APPKEY, "appsecret": TEST_APPSECRET},
+        )
         assert r.status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)

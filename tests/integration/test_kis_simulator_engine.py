@@ -25,12 +25,17 @@ from statemachine.states import RunStatus  # noqa: E402
 N = 20  # requests per second enforced by the simulator (the real host's limit)
 
 
-def run_engine(url: str, tmp_path: Path) -> tuple[MemoryStore, object, KisBroker]:
-    broker = KisBroker(kis_config(url, tmp_path, requests_per_second=N), httpx.Client())
+def run_engine(url: str, tmp_path: Path, rps: float = N) -> tuple[MemoryStore, object, KisBroker]:
+    broker = KisBroker(kis_config(url, tmp_path, requests_per_second=rps), httpx.Client())
     broker.client.tokens.token()  # the token endpoint is not under the per-second limit
     store = MemoryStore()
-    engine = Engine(store.unit_of_work, broker, lambda name: GreedyPlanner(), RealClock(),
-                    EngineSettings(fill_poll_s=0.05, fill_timeout_s=5))
+    engine = Engine(
+        store.unit_of_work,
+        broker,
+        lambda name: GreedyPlanner(),
+        RealClock(),
+        EngineSettings(fill_poll_s=0.05, fill_timeout_s=5),
+    )
     targets = Targets.model_validate(json.loads((DEMO_DIR / "demo_targets.json").read_text()))
     run = engine.start(account=broker.alias, max_phase=5, planner="greedy", targets=targets)
     return store, engine.run(run.id), broker
@@ -38,8 +43,9 @@ def run_engine(url: str, tmp_path: Path) -> tuple[MemoryStore, object, KisBroker
 
 def test_full_rebalance_stays_under_the_rate_limit_within_1_2x_the_bound(tmp_path: Path) -> None:
     SimAccount.demo(tmp_path / "acct.json")
-    with SimulatorServer(tmp_path / "acct.json", SimulatorConfig(rate_limit_per_s=N,
-                                                                 token_issue_min_interval_s=0)) as srv:
+    with SimulatorServer(
+        tmp_path / "acct.json", SimulatorConfig(rate_limit_per_s=N, token_issue_min_interval_s=0)
+    ) as srv:
         t0 = time.monotonic()
         store, run, broker = run_engine(srv.url, tmp_path)
         wall = time.monotonic() - t0
@@ -57,9 +63,10 @@ def test_full_rebalance_stays_under_the_rate_limit_within_1_2x_the_bound(tmp_pat
 def test_lost_reply_during_a_run_is_reconciled_not_resent(tmp_path: Path) -> None:
     acct = SimAccount.demo(tmp_path / "acct.json")
     acct.set_faults(lose_reply_rate=1.0)  # every order is applied but its reply dropped
-    with SimulatorServer(tmp_path / "acct.json", SimulatorConfig(rate_limit_per_s=0,
-                                                                 token_issue_min_interval_s=0)) as srv:
-        store, run, _ = run_engine(srv.url, tmp_path)
+    with SimulatorServer(
+        tmp_path / "acct.json", SimulatorConfig(rate_limit_per_s=0, token_issue_min_interval_s=0)
+    ) as srv:
+        store, run, _ = run_engine(srv.url, tmp_path, rps=1000)
         assert run.status is RunStatus.SUCCEEDED, run.error
         sent = srv.simulator.calls["VTTC0011U"] + srv.simulator.calls["VTTC0012U"]
         assert sent == len(acct.orders()) == len(store.orders_)  # one send per order, none doubled
@@ -70,12 +77,18 @@ def test_lost_reply_during_a_run_is_reconciled_not_resent(tmp_path: Path) -> Non
 def test_partial_fills_are_finished_or_cancelled(tmp_path: Path, fraction: float) -> None:
     acct = SimAccount.demo(tmp_path / "acct.json")
     acct.set_faults(partial_fill={"*": fraction})
-    with SimulatorServer(tmp_path / "acct.json", SimulatorConfig(rate_limit_per_s=0,
-                                                                 token_issue_min_interval_s=0)) as srv:
+    with SimulatorServer(
+        tmp_path / "acct.json", SimulatorConfig(rate_limit_per_s=0, token_issue_min_interval_s=0)
+    ) as srv:
         broker = KisBroker(kis_config(srv.url, tmp_path), httpx.Client())
         store = MemoryStore()
-        engine = Engine(store.unit_of_work, broker, lambda name: GreedyPlanner(), RealClock(),
-                        EngineSettings(fill_poll_s=0.02, fill_timeout_s=0.1, partial_retries=0))
+        engine = Engine(
+            store.unit_of_work,
+            broker,
+            lambda name: GreedyPlanner(),
+            RealClock(),
+            EngineSettings(fill_poll_s=0.02, fill_timeout_s=0.1, partial_retries=0),
+        )
         targets = Targets.model_validate(json.loads((DEMO_DIR / "demo_targets.json").read_text()))
         run = engine.run(engine.start(account=broker.alias, planner="greedy", targets=targets).id)
         assert run.status is RunStatus.PARTIAL

@@ -50,8 +50,10 @@ def test_token_is_issued_once_and_shared_through_the_file(tmp_path: Path) -> Non
 def test_concurrent_first_use_issues_one_token(tmp_path: Path) -> None:
     fake, clock = FakeKis(), FakeTime()
     out: list[str] = []
-    threads = [threading.Thread(target=lambda: out.append(provider(fake, tmp_path / "t.json", clock).token()))
-               for _ in range(8)]
+    threads = [
+        threading.Thread(target=lambda: out.append(provider(fake, tmp_path / "t.json", clock).token()))
+        for _ in range(8)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -97,10 +99,13 @@ def test_invalidate_leaves_a_newer_token_alone(tmp_path: Path) -> None:
     assert b.token() == new and fake.tokens_issued == 2
 
 
-@pytest.mark.parametrize(("code", "exc"), [("EGW00133", KisTokenThrottled), ("EGW00103", KisAuthError),
-                                           ("EGW00105", KisAuthError)])
+@pytest.mark.parametrize(
+    ("code", "exc"), [("EGW00133", KisTokenThrottled), ("EGW00103", KisAuthError), ("EGW00105", KisAuthError)]
+)
 def test_token_endpoint_403_shapes(tmp_path: Path, code: str, exc: type) -> None:
-    fake = FakeKis().add("tokenP", kis_json(403, {"error_code": code, "error_description": "접근토큰 발급 잠시 후 다시"}))
+    fake = FakeKis().add(
+        "tokenP", kis_json(403, {"error_code": code, "error_description": "접근토큰 발급 잠시 후 다시"})
+    )
     with pytest.raises(exc) as info:
         provider(fake, tmp_path / "t.json", FakeTime()).token()
     assert info.value.code == code

@@ -20,13 +20,13 @@ def max_in_window(stamps: list[float], window: float = 1.0) -> int:
 
 
 def test_never_more_than_n_per_second_across_threads() -> None:
-    n = 40
-    lim = RateLimiter(n, margin_s=0.001)
+    n = 50
+    lim = RateLimiter(n)
     stamps: list[float] = []
     lock = threading.Lock()
 
     def worker() -> None:
-        for _ in range(15):
+        for _ in range(10):
             lim.acquire()
             with lock:
                 stamps.append(time.monotonic())
@@ -38,9 +38,9 @@ def test_never_more_than_n_per_second_across_threads() -> None:
     for t in threads:
         t.join()
     elapsed = time.monotonic() - t0
-    assert len(stamps) == 90
+    assert len(stamps) == 60
     assert max_in_window(stamps) <= n
-    assert elapsed < 90 / n * 1.2  # and it does not over-throttle
+    assert elapsed < 60 / n * 1.2  # and it does not over-throttle
 
 
 def test_spacing_with_a_fake_clock() -> None:
@@ -51,7 +51,7 @@ def test_spacing_with_a_fake_clock() -> None:
         slept.append(s)
         now[0] += s
 
-    lim = RateLimiter(2, margin_s=0.0, clock=lambda: now[0], sleep=sleep)
+    lim = RateLimiter(2, margin=0.0, clock=lambda: now[0], sleep=sleep)
     for _ in range(5):
         lim.acquire()
     assert slept == [0.5, 0.5, 0.5, 0.5]
