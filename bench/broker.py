@@ -178,7 +178,7 @@ def main() -> None:
             r = one_run(n, env, rate)
             print(json.dumps({k: v for k, v in r.items() if k != "by_tr"}), flush=True)
             rows.append(r)
-    command = "python bench/broker.py" + (" --quick" if args.quick else "")
+    command = ".venv/bin/python bench/broker.py" + (" --quick" if args.quick else "")
     text = render(rows, command)
     print(text)
     if not args.no_write:
