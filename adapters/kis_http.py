@@ -20,6 +20,10 @@ Order sends (POST order-cash, order-rvsecncl) are never retried blindly:
   once more. A second auth refusal is an :class:`OrderRejected`. This is the one re-send allowed;
 * definite gateway refusals (bad key, TR not on paper) -> :class:`OrderRejected`;
 * ``rt_cd == "0"`` without an order number -> :class:`OrderOutcomeUnknown` (accepted, number unknown).
+
+EGW00201 on an order arrives as an HTTP 500 and is treated like any 5xx (unknown): the engine then
+finds no such order at the broker and sends it again through the limiter. inquire-daily-ccld's
+"no rows" code KIOK0560 on the first page is an empty day; on balance it is never accepted.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from .kis_errors import (
     envelope_error,
     order_rejected,
 )
-from .rate_limit import RateLimiter, shared_limiter
+from .rate_limit import FileRateLimiter, RateLimiter, shared_limiter
 
 log = logging.getLogger("rebalance.kis")
 
@@ -86,6 +90,8 @@ class KisClient:
         self.config = config
         self.http = http
         key = config.appkey.get_secret_value()
+        if limiter is None and config.rate_limit_path is not None:
+            limiter = FileRateLimiter(config.rps, config.rate_limit_path, config.rate_margin)
         self.limiter = limiter or shared_limiter(
             config.env, f"{config.url}|{_key_id(key)}", config.rps, config.rate_margin
         )

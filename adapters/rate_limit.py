@@ -7,6 +7,8 @@ between the moment we let a call go and the moment the broker counts it; without
 milliseconds of jitter at 2/s was enough for the simulator to answer EGW00201.
 One limiter per (environment, app key): :func:`shared_limiter` hands every client in the
 process the same instance, since the broker's limit is per app key, not per connection.
+:class:`FileRateLimiter` extends the same spacing to every process on the machine (the next free
+slot lives in a small file under a lock), for several processes sharing one app key.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+from filelock import FileLock
 
 
 class RateLimiter:
@@ -42,6 +47,34 @@ class RateLimiter:
             now = self._clock()
             start = max(now, self._next)
             self._next = start + self.interval
+            self.calls += 1
+        wait = start - now
+        if wait > 0:
+            self._sleep(wait)
+            self.waited_s += wait
+        return wait
+
+
+class FileRateLimiter(RateLimiter):
+    """The spacing of :class:`RateLimiter`, shared through ``path`` by every process (wall clock)."""
+
+    def __init__(
+        self, rate: float, path: str | Path, margin: float = 0.04, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        super().__init__(rate, margin, clock=time.time, sleep=sleep)
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file_lock = FileLock(str(self.path) + ".lock", timeout=60)
+
+    def acquire(self) -> float:
+        with self._lock, self._file_lock:
+            now = self._clock()
+            try:
+                nxt = float(self.path.read_text() or 0)
+            except (FileNotFoundError, ValueError):
+                nxt = 0.0
+            start = max(now, min(nxt, now + 60 * self.interval))  # ignore a slot absurdly far ahead
+            self.path.write_text(repr(start + self.interval))
             self.calls += 1
         wait = start - now
         if wait > 0:

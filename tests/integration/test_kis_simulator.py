@@ -387,3 +387,43 @@ def test_standalone_main_prints_url_and_credentials(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
+
+
+def test_latency_is_added_to_every_call(make_sim, tmp_path: Path) -> None:
+    srv = make_sim(SimulatorConfig(rate_limit_per_s=0, token_issue_min_interval_s=0, latency_s=0.15))
+    b = broker(srv, tmp_path)
+    b.orderable_cash()
+    t0 = time.monotonic()
+    b.prices(["069500", "132030"])
+    assert time.monotonic() - t0 >= 0.3
+
+
+def test_5xx_on_an_order_is_unknown_and_the_engine_would_find_nothing(make_sim, tmp_path: Path) -> None:
+    srv = make_sim()
+    srv.simulator.inject("http500", path=ORDER)
+    b = broker(srv, tmp_path)
+    with pytest.raises(OrderOutcomeUnknown):
+        b.place_order(Side.BUY, "261240", 1)
+    assert srv.account.orders() == [] and b.daily_orders(today()) == []
+
+
+def test_random_5xx_rate_on_reads_is_absorbed_by_retries(make_sim, tmp_path: Path) -> None:
+    from adapters.retry_policy import RetryPolicy
+
+    srv = make_sim(
+        SimulatorConfig(rate_limit_per_s=0, token_issue_min_interval_s=0, error_5xx_rate=0.3, seed=7)
+    )
+    b = broker(srv, tmp_path, retry=RetryPolicy(attempts=8, initial_s=0.0))
+    for _ in range(10):
+        assert b.prices(["069500"]) == {"069500": 35000}
+    assert sum(srv.simulator.calls.values()) > 10
+
+
+def test_file_rate_limiter_from_config(make_sim, tmp_path: Path) -> None:
+    from adapters.rate_limit import FileRateLimiter
+
+    srv = make_sim()
+    b = broker(srv, tmp_path, rate_limit_path=tmp_path / "kis.rate")
+    assert isinstance(b.client.limiter, FileRateLimiter)
+    b.orderable_cash()
+    assert (tmp_path / "kis.rate").exists()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
-from adapters.rate_limit import RateLimiter, shared_limiter
+from adapters.rate_limit import FileRateLimiter, RateLimiter, shared_limiter
 from adapters.retry_policy import RetryPolicy
 
 
@@ -66,3 +67,24 @@ def test_shared_limiter_is_per_environment_and_key() -> None:
 def test_retry_policy_backoff_is_capped() -> None:
     p = RetryPolicy(attempts=5, initial_s=0.5, multiplier=2, max_s=1.5)
     assert [p.delay(i) for i in range(1, 5)] == [0.5, 1.0, 1.5, 1.5]
+
+
+def test_file_limiter_is_shared_by_separate_instances(tmp_path: Path) -> None:
+    """Two limiters on one file (as two processes would hold) keep the joint rate under N."""
+    n = 50
+    stamps: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        lim = FileRateLimiter(n, tmp_path / "kis.rate")
+        for _ in range(20):
+            lim.acquire()
+            with lock:
+                stamps.append(time.monotonic())
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(stamps) == 60 and max_in_window(stamps) <= n
