@@ -57,7 +57,8 @@ class SimAccount:
 
     # -- creation ------------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | os.PathLike[str], data: dict[str, Any], *, overwrite: bool = True) -> SimAccount:
+    def create(cls, path: str | os.PathLike[str], data: dict[str, Any], *,
+               overwrite: bool = True) -> SimAccount:
         acc = cls(path)
         with acc.lock:
             if acc.path.exists() and not overwrite:
@@ -98,8 +99,12 @@ class SimAccount:
             self._save(state)
 
     def read(self) -> dict[str, Any]:
-        with self._tx() as s:
-            return json.loads(json.dumps(s))
+        """A fresh copy of the state; written back only when maturing filled something."""
+        with self.lock:
+            state = self._load()
+            if self._mature(state):
+                self._save(state)
+            return state
 
     def update(self, fn: Callable[[dict[str, Any]], None]) -> None:
         with self._tx() as s:
@@ -138,7 +143,8 @@ class SimAccount:
 
     def orderable_cash(self) -> int:
         s = self.read()
-        reserved = sum(o["remaining"] * s["prices"].get(o["ticker"], 0) for o in s["orders"] if o["side"] == "buy")
+        reserved = sum(o["remaining"] * s["prices"].get(o["ticker"], 0)
+                       for o in s["orders"] if o["side"] == "buy")
         return max(0, int(s["cash"]) - reserved)
 
     def price(self, ticker: str) -> int | None:
@@ -182,7 +188,8 @@ class SimAccount:
                     raise SimRejected("APBK0952", "주문가능금액을 초과 했습니다")
             else:
                 h = s["holdings"].get(ticker, {"qty": 0})
-                reserved = sum(o["remaining"] for o in s["orders"] if o["ticker"] == ticker and o["side"] == "sell")
+                reserved = sum(o["remaining"] for o in s["orders"]
+                               if o["ticker"] == ticker and o["side"] == "sell")
                 if qty > h["qty"] - reserved:
                     raise SimRejected("APBK0400", "주문 가능한 수량을 초과하였습니다.")
             odno = f"{s['next_odno']:010d}"
@@ -237,15 +244,20 @@ class SimAccount:
         order["remaining"] -= qty
         order["filled_at"] = datetime.now(UTC).isoformat()
 
-    def _mature(self, s: dict[str, Any]) -> None:
-        """Open remainders fill once ``fill_remainder_after_s`` has passed (if that fault is set)."""
+    def _mature(self, s: dict[str, Any]) -> bool:
+        """Open remainders fill once ``fill_remainder_after_s`` has passed (if that fault is set).
+        Returns whether anything filled."""
         after = s["faults"].get("fill_remainder_after_s")
         if after is None:
-            return
+            return False
         now = self.clock()
+        changed = False
         for o in s["orders"]:
-            if o["remaining"] > 0 and now - datetime.fromisoformat(o["placed_at"]) >= timedelta(seconds=after):
+            placed = datetime.fromisoformat(o["placed_at"])
+            if o["remaining"] > 0 and now - placed >= timedelta(seconds=after):
                 self._fill(s, o, o["remaining"], int(s["prices"].get(o["ticker"], 0)))
+                changed = True
+        return changed
 
     # -- summaries for tests and the demo -----------------------------------------------------------
     def positions(self) -> dict[str, int]:

@@ -1,0 +1,96 @@
+"""A full rebalance (the real Engine, an in-memory UnitOfWork) through KisBroker and the simulator."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kis_helpers import MemoryStore, RealClock, kis_config  # noqa: E402, I001
+
+from adapters.kis_client import KisBroker  # noqa: E402
+from adapters.kis_simulator import SimulatorConfig, SimulatorServer  # noqa: E402
+from adapters.sim_account import DEMO_DIR, SimAccount  # noqa: E402
+from statemachine.engine import Engine  # noqa: E402
+from statemachine.models import OrderStatus, Targets  # noqa: E402
+from statemachine.planner_greedy import GreedyPlanner  # noqa: E402
+from statemachine.settings import EngineSettings  # noqa: E402
+from statemachine.states import RunStatus  # noqa: E402
+
+N = 20  # requests per second enforced by the simulator (the real host's limit)
+
+
+def run_engine(url: str, tmp_path: Path, rps: float = N) -> tuple[MemoryStore, object, KisBroker]:
+    broker = KisBroker(kis_config(url, tmp_path, requests_per_second=rps), httpx.Client())
+    broker.client.tokens.token()  # the token endpoint is not under the per-second limit
+    store = MemoryStore()
+    engine = Engine(
+        store.unit_of_work,
+        broker,
+        lambda name: GreedyPlanner(),
+        RealClock(),
+        EngineSettings(fill_poll_s=0.05, fill_timeout_s=5),
+    )
+    targets = Targets.model_validate(json.loads((DEMO_DIR / "demo_targets.json").read_text()))
+    run = engine.start(account=broker.alias, max_phase=5, planner="greedy", targets=targets)
+    return store, engine.run(run.id), broker
+
+
+def test_full_rebalance_stays_under_the_rate_limit_within_1_2x_the_bound(tmp_path: Path) -> None:
+    SimAccount.demo(tmp_path / "acct.json")
+    with SimulatorServer(
+        tmp_path / "acct.json", SimulatorConfig(rate_limit_per_s=N, token_issue_min_interval_s=0)
+    ) as srv:
+        t0 = time.monotonic()
+        store, run, broker = run_engine(srv.url, tmp_path)
+        wall = time.monotonic() - t0
+        calls = sum(srv.simulator.calls.values())
+        assert run.status is RunStatus.SUCCEEDED, run.error
+        assert srv.simulator.rate_limited == 0  # never received EGW00201
+        assert calls == sum(broker.calls.values())
+        bound = calls / N
+        assert wall <= 1.2 * bound, f"{calls} calls took {wall:.2f}s; bound {bound:.2f}s"
+        orders = list(store.orders_.values())
+        assert orders and all(o.status is OrderStatus.FILLED for o in orders)
+        assert srv.account.positions().get("069500") is None  # the untargeted holding was sold
+
+
+def test_lost_reply_during_a_run_is_reconciled_not_resent(tmp_path: Path) -> None:
+    acct = SimAccount.demo(tmp_path / "acct.json")
+    acct.set_faults(lose_reply_rate=1.0)  # every order is applied but its reply dropped
+    with SimulatorServer(
+        tmp_path / "acct.json", SimulatorConfig(rate_limit_per_s=0, token_issue_min_interval_s=0)
+    ) as srv:
+        store, run, _ = run_engine(srv.url, tmp_path, rps=1000)
+        assert run.status is RunStatus.SUCCEEDED, run.error
+        sent = srv.simulator.calls["VTTC0011U"] + srv.simulator.calls["VTTC0012U"]
+        assert sent == len(acct.orders()) == len(store.orders_)  # one send per order, none doubled
+        assert all(o.message == "adopted by reconciliation" for o in store.orders_.values())
+
+
+@pytest.mark.parametrize("fraction", [0.5])
+def test_partial_fills_are_finished_or_cancelled(tmp_path: Path, fraction: float) -> None:
+    acct = SimAccount.demo(tmp_path / "acct.json")
+    acct.set_faults(partial_fill={"*": fraction})
+    with SimulatorServer(
+        tmp_path / "acct.json", SimulatorConfig(rate_limit_per_s=0, token_issue_min_interval_s=0)
+    ) as srv:
+        broker = KisBroker(kis_config(srv.url, tmp_path), httpx.Client())
+        store = MemoryStore()
+        engine = Engine(
+            store.unit_of_work,
+            broker,
+            lambda name: GreedyPlanner(),
+            RealClock(),
+            EngineSettings(fill_poll_s=0.02, fill_timeout_s=0.1, partial_retries=0),
+        )
+        targets = Targets.model_validate(json.loads((DEMO_DIR / "demo_targets.json").read_text()))
+        run = engine.run(engine.start(account=broker.alias, planner="greedy", targets=targets).id)
+        assert run.status is RunStatus.PARTIAL
+        assert all(o["remaining"] == 0 for o in acct.orders())  # every remainder cancelled and confirmed
+        assert srv.simulator.calls["VTTC0013U"] >= 1
