@@ -434,3 +434,5 @@ def db_upgrade() -> None:
 
 def entry() -> None:
     app()
+
+from . import cmd_plan  # noqa: E402,F401  (registers 'plan')

@@ -1,0 +1,60 @@
+"""``plan``: what-if planning from files, with no broker and no database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from statemachine.errors import SnapshotError, TargetsError
+
+from .app import JsonOpt, _emit, app, handled, out
+
+
+def _load(path: Path, what: str, error: type[Exception]) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{what} file {path} does not exist", field=what) from None  # type: ignore[call-arg]
+    except json.JSONDecodeError as exc:
+        raise error(f"{what} file {path} is not valid JSON: {exc.msg} at line {exc.lineno}",  # type: ignore[call-arg]
+                    field=what) from None
+
+
+@app.command()
+@handled
+def plan(
+    snapshot: Annotated[Path, typer.Option(help="Account snapshot JSON: cash, holdings, prices.")],
+    targets: Annotated[Path, typer.Option(help="Targets JSON (the targets file format).")],
+    mp_threshold: Annotated[float | None, typer.Option("--mp-threshold")] = None,
+    sub_mp_threshold: Annotated[float | None, typer.Option("--sub-mp-threshold")] = None,
+    planner: Annotated[str, typer.Option(help="optimal | greedy")] = "optimal",
+    as_json: JsonOpt = False,
+) -> None:
+    """Plan sells and buys for a snapshot without any broker or database (a what-if)."""
+    from statemachine.fees import FeeModel
+    from statemachine.whatif import what_if
+
+    from ..config import Settings
+
+    snap = _load(snapshot, "snapshot", SnapshotError)
+    tgt = _load(targets, "targets", TargetsError)
+    s = Settings()
+    result = what_if(snap, tgt, mp_threshold, sub_mp_threshold, planner,
+                     FeeModel(commission_rate=s.commission_rate, commission_min=s.commission_min))
+    if as_json:
+        _emit(result)
+        return
+    out.print(f"rebalancing needed: {'yes' if result['needed'] else 'no'}")
+    for side in ("sell_orders", "buy_orders"):
+        for o in result.get(side, []):
+            out.print(f"  {side.split('_')[0]:<4} {o['quantity']:>8,} x {o['ticker']}  {o.get('reason', '')}")
+    for c in result.get("checks", []):
+        if not c.get("passed", True):
+            out.print(f"  [red]✗[/] {c['rule']} {c.get('ticker') or ''} {c['message']}")
+    before = (result.get("drift_before") or {}).get("total_abs_drift")
+    after = (result.get("drift_after") or {}).get("total_abs_drift")
+    if before is not None and after is not None:
+        out.print(f"total absolute drift {before:.2f}pp → {after:.2f}pp")
