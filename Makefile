@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	REBALANCE_DATABASE_URL=$${REBALANCE_DATABASE_URL:-sqlite:///var/demo.db} $(PY) run_rebalance.py --log-level WARNING demo
+	REBALANCE_BROKER=$${REBALANCE_BROKER:-kis-sim} REBALANCE_DATABASE_URL=$${REBALANCE_DATABASE_URL:-sqlite:///var/demo.db} $(PY) run_rebalance.py --log-level WARNING demo
 
 test: $(STAMP)
 	$(PY) -m ruff check statemachine adapters tests bench run_rebalance.py

@@ -14,7 +14,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REBALANCE_", extra="ignore")
 
     database_url: str | None = Field(None, description="default sqlite:///rebalance.db")
-    broker: Literal["sim", "kis"] = "sim"
+    broker: Literal["sim", "kis-sim", "kis"] = "sim"
     sim_account_path: str = "var/sim_account.json"
     account_alias: str = "demo"
     planner: str = "auto"

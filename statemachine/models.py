@@ -321,6 +321,7 @@ class OrderRecord(Frozen):
     avg_price: float = 0.0
     amount: int = 0
     fees: int = 0
+    sends: int = 0  # how many times this intent was sent to the broker
     broker_code: str | None = None
     message: str | None = None
     created_at: datetime

@@ -129,6 +129,7 @@ class OrderExecutor:
 
     def _send(self, rec: OrderRecord) -> OrderRecord:
         self.hooks.point("order:before_send")
+        rec = self._update(rec, sends=rec.sends + 1)
         try:
             res = self.broker.place_order(rec.side, rec.ticker, rec.quantity, self.settings.order_type, 0)
         except OrderRejected as exc:
@@ -164,6 +165,11 @@ class OrderExecutor:
                              rec.side.value, rec.ticker, rec.quantity, o.odno)
             return self._update(rec, status=OrderStatus.SENT, odno=o.odno, org_no=o.org_no,
                                 sent_at=o.placed_at, message="adopted by reconciliation"), False
+        if not cands and not foreign and rec.sends >= self.settings.max_sends:
+            self.log.error("order %s %s x%d: sent %d times and the broker shows none; giving up on it",
+                           rec.side.value, rec.ticker, rec.quantity, rec.sends)
+            return self._update(rec, status=OrderStatus.REJECTED,
+                                message=f"sent {rec.sends} times, never shown by the broker; not sent again"), False
         if not cands and not foreign:
             self.log.warning("order %s %s x%d: the broker shows no such order; sending it",
                              rec.side.value, rec.ticker, rec.quantity)

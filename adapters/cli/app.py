@@ -230,8 +230,8 @@ def demo(
     from ..sim_account import DEMO_DIR, SimAccount
 
     a = _app()
-    if a.settings.broker != "sim":
-        raise RebalanceError("demo runs only against the simulated account (REBALANCE_BROKER=sim)")
+    if a.settings.broker == "kis":
+        raise RebalanceError("demo runs only against the simulated account (REBALANCE_BROKER=kis-sim or sim)")
     if not keep_account:
         SimAccount.demo(a.settings.sim_account_path)
     targets = Targets.model_validate(json.loads((DEMO_DIR / "demo_targets.json").read_text()))
@@ -436,3 +436,4 @@ def entry() -> None:
     app()
 
 from . import cmd_plan  # noqa: E402,F401  (registers 'plan')
+from . import cmd_sim  # noqa: E402,F401  (registers 'simulator')

@@ -123,7 +123,7 @@ class SqlUnitOfWork(UnitOfWork):
         res = self.conn.execute(insert(t.orders).values(
             run_id=run_id, account=account, side=side.value, ticker=ticker, name=name, quantity=quantity,
             attempt=attempt, seq=seq, status=status.value, created_at=created_at, filled_quantity=0,
-            avg_price=0.0, amount=0, fees=0))
+            avg_price=0.0, amount=0, fees=0, sends=0))
         return self._order(res.inserted_primary_key[0])
 
     def _order(self, order_id: int) -> OrderRecord:

@@ -145,6 +145,7 @@ orders = Table(
     Column("avg_price", Float, nullable=False, default=0.0),
     Column("amount", BigInteger, nullable=False, default=0),
     Column("fees", BigInteger, nullable=False, default=0),
+    Column("sends", Integer, nullable=False, default=0),
     Column("broker_code", String(16)),
     Column("message", Text),
     Column("created_at", UTCDateTime, nullable=False),

@@ -77,6 +77,7 @@ def upgrade() -> None:
     sa.Column('avg_price', sa.Float(), nullable=False),
     sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('fees', sa.BigInteger(), nullable=False),
+    sa.Column('sends', sa.Integer(), nullable=False),
     sa.Column('broker_code', sa.String(length=16), nullable=True),
     sa.Column('message', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),

@@ -214,3 +214,23 @@ def test_force_refuses_edges_not_in_the_table_and_abort(db, account):
     assert aborted.status is RunStatus.ABORTED
     with db.unit_of_work() as uow:
         assert [h.status for h in uow.history() if h.run_id == run2.id] == [RunStatus.ABORTED]
+
+
+def test_a_send_that_never_reaches_the_broker_is_given_up_after_max_sends(db, account):
+    class DownBroker(SimulatedBroker):
+        sends = 0
+
+        def place_order(self, *a, **k):
+            DownBroker.sends += 1
+            raise ConnectionError("502 from a proxy")  # the outcome is unknown; the broker has nothing
+
+    greedy = GreedyPlanner()
+    eng = Engine(db.unit_of_work, DownBroker(account), lambda n: greedy, FakeClock(),
+                 EngineSettings(fill_timeout_s=1, max_sends=3), owner="t")
+    run = eng.run(start(eng).id)
+    with db.unit_of_work() as uow:
+        orders = uow.orders(run.id)
+    assert DownBroker.sends == 3 * len(orders)  # bounded: never an endless resend loop
+    assert all(o.status is OrderStatus.REJECTED and o.sends == 3 for o in orders)
+    assert run.status is RunStatus.FAILED  # nothing executed
+    assert account.orders() == []

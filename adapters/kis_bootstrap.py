@@ -1,0 +1,84 @@
+"""Building the KIS broker from settings: the real/paper host, or the bundled KIS simulator.
+
+* ``REBALANCE_BROKER=kis``: the KIS REST client against the paper host (or the real one with the
+  live-trading opt-in), credentials from ``REBALANCE_KIS_APPKEY`` / ``_APPSECRET`` / ``_ACCOUNT``.
+* ``REBALANCE_BROKER=kis-sim``: the same client, over HTTP, against the KIS protocol simulator
+  started in this process on a loopback port, in front of the simulated account file
+  (``REBALANCE_SIM_ACCOUNT_PATH``). The demo and the crash tests use this.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Literal
+
+import httpx
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from statemachine.errors import DomainError
+from statemachine.ports import Broker
+
+from .config import Settings
+from .kis_client import KisBroker
+from .kis_config import KisConfig
+from .sim_account import SimAccount
+
+
+class KisSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REBALANCE_KIS_", extra="ignore")
+
+    env: Literal["paper", "real"] = "paper"
+    appkey: SecretStr | None = None
+    appsecret: SecretStr | None = None
+    account: SecretStr | None = None
+    base_url: str | None = None
+    live: bool = False
+    live_confirm: str = ""
+    rps: float | None = None
+    token_cache_path: str = "~/.cache/kis-rebalancer/kis_token.json"
+    sim_rps: float = 50.0  # the in-process simulator's rate limit (kis-sim)
+
+
+_servers: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+def _simulator_url(account_path: Path, rps: float) -> str:
+    from .kis_simulator import SimulatorConfig, SimulatorServer
+
+    key = str(account_path.resolve())
+    with _lock:
+        server = _servers.get(key)
+        if server is None:
+            server = SimulatorServer(account_path, SimulatorConfig(env="paper", rate_limit_per_s=rps))
+            server.start()
+            _servers[key] = server
+        return server.url  # type: ignore[attr-defined]
+
+
+def make_kis_broker(settings: Settings) -> Broker:
+    ks = KisSettings()
+    if settings.broker == "kis-sim":
+        from .kis_simulator import TEST_APPKEY, TEST_APPSECRET
+
+        path = Path(settings.sim_account_path)
+        if not path.exists():
+            SimAccount.demo(path, overwrite=False)
+        acct = SimAccount(path).read()
+        url = _simulator_url(path, ks.sim_rps)
+        config = KisConfig(env="paper", appkey=SecretStr(TEST_APPKEY), appsecret=SecretStr(TEST_APPSECRET),
+                           account=SecretStr(f"{acct['cano']}-{acct['product']}"), base_url=url,
+                           requests_per_second=ks.sim_rps,
+                           token_cache_path=path.parent / f".{path.name}.token.json",
+                           token_min_issue_interval_s=0)
+        return KisBroker(config, httpx.Client(), alias=settings.account_alias)
+    missing = [f"REBALANCE_KIS_{n.upper()}" for n in ("appkey", "appsecret", "account") if getattr(ks, n) is None]
+    if missing:
+        raise DomainError(f"the KIS broker needs {', '.join(missing)} (or use REBALANCE_BROKER=sim / kis-sim)",
+                          field=missing[0])
+    config = KisConfig(env=ks.env, appkey=ks.appkey, appsecret=ks.appsecret, account=ks.account,  # type: ignore[arg-type]
+                       base_url=ks.base_url, live=ks.live, live_confirm=ks.live_confirm,
+                       requests_per_second=ks.rps, token_cache_path=Path(ks.token_cache_path).expanduser())
+    return KisBroker(config, httpx.Client(), alias=settings.account_alias)
