@@ -435,5 +435,6 @@ def db_upgrade() -> None:
 def entry() -> None:
     app()
 
-from . import cmd_plan  # noqa: E402,F401  (registers 'plan')
-from . import cmd_sim  # noqa: E402,F401  (registers 'simulator')
+
+# Commands kept in modules of their own register themselves on `app` when imported.
+from . import cmd_plan, cmd_sim  # noqa: E402,F401

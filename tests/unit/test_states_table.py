@@ -86,4 +86,5 @@ def test_docs_page_is_generated_from_the_table():
     from statemachine.docs import markdown
 
     page = Path(__file__).resolve().parents[2] / "docs" / "state_machine.md"
-    assert page.read_text() == markdown(), "regenerate: python run_rebalance.py diagram --markdown > docs/state_machine.md"
+    hint = "regenerate: python run_rebalance.py diagram --markdown > docs/state_machine.md"
+    assert page.read_text() == markdown(), hint
