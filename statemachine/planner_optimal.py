@@ -288,7 +288,7 @@ class OptimalPlanner:
     # ------------------------------------------------------------------------------- the MILP
     def _solve(self, ctx: PlanningContext, cands: list[_Cand], budget: int, *, conservative: bool,
                r4_sells: bool) -> _Solution:
-        """Solve the model; variables are [n_k shares, d_k deviations, y_k order flags]."""
+        """Solve the model; variables are [n_k shares, d_k deviations in shares, y_k order flags]."""
         k = len(cands)
         if k == 0:
             return _Solution(shares=[], status="nothing to trade", model="none")
@@ -315,10 +315,20 @@ class OptimalPlanner:
         budget_terms: list[tuple[int, float]] = []
         for i, c in enumerate(cands):
             a = c.price / total
-            e = (c.value - c.target) / total
-            # d_i >= |e + sign a n_i|
-            add([(k + i, 1.0), (i, -c.sign * a)], e, np.inf)
-            add([(k + i, 1.0), (i, c.sign * a)], -e, np.inf)
+            # d_i is the deviation counted in the ticker's own shares, so these rows have
+            # coefficients of 1 whatever the price / T ratio (1e-7 .. 0.5); the objective weighs
+            # d_i by p_i / T. d_i >= |e_i + sign n_i| with e_i = (v_i - t_i) / p_i
+            e = (c.value - c.target) / c.price
+            add([(k + i, 1.0), (i, -float(c.sign))], e, np.inf)
+            add([(k + i, 1.0), (i, float(c.sign))], -e, np.inf)
+            # the chord between the two whole share counts around the exact target: |.| is convex,
+            # so this line is below it at every whole count, and it makes the LP relaxation the
+            # convex hull of each ticker's term (without it, HiGHS branches on every rounding)
+            root = math.floor(abs(c.value - c.target) / c.price)
+            if 0 <= root < c.upper:
+                lo_dev, hi_dev = c.dev(root) / c.price, c.dev(root + 1) / c.price
+                slope = hi_dev - lo_dev
+                add([(k + i, 1.0), (i, -slope)], lo_dev - slope * root, np.inf)
             if c.side is Side.BUY:
                 budget_terms.append((i, a * (1 + rate)))
                 if use_flags and conservative and cmin:
@@ -336,10 +346,10 @@ class OptimalPlanner:
             sells = [i for i, c in enumerate(cands) if c.side is Side.SELL]
             if sells:
                 before = sum(abs(cands[i].value - cands[i].target) for i in sells) / total
-                add([(k + i, 1.0) for i in sells], -np.inf, before)
+                add([(k + i, cands[i].price / total) for i in sells], -np.inf, before)
 
         cost = np.zeros(nv)
-        cost[k:2 * k] = OBJECTIVE_SCALE
+        cost[k:2 * k] = [OBJECTIVE_SCALE * c.price / total for c in cands]
         integrality = np.zeros(nv)
         integrality[:k] = 1
         lb = np.zeros(nv)
