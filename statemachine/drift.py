@@ -1,6 +1,22 @@
 """Two-level drift (DOMAIN.md section 2): MP drift per class, Sub-MP drift per ticker.
 
 Sign convention (the seed's): drift = target - actual; negative = overweight = sell.
+
+Needs: a :class:`Snapshot`, :class:`Targets` and :class:`Thresholds`. Sets: a :class:`DriftReport`
+with one :class:`ClassDrift` per class and one :class:`TickerDrift` per ticker, where
+
+* every class of ``CLASSES`` has a row (a class with no target and no value has drift 0); the
+  class ``Other`` (target 0) has a row only when untargeted holdings are worth something;
+* every Sub-MP ticker has a row, held or not, and so does every holding (untargeted holdings are
+  in ``Other`` with target 0; their Sub-MP drift is ``0 - v_i / V_Other``, but they carry no Sub-MP
+  band of their own: the ``Other`` class's MP drift flags them);
+* the cash deposit always has a row, the pseudo-ticker ``CASH`` in class ``Cash``: its in-class
+  target is its Sub-MP weight, or 1.0 when the Cash class lists no ticker at all (the deposit
+  fills the class), or 0 when the Cash class lists only other tickers. So ``total_abs_drift`` is
+  the whole L1 distance between the actual and the target allocation; ``securities_abs_drift``
+  leaves the cash row out (what orders can move directly: rule R4);
+* holdings listed twice for one ticker are summed;
+* an empty account (T = 0) needs nothing: there is nothing to rebalance.
 """
 
 from __future__ import annotations
@@ -18,51 +34,94 @@ from .models import (
 )
 from .units import exceeds, share_of
 
+CASH_CLASS = "Cash"
+
+
+def quantities(snapshot: Snapshot) -> dict[str, int]:
+    """Held quantity per ticker (rows for one ticker summed)."""
+    out: dict[str, int] = {}
+    for h in snapshot.holdings:
+        out[h.ticker] = out.get(h.ticker, 0) + h.quantity
+    return out
+
+
+def class_of(targets: Targets, ticker: str) -> str:
+    """The class of ``ticker``; ``CASH`` is always in the Cash class, unlisted tickers in Other."""
+    return CASH_CLASS if ticker == CASH_TICKER else targets.class_of(ticker)
+
+
+def in_class_weight(targets: Targets, ticker: str) -> float:
+    """Sub-MP weight of ``ticker`` within its class as a fraction (0 for untargeted)."""
+    if ticker == CASH_TICKER:
+        listed = targets.sub_mp.get(CASH_CLASS, {})
+        return 1.0 if not listed else float(listed.get(CASH_TICKER, 0.0))
+    return targets.weight(ticker)
+
+
+def global_target_pct(targets: Targets, ticker: str) -> float:
+    """t_i / T in pp: MP of the class times the Sub-MP weight (``CASH`` included)."""
+    if ticker == CASH_TICKER:
+        return targets.cash_target_pct()
+    return targets.global_target_pct(ticker)
+
 
 def class_values(snapshot: Snapshot, targets: Targets) -> dict[str, int]:
     values = {c: 0 for c in (*CLASSES, OTHER)}
     for h in snapshot.holdings:
-        values[targets.class_of(h.ticker)] += h.value
-    values["Cash"] += snapshot.cash
+        values[class_of(targets, h.ticker)] += h.value
+    values[CASH_CLASS] += snapshot.cash
     return values
+
+
+def _tickers(snapshot: Snapshot, targets: Targets) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for weights in targets.sub_mp.values():
+        for t in weights:
+            if t not in seen:
+                seen.add(t)
+                out.append(t)
+    if CASH_TICKER not in seen:
+        seen.add(CASH_TICKER)
+        out.append(CASH_TICKER)
+    for h in snapshot.holdings:
+        if h.ticker not in seen:
+            seen.add(h.ticker)
+            out.append(h.ticker)
+    return out
 
 
 def drift_report(snapshot: Snapshot, targets: Targets, thresholds: Thresholds) -> DriftReport:
     """Compute the drift report of ``snapshot`` against ``targets``."""
     total = snapshot.total
     values = class_values(snapshot, targets)
+    qty = quantities(snapshot)
     classes: list[ClassDrift] = []
     for c in (*CLASSES, OTHER):
-        target = 0.0 if c == OTHER else float(targets.mp.get(c, 0.0))
-        actual = share_of(values[c], total)
         if c == OTHER and values[c] == 0:
             continue
+        target = 0.0 if c == OTHER else float(targets.mp.get(c, 0.0))
+        actual = share_of(values[c], total)
         d = target - actual
         classes.append(ClassDrift(asset_class=c, target_pct=target, actual_pct=actual, drift=d,
-                                  value=values[c], exceeded=exceeds(d, thresholds.mp)))
+                                  value=values[c], exceeded=total > 0 and exceeds(d, thresholds.mp)))
 
     rows: list[TickerDrift] = []
-    tickers: list[str] = []
-    for weights in targets.sub_mp.values():
-        tickers += [t for t in weights if t not in tickers]
-    tickers += [h.ticker for h in snapshot.holdings if h.ticker not in tickers]
-    for t in tickers:
-        c = targets.class_of(t)
+    for t in _tickers(snapshot, targets):
+        c = class_of(targets, t)
         if t == CASH_TICKER:
-            qty, price, value = 0, 1, snapshot.cash
+            q, price, value = 0, 1, snapshot.cash
         else:
-            h = snapshot.holding(t)
-            qty = h.quantity if h else 0
+            q = qty.get(t, 0)
             price = snapshot.price(t) or 0
-            value = qty * price
-        if c == OTHER:
-            target_w = 0.0
-            actual_w = 100.0 if value > 0 else 0.0
-        else:
-            target_w = targets.sub_mp[c][t] * 100.0
-            actual_w = share_of(value, values[c])
+            value = q * price
+        target_w = in_class_weight(targets, t) * 100.0
+        actual_w = share_of(value, values[c])
         d = target_w - actual_w
-        g_target = targets.global_target_pct(t)
+        g_target = global_target_pct(targets, t)
+        # an untargeted holding has no Sub-MP band (its class, Other, flags it); a class with no
+        # target and no value has nothing to drift
+        has_band = c != OTHER and (targets.mp.get(c, 0.0) > 0 or values[c] > 0)
         rows.append(TickerDrift(
             ticker=t,
             name=_name(t, snapshot, targets),
@@ -74,17 +133,16 @@ def drift_report(snapshot: Snapshot, targets: Targets, thresholds: Thresholds) -
             global_actual_pct=share_of(value, total),
             target_value=int(round(total * g_target / 100.0)),
             value=value,
-            quantity=qty,
+            quantity=q,
             price=price,
-            # an untargeted holding has no Sub-MP band (its class, Other, flags it); a class with
-            # no target and no value has nothing to drift
-            exceeded=c != OTHER and (targets.mp.get(c, 0.0) > 0 or values[c] > 0)
-            and exceeds(d, thresholds.sub_mp),
+            exceeded=total > 0 and has_band and exceeds(d, thresholds.sub_mp),
         ))
     total_abs = sum(abs(r.global_target_pct - r.global_actual_pct) for r in rows)
+    sec_abs = sum(abs(r.global_target_pct - r.global_actual_pct) for r in rows if r.ticker != CASH_TICKER)
     needed = any(c.exceeded for c in classes) or any(r.exceeded for r in rows)
     return DriftReport(total=total, cash=snapshot.cash, thresholds=thresholds, classes=classes,
-                       tickers=rows, needed=needed, total_abs_drift=total_abs)
+                       tickers=rows, needed=needed, total_abs_drift=total_abs,
+                       securities_abs_drift=sec_abs)
 
 
 def _name(ticker: str, snapshot: Snapshot, targets: Targets) -> str:

@@ -228,7 +228,8 @@ class DriftReport(Frozen):
     classes: list[ClassDrift]
     tickers: list[TickerDrift]
     needed: bool
-    total_abs_drift: float
+    total_abs_drift: float  # sum of |global target - global actual| over every row, CASH included, pp of T
+    securities_abs_drift: float = 0.0  # the same without the CASH row (what orders move; rule R4)
 
     def ticker(self, t: str) -> TickerDrift | None:
         for row in self.tickers:
@@ -282,6 +283,9 @@ class PlanningContext(Frozen):
     orderable_cash: int | None = None
     cash_buffer: int = 0
     sold_tickers: list[str] = Field(default_factory=list)
+    # the run's trading policy, which planners follow and rules R2/R5 honour
+    sell_untargeted: bool = True  # untargeted holdings must be sold in full (R5)
+    min_trade_value: int = Field(0, ge=0)  # orders worth less than this (KRW) are dust: never required
     attempt: int = 1
     previous_plan: Plan | None = None
     previous_failures: list[CheckResult] = Field(default_factory=list)

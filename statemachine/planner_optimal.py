@@ -1,0 +1,373 @@
+"""The optimal deterministic planner: integer share counts by a MILP (scipy.optimize.milp, HiGHS).
+
+Needs: a :class:`PlanningContext`. Sets: a :class:`Plan` for ``ctx.side`` that passes R1-R5
+(:mod:`statemachine.rules`), or raises :class:`PlanningError`.
+
+The model. Every security row of the drift report has a value ``v_i``, a planning target ``t_i``
+(``T x mp_c/100 x w_i``, 0 for untargeted holdings) and a price ``p_i``. The planner picks whole
+numbers of shares to trade, ``n_i``, for the tickers R1 allows, and minimises the total absolute
+deviation ``sum_i |v_i +- n_i p_i - t_i|`` (the cash row is left out: cash is what trades are paid
+with, see below), subject to:
+
+* the direction: sells only for tickers R1 lets sell (overweight with their class or own drift
+  exceeded, or untargeted when ``sell_untargeted``), buys only for those it lets buy, never a
+  ticker of ``ctx.sold_tickers``;
+* sells at most the orderable quantity;
+* R2's overshoot band: no ticker ends past its target by more than ``max(1 % of T, one share)``
+  (a bound on ``n_i``, so it costs nothing);
+* the cash: buys' amounts and fees at most the budget (orderable cash less ``ctx.cash_buffer``);
+  on the sell side the budget also counts the sale proceeds net of fees;
+* dust: an order is either empty or worth at least ``min_trade_value`` (a binary per ticker,
+  only when that option or a minimum commission is set);
+* on the sell side, the sells alone must not raise the sells' own deviation (rule R4).
+
+The sell side solves the joint problem (sells and the buys their proceeds would fund) and emits
+only the sells: a sale can go one share past its nearest-to-target count when that share pays
+for a buy that closes a bigger gap. The projected buys are kept in ``plan.meta``. The buy side is
+planned again, after the sells, from ``ctx.orderable_cash`` (the broker's real cash).
+
+Numerics. Values are scaled to fractions of T (raw KRW magnitudes make HiGHS fail with status 4,
+see LIBRARY_NOTES.md); the objective is in basis points so HiGHS's absolute gap (1e-6) is below
+one won. Fees are linear in the MILP (``commission_rate`` and the tax rate; the minimum
+commission through the binary). The buy side first solves a relaxation that is optimistic by at
+most one won per order (the broker rounds fees down): if its answer fits the budget with the
+exact fees it is the exact optimum. Otherwise a conservative model is solved. Either way the
+answer is then, in exact integer arithmetic, repaired to fit the budget and polished: while one
+more share (or a first order of the dust minimum) of some ticker fits and brings it closer, the
+best such step is taken. That is exactly the condition R2 and R5 test, so the plan passes them
+even where the solver's tolerances would not. ``res.status`` is always checked: a solver failure
+or an infeasible model raises :class:`PlanningError` naming the HiGHS status.
+
+Decisions on the rules (see :mod:`statemachine.rules`): the cash row is out of the objective and
+of R4, because R5 (as DOMAIN.md states it) requires every eligible underweight ticker to be
+bought while the orderable cash less the buffer pays for it; a planner that also valued cash at
+its target would leave such tickers short and fail R5. R2 accepts a ticker short of its target
+when the plan cannot take one more share (orderable quantity or cash exhausted): otherwise no
+plan could pass when the cash does not cover every gap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import coo_array
+
+from .errors import PlanningError
+from .fees import FeeModel
+from .models import CASH_TICKER, OTHER, Plan, PlanningContext, PlanOrder, Side
+from .rules import buy_budget, check_plan, eligible, failures, orderable, tolerance_krw
+
+OBJECTIVE_SCALE = 1e4  # fractions of T -> basis points
+TIME_LIMIT_S = 60.0
+HIGHS_STATUS = {0: "optimal", 1: "iteration or time limit reached", 2: "infeasible", 3: "unbounded",
+                4: "solver error"}
+
+
+@dataclass
+class _Cand:
+    """One ticker the side may trade."""
+
+    ticker: str
+    name: str
+    side: Side
+    value: int
+    target: int
+    price: int
+    upper: int  # most shares that may be traded
+    first: int  # fewest shares of a non-empty order (dust floor)
+    reason: str
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.side is Side.BUY else -1
+
+    def dev(self, n: int) -> int:
+        return abs(self.value + self.sign * n * self.price - self.target)
+
+
+@dataclass
+class _Solution:
+    shares: list[int]
+    status: str
+    model: str
+
+
+class OptimalPlanner:
+    name = "optimal"
+
+    def __init__(self, fees: FeeModel | None = None, sell_untargeted: bool = True,
+                 min_trade_value: int = 0, time_limit_s: float = TIME_LIMIT_S) -> None:
+        self.fees = fees or FeeModel()
+        self.sell_untargeted = sell_untargeted
+        self.min_trade_value = min_trade_value
+        self.time_limit_s = time_limit_s
+
+    # ------------------------------------------------------------------------------- entry
+    def plan(self, ctx: PlanningContext) -> Plan:
+        """The side's plan; the context's policy (``min_trade_value``, ``sell_untargeted``) is
+        combined with this planner's options, the stricter winning."""
+        ctx = ctx.model_copy(update={
+            "min_trade_value": max(self.min_trade_value, ctx.min_trade_value),
+            "sell_untargeted": self.sell_untargeted and ctx.sell_untargeted,
+        })
+        if ctx.snapshot.total <= 0:
+            return Plan(side=ctx.side, orders=[], planner=self.name, meta={"reason": "empty account"})
+        plan = self._sells(ctx) if ctx.side is Side.SELL else self._buys(ctx)
+        bad = failures(check_plan(ctx, plan, self.fees))
+        if bad:  # never hand over a plan the checks refuse; this is a bug, say so plainly
+            raise PlanningError(
+                f"the optimal planner's {ctx.side.value} plan fails its own checks: "
+                + "; ".join(f"{r.rule} {r.ticker or ''} {r.message}" for r in bad),
+                rule=bad[0].rule, ticker=bad[0].ticker)
+        return plan
+
+    # ------------------------------------------------------------------------------- candidates
+    def _candidates(self, ctx: PlanningContext, side: Side) -> list[_Cand]:
+        total = ctx.snapshot.total
+        out = []
+        for row in ctx.drift.tickers:
+            t = row.ticker
+            if t == CASH_TICKER or not eligible(ctx, t, side):
+                continue
+            if row.asset_class == OTHER and not ctx.sell_untargeted:
+                continue
+            price = ctx.snapshot.price(t) or 0
+            if price <= 0:
+                continue
+            tol = tolerance_krw(price, total)
+            if side is Side.SELL:
+                floor_value = row.target_value - tol  # may not end below this
+                lowest = max(0, math.ceil((floor_value - 1e-6) / price)) if floor_value > 0 else 0
+                upper = min(orderable(ctx, t), row.quantity - lowest)
+                if row.asset_class == OTHER:
+                    reason = "untargeted holding: sell in full"
+                else:
+                    cls = ctx.drift.cls(row.asset_class)
+                    reason = (f"overweight by {row.value - row.target_value:,} KRW (class drift "
+                              f"{cls.drift if cls else 0.0:+.2f}pp, Sub-MP drift {row.drift:+.2f}pp)")
+            else:
+                if t in ctx.sold_tickers:
+                    continue
+                highest = math.floor((row.target_value + tol + 1e-6) / price)
+                upper = highest - row.quantity
+                reason = (f"underweight by {row.target_value - row.value:,} KRW "
+                          f"(Sub-MP drift {row.drift:+.2f}pp)")
+            first = max(1, math.ceil(ctx.min_trade_value / price))
+            if upper < first:
+                continue
+            out.append(_Cand(ticker=t, name=row.name, side=side, value=row.value, target=row.target_value,
+                             price=price, upper=upper, first=first, reason=reason))
+        return out
+
+    # ------------------------------------------------------------------------------- sides
+    def _sells(self, ctx: PlanningContext) -> Plan:
+        sells = self._candidates(ctx, Side.SELL)
+        buys = self._candidates(ctx, Side.BUY)
+        cands = sells + buys
+        budget = max(0, ctx.snapshot.cash - ctx.cash_buffer)
+        sol = self._solve(ctx, cands, budget, conservative=True, r4_sells=True)
+        shares = sol.shares
+        # exactly, in won: the sells alone must not add deviation (R4), and each sell goes on while
+        # one more share brings its ticker closer (R2, R5)
+        sell_shares = self._sells_r4(sells, shares[:len(sells)])
+        for i, c in enumerate(sells):
+            while True:
+                step = 1 if sell_shares[i] > 0 else c.first
+                n = sell_shares[i]
+                if n + step > c.upper or c.dev(n + step) >= c.dev(n):
+                    break
+                sell_shares[i] = n + step
+        shares = sell_shares + shares[len(sells):]
+        orders = [PlanOrder(ticker=c.ticker, name=c.name, quantity=shares[i], reason=c.reason)
+                  for i, c in enumerate(sells) if shares[i] > 0]
+        bought = shares[len(sells):]
+        projected = {c.ticker: n for c, n in zip(buys, bought, strict=True) if n > 0}
+        return Plan(side=Side.SELL, orders=orders, planner=self.name,
+                    meta={"solver": sol.status, "model": sol.model, "projected_buys": projected,
+                          "deviation_after_krw": self._deviation(ctx, cands, shares)})
+
+    def _buys(self, ctx: PlanningContext) -> Plan:
+        cands = self._candidates(ctx, Side.BUY)
+        budget = buy_budget(ctx)
+        sol = self._solve(ctx, cands, budget + len(cands), conservative=False, r4_sells=False)
+        shares = sol.shares
+        if self._cost(cands, shares) > budget:
+            sol = self._solve(ctx, cands, budget, conservative=True, r4_sells=False)
+            shares = sol.shares
+        shares = self._repair(cands, shares, budget)
+        shares = self._polish(cands, shares, budget)
+        orders = [PlanOrder(ticker=c.ticker, name=c.name, quantity=shares[i], reason=c.reason)
+                  for i, c in enumerate(cands) if shares[i] > 0]
+        return Plan(side=Side.BUY, orders=orders, planner=self.name,
+                    meta={"solver": sol.status, "model": sol.model, "budget": budget,
+                          "cost": self._cost(cands, shares),
+                          "deviation_after_krw": self._deviation(ctx, cands, shares)})
+
+    # ------------------------------------------------------------------------------- exact steps
+    def _order_cost(self, c: _Cand, n: int) -> int:
+        amount = n * c.price
+        return amount + self.fees.cost(c.ticker, Side.BUY, amount) if n > 0 else 0
+
+    def _cost(self, cands: list[_Cand], shares: list[int]) -> int:
+        return sum(self._order_cost(c, n) for c, n in zip(cands, shares, strict=True))
+
+    @staticmethod
+    def _sells_r4(sells: list[_Cand], shares: list[int]) -> list[int]:
+        """Trim sells, the ones that add the most deviation first, until the sells alone add none."""
+        shares = list(shares)
+        before = sum(c.dev(0) for c in sells)
+        while sum(c.dev(n) for c, n in zip(sells, shares, strict=True)) > before:
+            best: tuple[int, int, int] | None = None  # (deviation change, index, shares removed)
+            for i, c in enumerate(sells):
+                n = shares[i]
+                if n > 0:
+                    drop = n if n - 1 < c.first else 1
+                    change = c.dev(n - drop) - c.dev(n)
+                    if best is None or change < best[0]:
+                        best = (change, i, drop)
+            if best is None:
+                break
+            shares[best[1]] -= best[2]
+        return shares
+
+    def _repair(self, cands: list[_Cand], shares: list[int], budget: int) -> list[int]:
+        """Drop shares, the cheapest in deviation first, until the exact cost fits the budget."""
+        shares = list(shares)
+        cost = self._cost(cands, shares)
+        while cost > budget:
+            best: tuple[int, int, int] | None = None  # (deviation added, index, shares removed)
+            for i, c in enumerate(cands):
+                n = shares[i]
+                if n <= 0:
+                    continue
+                drop = n if n - 1 < c.first else 1
+                added = c.dev(n - drop) - c.dev(n)
+                if best is None or added < best[0]:
+                    best = (added, i, drop)
+            if best is None:
+                break
+            _, i, drop = best
+            cost -= self._order_cost(cands[i], shares[i]) - self._order_cost(cands[i], shares[i] - drop)
+            shares[i] -= drop
+        return shares
+
+    def _polish(self, cands: list[_Cand], shares: list[int], budget: int) -> list[int]:
+        """Take the best step (one more share, or a first order) that fits and helps, until none."""
+        shares = list(shares)
+        cost = self._cost(cands, shares)
+        while True:
+            best: tuple[int, int, int, int] | None = None  # (-gain, index, step, extra cost)
+            for i, c in enumerate(cands):
+                n = shares[i]
+                step = 1 if n > 0 else c.first
+                if n + step > c.upper:
+                    continue
+                gain = c.dev(n) - c.dev(n + step)
+                if gain <= 0:
+                    continue
+                extra = self._order_cost(c, n + step) - self._order_cost(c, n)
+                if cost + extra > budget:
+                    continue
+                if best is None or -gain < best[0]:
+                    best = (-gain, i, step, extra)
+            if best is None:
+                return shares
+            _, i, step, extra = best
+            shares[i] += step
+            cost += extra
+
+    @staticmethod
+    def _deviation(ctx: PlanningContext, cands: list[_Cand], shares: list[int]) -> int:
+        moved = {c.ticker: c.dev(n) for c, n in zip(cands, shares, strict=True)}
+        return sum(moved.get(r.ticker, abs(r.value - r.target_value))
+                   for r in ctx.drift.tickers if r.ticker != CASH_TICKER)
+
+    # ------------------------------------------------------------------------------- the MILP
+    def _solve(self, ctx: PlanningContext, cands: list[_Cand], budget: int, *, conservative: bool,
+               r4_sells: bool) -> _Solution:
+        """Solve the model; variables are [n_k shares, d_k deviations in shares, y_k order flags]."""
+        k = len(cands)
+        if k == 0:
+            return _Solution(shares=[], status="nothing to trade", model="none")
+        total = float(ctx.snapshot.total)
+        rate = self.fees.commission_rate
+        cmin = self.fees.commission_min
+        use_flags = cmin > 0 or any(c.first > 1 for c in cands)
+        nv = 2 * k + (k if use_flags else 0)
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
+        lo: list[float] = []
+        hi: list[float] = []
+
+        def add(row_terms: list[tuple[int, float]], lower: float, upper: float) -> None:
+            r = len(lo)
+            for col, v in row_terms:
+                rows.append(r)
+                cols.append(col)
+                vals.append(v)
+            lo.append(lower)
+            hi.append(upper)
+
+        budget_terms: list[tuple[int, float]] = []
+        for i, c in enumerate(cands):
+            a = c.price / total
+            # d_i is the deviation counted in the ticker's own shares, so these rows have
+            # coefficients of 1 whatever the price / T ratio (1e-7 .. 0.5); the objective weighs
+            # d_i by p_i / T. d_i >= |e_i + sign n_i| with e_i = (v_i - t_i) / p_i
+            e = (c.value - c.target) / c.price
+            add([(k + i, 1.0), (i, -float(c.sign))], e, np.inf)
+            add([(k + i, 1.0), (i, float(c.sign))], -e, np.inf)
+            # the chord between the two whole share counts around the exact target: |.| is convex,
+            # so this line is below it at every whole count, and it makes the LP relaxation the
+            # convex hull of each ticker's term (without it, HiGHS branches on every rounding)
+            root = math.floor(abs(c.value - c.target) / c.price)
+            if 0 <= root < c.upper:
+                lo_dev, hi_dev = c.dev(root) / c.price, c.dev(root + 1) / c.price
+                slope = hi_dev - lo_dev
+                add([(k + i, 1.0), (i, -slope)], lo_dev - slope * root, np.inf)
+            if c.side is Side.BUY:
+                budget_terms.append((i, a * (1 + rate)))
+                if use_flags and conservative and cmin:
+                    budget_terms.append((2 * k + i, cmin / total))
+            else:
+                net = 1 - rate - self.fees.tax_rate(c.ticker)
+                budget_terms.append((i, -a * net))
+                if use_flags and cmin:
+                    budget_terms.append((2 * k + i, cmin / total))
+            if use_flags:
+                add([(i, 1.0), (2 * k + i, -float(c.upper))], -np.inf, 0.0)  # n <= upper y
+                add([(i, 1.0), (2 * k + i, -float(c.first))], 0.0, np.inf)  # n >= first y
+        add(budget_terms, -np.inf, budget / total)
+        if r4_sells:
+            sells = [i for i, c in enumerate(cands) if c.side is Side.SELL]
+            if sells:
+                before = sum(abs(cands[i].value - cands[i].target) for i in sells) / total
+                add([(k + i, cands[i].price / total) for i in sells], -np.inf, before)
+
+        cost = np.zeros(nv)
+        cost[k:2 * k] = [OBJECTIVE_SCALE * c.price / total for c in cands]
+        integrality = np.zeros(nv)
+        integrality[:k] = 1
+        lb = np.zeros(nv)
+        ub = np.full(nv, np.inf)
+        ub[:k] = [c.upper for c in cands]
+        if use_flags:
+            integrality[2 * k:] = 1
+            ub[2 * k:] = 1
+        matrix = coo_array((vals, (rows, cols)), shape=(len(lo), nv)).tocsr()
+        res = milp(cost, integrality=integrality, bounds=Bounds(lb, ub),
+                   constraints=LinearConstraint(matrix, np.array(lo), np.array(hi)),
+                   options={"mip_rel_gap": 0.0, "time_limit": self.time_limit_s})
+        status = HIGHS_STATUS.get(res.status, f"status {res.status}")
+        if res.status != 0 and (res.status != 1 or res.x is None):
+            raise PlanningError(
+                f"the {ctx.side.value} problem could not be solved: HiGHS {status} ({res.message}); "
+                f"{k} ticker(s), budget {budget:,} KRW", status=res.status)
+        shares = [min(c.upper, max(0, int(round(res.x[i])))) for i, c in enumerate(cands)]
+        shares = [n if n == 0 or n >= c.first else 0 for n, c in zip(shares, cands, strict=True)]
+        return _Solution(shares=shares, status=status,
+                         model="conservative" if conservative else "optimistic")
