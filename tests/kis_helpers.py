@@ -270,8 +270,8 @@ class MemoryUow(UnitOfWork):
     def orders(self, run_id: str) -> list[OrderRecord]:
         return [o for o in self.s.orders_.values() if o.run_id == run_id]
 
-    def known_odnos(self, account: str) -> set[str]:
-        return {o.odno for o in self.s.orders_.values() if o.odno}
+    def known_odnos(self, account: str, since: datetime) -> set[str]:
+        return {o.odno for o in self.s.orders_.values() if o.odno and o.created_at >= since}
 
     def acquire_lease(
         self,

@@ -150,8 +150,9 @@ class MemoryUnitOfWork(UnitOfWork):
     def orders(self, run_id: str) -> list[OrderRecord]:
         return [o for o in self.d.orders.values() if o.run_id == run_id]
 
-    def known_odnos(self, account: str) -> set[str]:
-        return {o.odno for i, o in self.d.orders.items() if o.odno and self.d.accounts.get(i) == account}
+    def known_odnos(self, account: str, since: datetime) -> set[str]:
+        return {o.odno for i, o in self.d.orders.items()
+                if o.odno and self.d.accounts.get(i) == account and o.created_at >= since}
 
     # -- leases ----------------------------------------------------------------------------------
     def acquire_lease(self, run_id: str, owner: str, now: datetime, ttl_s: float,

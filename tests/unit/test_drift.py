@@ -1,5 +1,5 @@
 import pytest
-from _mathkit import simple, snapshot, targets
+from tests.unit._mathkit import simple, snapshot, targets
 
 from statemachine.drift import drift_report
 from statemachine.models import CASH_TICKER, OTHER, Thresholds
