@@ -25,6 +25,7 @@ from .errors import (
     IncompatibleCheckpoint,
     LeaseHeld,
     RebalanceError,
+    RetryableError,
     RunFinished,
     SafetyStop,
     TargetsError,
@@ -390,18 +391,50 @@ class Engine:
         return snap.model_copy(update={"taken_at": self.clock.now()})
 
     def _fetch(self, run: RunRecord) -> Outcome:
-        """Step 1-2: holdings and cash (every page), prices of targets not held, open orders."""
+        """Step 1-2: holdings and cash (every page), prices of targets not held, open orders.
+
+        Orders already open at the broker are not in the balance, so a plan made beside them could
+        double-trade: by default the run stops FAILED and lists them; with ``open_orders_policy=cancel``
+        they are cancelled, each cancellation confirmed by the broker, and the account read again."""
+        day = broker_day(self.clock.now())
         snap = self._read_account(run.targets)
-        open_orders = self.broker.open_orders(broker_day(self.clock.now()))
+        open_orders = self.broker.open_orders(day)
+        outputs: dict[str, Any] = {}
+        if open_orders and self.settings.open_orders_policy == "cancel":
+            outputs["cancelled_open_orders"] = {"orders": self._cancel_open(run, open_orders, day)}
+            snap = self._read_account(run.targets)
+            open_orders = self.broker.open_orders(day)
         snap = snap.model_copy(update={"open_orders": open_orders})
-        out = Outcome(trigger="fetch", outputs={"snapshot": snap.model_dump(mode="json")},
-                      reason=f"{len(snap.holdings)} holdings, cash {snap.cash:,} KRW, total {snap.total:,} KRW")
+        outputs["snapshot"] = snap.model_dump(mode="json")
+        out = Outcome(trigger="fetch", outputs=outputs,
+                      reason=f"{len(snap.holdings)} holdings, cash {snap.cash:,} KRW, total {snap.total:,} KRW"
+                      + (f"; cancelled {len(outputs['cancelled_open_orders']['orders'])} open order(s) first"
+                         if "cancelled_open_orders" in outputs else ""))
         if open_orders:
             listing = "; ".join(f"{o.side.value} {o.ticker} x{o.remaining} (order {o.odno})" for o in open_orders)
             out.status = RunStatus.FAILED
             out.error = (f"{len(open_orders)} unfilled order(s) already open at the broker: {listing}. A plan made "
                          f"beside them could double-trade; cancel them first or set open_orders_policy=cancel")
         return out
+
+    def _cancel_open(self, run: RunRecord, open_orders: list[Any], day: Any) -> list[dict[str, Any]]:
+        done = []
+        rl = run_log(run.id)
+        for o in open_orders:
+            rl.warning("cancelling open order %s (%s %s x%d) before planning", o.odno, o.side.value, o.ticker,
+                       o.remaining)
+            self.broker.cancel_order(o.odno, o.org_no, o.remaining)
+            for _ in range(self.settings.cancel_confirm_polls):
+                rows = [r for r in self.broker.daily_orders(day, odno=o.odno) if r.odno == o.odno]
+                if rows and rows[0].remaining <= 0:
+                    done.append({"odno": o.odno, "ticker": o.ticker, "side": o.side.value,
+                                 "cancelled": rows[0].cancelled, "filled": rows[0].filled_quantity})
+                    break
+                self.clock.sleep(self.settings.fill_poll_s)
+            else:
+                raise RetryableError(f"cancel of open order {o.odno} ({o.ticker}) not confirmed by the broker; "
+                                     f"resume to check again", odno=o.odno, ticker=o.ticker)
+        return done
 
     def _check_drift(self, run: RunRecord) -> Outcome:
         """Step 3: drift against the thresholds recorded on the run."""

@@ -159,6 +159,7 @@ class OpenOrder(Frozen):
     side: Side
     quantity: int
     remaining: int
+    org_no: str = ""
 
 
 class Snapshot(Frozen):

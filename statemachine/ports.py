@@ -88,7 +88,7 @@ class Broker(abc.ABC):
 
     def open_orders(self, day: date) -> list[OpenOrder]:
         return [OpenOrder(odno=o.odno, ticker=o.ticker, side=o.side, quantity=o.quantity,
-                          remaining=o.remaining)
+                          remaining=o.remaining, org_no=o.org_no)
                 for o in self.daily_orders(day, unfilled_only=True) if o.remaining > 0]
 
 

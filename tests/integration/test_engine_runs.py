@@ -234,3 +234,19 @@ def test_a_send_that_never_reaches_the_broker_is_given_up_after_max_sends(db, ac
     assert all(o.status is OrderStatus.REJECTED and o.sends == 3 for o in orders)
     assert run.status is RunStatus.FAILED  # nothing executed
     assert account.orders() == []
+
+
+def test_open_orders_cancelled_first_when_so_configured(db, account):
+    account.set_faults(partial_fill={"411420": 0.5})
+    account.place("sell", "411420", 10)  # half stays open
+    account.set_faults(partial_fill={})
+    eng = make_engine(db, account, open_orders_policy="cancel")
+    run = eng.run(start(eng).id)
+    assert run.status is RunStatus.SUCCEEDED
+    with db.unit_of_work() as uow:
+        out = uow.outputs(run.id)
+        first = uow.transitions(run.id)[1]
+    assert out["cancelled_open_orders"]["orders"] == [
+        {"odno": "0000000001", "ticker": "411420", "side": "sell", "cancelled": 5, "filled": 5}]
+    assert "cancelled 1 open order(s) first" in first.reason
+    assert account.orders()[0]["remaining"] == 0
