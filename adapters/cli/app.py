@@ -417,3 +417,5 @@ def db_upgrade() -> None:
 
 def entry() -> None:
     app()
+
+from . import cmd_ops  # noqa: E402,F401  (registers schedule, run-if-due, retry)
