@@ -228,6 +228,7 @@ class Scheduler:
             log.error("run %s stopped with an error: %s", run.id, exc.message, extra={"run_id": run.id})
             return TickResult("error", exc.message, due, eng.get(run.id))
         if done.status is RunStatus.RUNNING:
+            done = eng.get(run.id)  # as stored after the lease was released
             outcome = f"stopped at checkpoint {done.state} (resume it)"
             claims.record_outcome(self.db.engine, self.account, due, outcome=outcome)
             return TickResult("stopped", f"run {run.id} {outcome}", due, done)
