@@ -168,8 +168,9 @@ class Engine:
                     return run
                 self._renew(run)
                 self._guard(run)
+                run = self.get(run_id)  # a guard may have aborted it: then no step runs
                 if run.status is not RunStatus.RUNNING:
-                    return self.get(run_id)
+                    return run
                 step = self._steps()[run.state]
                 t0 = self.clock.monotonic()
                 rl = run_log(run.id)
@@ -222,7 +223,12 @@ class Engine:
             fields["sell_attempts"] = 0
         if edge.trigger == "force_replan_buys":
             fields["buy_attempts"] = 0
-        outcome = Outcome(trigger=None, status=RunStatus.RUNNING, reason=reason, run_fields=fields)
+        outputs: dict[str, Any] = {}
+        if edge.dest is RunState.CASH_FETCHED and "cash" not in self._outputs(run):
+            outputs = self._fetch_cash(run).outputs  # sells done by hand: buys plan on the cash read now
+        # the forward path's last state has no step: an operator who says the buys were done ends the run
+        status = RunStatus.RUNNING if edge.dest in self._steps() else RunStatus.SUCCEEDED
+        outcome = Outcome(trigger=None, status=status, reason=reason, run_fields=fields, outputs=outputs)
         self._commit(run, outcome, None, forced=(edge.trigger, edge.dest), actor=actor)
         with self.uow() as uow:
             uow.release_lease(run_id, self.owner)
@@ -353,7 +359,8 @@ class Engine:
         fresh = self.get(run.id)
         if fresh.status not in ACTIVE_STATUSES:
             return
-        self._commit(fresh, Outcome(trigger=None, status=RunStatus.ABORTED, reason=reason, audit="abort"),
+        self._commit(fresh, Outcome(trigger=None, status=RunStatus.ABORTED, reason=reason, audit="abort",
+                                    error=f"aborted by {actor}: {reason}"),
                      None, actor=actor)
 
     def _summary(self, run_id: str) -> None:
