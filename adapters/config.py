@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     commission_min: int = 0
 
     # safety
-    max_turnover_percent: float | None = Field(None, gt=0, description="L2: sells + buys per run, % of the account")
+    max_turnover_percent: float | None = Field(None, gt=0, description="L2: sells + buys per run, % of T")
     max_order_value_krw: int | None = Field(None, gt=0, description="L1: one order's value, KRW")
     kill_switch: bool = False
     kill_switch_file: str = "var/KILL_SWITCH"
@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     # scheduler (adapters.scheduler)
     schedule_cron: str | None = Field(None, description='cron in schedule_tz, e.g. "0 10 * * 1-5"')
     schedule_tz: str = "Asia/Seoul"
-    schedule_grace_s: float = Field(600.0, gt=0, description="a due time may start this late, then it is missed")
+    schedule_grace_s: float = Field(600.0, gt=0, description="a due time may start this late, then is missed")
 
     def engine_settings(self) -> EngineSettings:
         from statemachine.fees import FeeModel

@@ -49,7 +49,9 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ScheduleError(f"unknown time zone '{name}' (use an IANA name such as Asia/Seoul)", field="tz") from None
+        raise ScheduleError(
+            f"unknown time zone '{name}' (use an IANA name such as Asia/Seoul)", field="tz"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -115,9 +117,19 @@ class OffsetClock:
 
 
 class Scheduler:
-    def __init__(self, *, db: Database, engine_factory: Callable[[], Engine], account: str, schedule: Schedule,
-                 calendar: MarketCalendar, clock: Clock, owner: str, max_phase: int = 5,
-                 planner: str = "auto") -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        engine_factory: Callable[[], Engine],
+        account: str,
+        schedule: Schedule,
+        calendar: MarketCalendar,
+        clock: Clock,
+        owner: str,
+        max_phase: int = 5,
+        planner: str = "auto",
+    ) -> None:
         self.db = db
         self.engine_factory = engine_factory
         self.account = account
@@ -158,8 +170,13 @@ class Scheduler:
             return []
         st = self.calendar.status(now)
         if not st.open:
-            log.warning("%d interrupted run(s) (%s) wait: %s; they resume at the next due time in session, or "
-                        "with 'resume'", len(waiting), ", ".join(r.id for r in waiting), st.reason)
+            log.warning(
+                "%d interrupted run(s) (%s) wait: %s; they resume at the next due time in session, or "
+                "with 'resume'",
+                len(waiting),
+                ", ".join(r.id for r in waiting),
+                st.reason,
+            )
             return []
         done = []
         for r in waiting:
@@ -183,8 +200,11 @@ class Scheduler:
             return TickResult("not_due", f"not due; next due at {_kst(nxt, self.schedule)}")
         if due in self._handled:
             nxt = self.schedule.next_after(now)
-            return TickResult("not_due", f"the run due at {_kst(due, self.schedule)} was handled; next due at "
-                                         f"{_kst(nxt, self.schedule)}")
+            return TickResult(
+                "not_due",
+                f"the run due at {_kst(due, self.schedule)} was handled; next due at "
+                f"{_kst(nxt, self.schedule)}",
+            )
         self._handled.add(due)
         return self.fire(due, now)
 
@@ -198,23 +218,29 @@ class Scheduler:
         if self.stopping:
             return TickResult("stopped", "stop requested", due)
         with self.db.unit_of_work() as uow:
-            active = uow.find_runs(account=self.account, statuses=[RunStatus.RUNNING.value, RunStatus.BLOCKED.value],
-                                   limit=1)
+            active = uow.find_runs(
+                account=self.account, statuses=[RunStatus.RUNNING.value, RunStatus.BLOCKED.value], limit=1
+            )
         if active:
             a = active[0]
-            msg = (f"run due at {when} skipped: run {a.id} of {self.account} is {a.status} at {a.state}"
-                   f" (lease holder {a.lease_owner or 'none'})")
+            msg = (
+                f"run due at {when} skipped: run {a.id} of {self.account} is {a.status} at {a.state}"
+                f" (lease holder {a.lease_owner or 'none'})"
+            )
             log.warning(msg)
             return TickResult("busy", msg, due)
         won, claim = claims.claim_slot(self.db.engine, self.account, due, self.owner, now)
         if not won:
-            msg = (f"run due at {when} already claimed by {claim.claimed_by}"
-                   + (f" (run {claim.run_id})" if claim.run_id else ""))
+            msg = f"run due at {when} already claimed by {claim.claimed_by}" + (
+                f" (run {claim.run_id})" if claim.run_id else ""
+            )
             log.info(msg)
             return TickResult("claimed", msg, due)
         eng = self._engine_for_this()
         try:
-            run = eng.start(account=self.account, max_phase=self.max_phase, planner=self.planner, actor="scheduler")
+            run = eng.start(
+                account=self.account, max_phase=self.max_phase, planner=self.planner, actor="scheduler"
+            )
         except RebalanceError as exc:
             claims.record_outcome(self.db.engine, self.account, due, outcome=f"not started: {exc.message}")
             log.error("run due at %s not started: %s", when, exc.message)
@@ -238,8 +264,14 @@ class Scheduler:
     # ---------------------------------------------------------------- the loop
     def serve(self, poll_s: float = 30.0) -> None:
         """Run until a stop is requested: resume interrupted runs, then start each due run."""
-        log.info("scheduler %s for account %s: cron '%s' (%s), grace %ss", self.owner, self.account,
-                 self.schedule.cron, self.schedule.tz.key, int(self.schedule.grace.total_seconds()))
+        log.info(
+            "scheduler %s for account %s: cron '%s' (%s), grace %ss",
+            self.owner,
+            self.account,
+            self.schedule.cron,
+            self.schedule.tz.key,
+            int(self.schedule.grace.total_seconds()),
+        )
         self.resume_interrupted(self.clock.now())
         announced: datetime | None = None
         while not self.stopping:

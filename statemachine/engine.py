@@ -163,8 +163,8 @@ class Engine:
                 if run.status is not RunStatus.RUNNING:
                     return run
                 if self.stop_requested:
-                    run_log(run.id).warning("stop requested: run left RUNNING at %s (checkpoint %d); resume it "
-                                            "to continue", run.state, run.seq)
+                    run_log(run.id).warning("stop requested: run left RUNNING at %s (checkpoint %d); resume "
+                                            "it to continue", run.state, run.seq)
                     return run
                 self._renew(run)
                 self._guard(run)
@@ -475,7 +475,7 @@ class Engine:
     def _plan(self, run: RunRecord, side: Side) -> Outcome:
         """Steps 4 and 8: one planning attempt, recorded with the planner that made it."""
         n = (run.sell_attempts if side is Side.SELL else run.buy_attempts) + 1  # within this round
-        number = len(self._attempts(run, side)) + 1  # unique per run and side: a forced re-plan starts a round
+        number = len(self._attempts(run, side)) + 1  # unique per run and side; a forced re-plan: new round
         ctx = self._context(run, side, number)
         planner = self.planners(self._planner_name(run, n))
         self.progress(f"planning {side.value}s with {planner.name} (attempt {n})")
@@ -521,8 +521,10 @@ class Engine:
         if not last:
             return Outcome(trigger="reject_sells" if side is Side.SELL else "reject_buys", attempt_update=upd,
                            reason=f"attempt {attempt.attempt} failed: {reasons}")
-        error = (f"the {side.value} plan was refused by the safety limits before any order was sent: {reasons}"
-                 if limited else f"the {side.value} plan failed the rule checks {n} times; last: {reasons}")
+        if limited:
+            error = f"the {side.value} plan was refused by the safety limits; no order sent: {reasons}"
+        else:
+            error = f"the {side.value} plan failed the rule checks {n} times; last: {reasons}"
         status = RunStatus.FAILED
         outputs: dict[str, Any] = {}
         if side is Side.BUY and self._sold_anything(run):

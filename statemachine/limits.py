@@ -45,16 +45,26 @@ def l1_max_order_value(ctx: PlanningContext, plan: Plan, limits: TradingLimits) 
     cap = limits.max_order_value_krw
     if cap is None:
         return []
-    bad = [CheckResult(rule="L1", passed=False, ticker=t,
-                       message=(f"{plan.side.value} order for {t} is worth {v:,} KRW, more than the maximum "
-                                f"order value {cap:,} KRW"),
-                       numbers={"order_value": v, "max_order_value_krw": cap})
-           for t, v in order_values(ctx, plan).items() if v > cap]
+    bad = [
+        CheckResult(
+            rule="L1",
+            passed=False,
+            ticker=t,
+            message=(
+                f"{plan.side.value} order for {t} is worth {v:,} KRW, more than the maximum "
+                f"order value {cap:,} KRW"
+            ),
+            numbers={"order_value": v, "max_order_value_krw": cap},
+        )
+        for t, v in order_values(ctx, plan).items()
+        if v > cap
+    ]
     return bad or [CheckResult(rule="L1", passed=True, message=f"every order is at most {cap:,} KRW")]
 
 
-def l2_max_turnover(ctx: PlanningContext, plan: Plan, limits: TradingLimits, *, account_total: int,
-                    traded_before: int) -> list[CheckResult]:
+def l2_max_turnover(
+    ctx: PlanningContext, plan: Plan, limits: TradingLimits, *, account_total: int, traded_before: int
+) -> list[CheckResult]:
     cap = limits.max_turnover_percent
     if cap is None:
         return []
@@ -63,24 +73,49 @@ def l2_max_turnover(ctx: PlanningContext, plan: Plan, limits: TradingLimits, *, 
     run_value = traded_before + plan_value + rest
     turnover = share_of(run_value, account_total) if account_total > 0 else float("inf")
     numbers: dict[str, float | int | str | None] = {
-        "plan_value": plan_value, "traded_before": traded_before, "expected_buys": rest,
-        "account_total": account_total, "turnover_pct": turnover, "max_turnover_percent": cap}
-    what = (f"sells {plan_value:,} + expected buys {rest:,}" if plan.side is Side.SELL
-            else f"sells done {traded_before:,} + buys {plan_value:,}")
+        "plan_value": plan_value,
+        "traded_before": traded_before,
+        "expected_buys": rest,
+        "account_total": account_total,
+        "turnover_pct": turnover,
+        "max_turnover_percent": cap,
+    }
+    what = (
+        f"sells {plan_value:,} + expected buys {rest:,}"
+        if plan.side is Side.SELL
+        else f"sells done {traded_before:,} + buys {plan_value:,}"
+    )
     if turnover > cap:
-        return [CheckResult(rule="L2", passed=False,
-                            message=(f"the run would trade {run_value:,} KRW ({what}) = {turnover:.2f}% of the "
-                                     f"account ({account_total:,} KRW), more than the maximum turnover {cap:g}%"),
-                            numbers=numbers)]
-    return [CheckResult(rule="L2", passed=True, message=f"turnover {turnover:.2f}% within {cap:g}% ({what})",
-                        numbers=numbers)]
+        return [
+            CheckResult(
+                rule="L2",
+                passed=False,
+                message=(
+                    f"the run would trade {run_value:,} KRW ({what}) = {turnover:.2f}% of "
+                    f"the account ({account_total:,} KRW), more than the maximum turnover "
+                    f"{cap:g}%"
+                ),
+                numbers=numbers,
+            )
+        ]
+    return [
+        CheckResult(
+            rule="L2",
+            passed=True,
+            message=f"turnover {turnover:.2f}% within {cap:g}% ({what})",
+            numbers=numbers,
+        )
+    ]
 
 
-def check_limits(ctx: PlanningContext, plan: Plan, limits: TradingLimits, *, account_total: int,
-                 traded_before: int = 0) -> list[CheckResult]:
+def check_limits(
+    ctx: PlanningContext, plan: Plan, limits: TradingLimits, *, account_total: int, traded_before: int = 0
+) -> list[CheckResult]:
     """L1 and L2 (rows only for the limits that are set)."""
-    return [*l1_max_order_value(ctx, plan, limits),
-            *l2_max_turnover(ctx, plan, limits, account_total=account_total, traded_before=traded_before)]
+    return [
+        *l1_max_order_value(ctx, plan, limits),
+        *l2_max_turnover(ctx, plan, limits, account_total=account_total, traded_before=traded_before),
+    ]
 
 
 def limit_failures(results: list[CheckResult]) -> list[CheckResult]:

@@ -25,13 +25,17 @@ def retry_target(state: RunState) -> RunState | None:
 
 
 def plan_inputs_taken_at(outputs: dict[str, dict], state: RunState) -> datetime | None:
-    snap = (outputs.get("cash") or {}).get("snapshot") if state is RunState.BUY_PLANNED else outputs.get("snapshot")
+    if state is RunState.BUY_PLANNED:
+        snap = (outputs.get("cash") or {}).get("snapshot")
+    else:
+        snap = outputs.get("snapshot")
     raw = (snap or {}).get("taken_at")
     return datetime.fromisoformat(raw) if raw else None
 
 
-def retry(engine: Engine, run_id: str, *, reason: str, actor: str,
-          max_age: timedelta | None = timedelta(minutes=30)) -> RunRecord:
+def retry(
+    engine: Engine, run_id: str, *, reason: str, actor: str, max_age: timedelta | None = timedelta(minutes=30)
+) -> RunRecord:
     """Force a failed run back to planning (attempts reset) and drive it; refused with a clear error
     when the run did not fail its checks, when the account has another active run, or when the
     account data the plan would be made on is older than ``max_age``."""
@@ -41,20 +45,33 @@ def retry(engine: Engine, run_id: str, *, reason: str, actor: str,
     target = retry_target(run.state)
     if run.status is not RunStatus.FAILED or target is None:
         cls = RunFinished if run.status not in ACTIVE_STATUSES else TransitionError
-        raise cls(f"run {run_id} is {run.status} at {run.state}; retry is only for a run that FAILED its plan "
-                  f"checks (in {' or '.join(t.source.value for t in TRANSITIONS if t.kind == 'loopback')})",
-                  run_id=run_id)
+        where = " or ".join(t.source.value for t in TRANSITIONS if t.kind == "loopback")
+        raise cls(
+            f"run {run_id} is {run.status} at {run.state}; retry is only for a run that FAILED its "
+            f"plan checks (in {where})",
+            run_id=run_id,
+        )
     with engine.uow() as uow:
-        others = [r for r in uow.find_runs(account=run.account, statuses=[s.value for s in ACTIVE_STATUSES])
-                  if r.id != run_id]
+        others = [
+            r
+            for r in uow.find_runs(account=run.account, statuses=[s.value for s in ACTIVE_STATUSES])
+            if r.id != run_id
+        ]
         outputs = uow.outputs(run_id)
     if others:
-        raise LeaseHeld(f"account {run.account} has an active run ({others[0].id}); finish or abort it before "
-                        f"retrying {run_id}", run_id=others[0].id)
+        raise LeaseHeld(
+            f"account {run.account} has an active run ({others[0].id}); finish or abort it "
+            f"before retrying {run_id}",
+            run_id=others[0].id,
+        )
     taken = plan_inputs_taken_at(outputs, run.state)
     if max_age is not None and taken is not None and engine.clock.now() - taken > max_age:
         age = int((engine.clock.now() - taken).total_seconds() // 60)
-        raise TransitionError(f"run {run_id} would re-plan on account data read {age} min ago (more than "
-                              f"{int(max_age.total_seconds() // 60)} min); start a new run instead", run_id=run_id)
+        limit = int(max_age.total_seconds() // 60)
+        raise TransitionError(
+            f"run {run_id} would re-plan on account data read {age} min ago (more than "
+            f"{limit} min); start a new run instead",
+            run_id=run_id,
+        )
     engine.force(run_id, target.value, reason=f"retry: {reason}", actor=actor)
     return engine.resume(run_id)

@@ -33,17 +33,40 @@ log = logging.getLogger("rebalance.scheduler")
 # Errors are one line each (scripts and log collectors read them): no wrapping at the terminal width.
 err.soft_wrap = True
 
-CronOpt = Annotated[str | None, typer.Option("--cron", help='Cron expression, e.g. "0 10 * * 1-5" (default: '
-                                                          'REBALANCE_SCHEDULE_CRON).')]
-TzOpt = Annotated[str | None, typer.Option("--tz", help="Time zone of the cron expression (default: "
-                                                      "REBALANCE_SCHEDULE_TZ or Asia/Seoul).")]
-PhaseOpt = Annotated[int, typer.Option("--max-phase", min=1, max=5, help="; ".join(
-    f"{p.max_phase}: stop in {p.state.value}" for p in MAX_PHASE.values()))]
+CronOpt = Annotated[
+    str | None,
+    typer.Option("--cron", help='Cron expression, e.g. "0 10 * * 1-5" (default: REBALANCE_SCHEDULE_CRON).'),
+]
+TzOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tz", help="Time zone of the cron expression (default: REBALANCE_SCHEDULE_TZ or Asia/Seoul)."
+    ),
+]
+PhaseOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-phase",
+        min=1,
+        max=5,
+        help="; ".join(f"{p.max_phase}: stop in {p.state.value}" for p in MAX_PHASE.values()),
+    ),
+]
 PlannerOpt = Annotated[str | None, typer.Option(help="auto | optimal | greedy | gemini")]
-NowOpt = Annotated[str | None, typer.Option("--now", help="Tests and drills, simulated broker only: act as if "
-                                                          "it were this ISO time (with a UTC offset).")]
-GraceOpt = Annotated[float | None, typer.Option("--grace-s", help="A due time may start this many seconds late "
-                                                                 "(default: REBALANCE_SCHEDULE_GRACE_S, 600).")]
+NowOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--now",
+        help="Tests and drills, simulated broker only: act as if it were this ISO time (with a UTC offset).",
+    ),
+]
+GraceOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--grace-s",
+        help="A due time may start this many seconds late (default: REBALANCE_SCHEDULE_GRACE_S, 600).",
+    ),
+]
 
 
 def _schedule(cron: str | None, tz: str | None, grace_s: float | None) -> Schedule:
@@ -58,8 +81,9 @@ def _now(now: str | None) -> datetime | None:
     try:
         t = datetime.fromisoformat(now)
     except ValueError:
-        raise ScheduleError(f"--now '{now}' is not an ISO time (e.g. 2026-11-25T10:00:00+09:00)",
-                            field="now") from None
+        raise ScheduleError(
+            f"--now '{now}' is not an ISO time (e.g. 2026-11-25T10:00:00+09:00)", field="now"
+        ) from None
     if t.tzinfo is None:
         raise ScheduleError(f"--now '{now}' needs a UTC offset (e.g. +09:00)", field="now")
     assert state.settings is not None
@@ -68,22 +92,35 @@ def _now(now: str | None) -> datetime | None:
     return t
 
 
-def _scheduler(schedule: Schedule, start: datetime | None, max_phase: int, planner: str | None,
-               progress: bool) -> Scheduler:
+def _scheduler(
+    schedule: Schedule, start: datetime | None, max_phase: int, planner: str | None, progress: bool
+) -> Scheduler:
     a = _app()
     clock = OffsetClock(SystemClock(), start) if start else SystemClock()
-    return Scheduler(db=a.db, engine_factory=lambda: a.engine(progress=_progress() if progress else None),
-                     account=a.broker().alias, schedule=schedule, calendar=XKRX, clock=clock,
-                     owner=f"scheduler:{lease_owner()}", max_phase=max_phase,
-                     planner=planner or a.settings.planner)
+    return Scheduler(
+        db=a.db,
+        engine_factory=lambda: a.engine(progress=_progress() if progress else None),
+        account=a.broker().alias,
+        schedule=schedule,
+        calendar=XKRX,
+        clock=clock,
+        owner=f"scheduler:{lease_owner()}",
+        max_phase=max_phase,
+        planner=planner or a.settings.planner,
+    )
 
 
 @app.command()
 @handled
-def schedule(cron: CronOpt = None, tz: TzOpt = None, max_phase: PhaseOpt = 5, planner: PlannerOpt = None,
-             grace_s: GraceOpt = None, now: NowOpt = None,
-             poll_s: Annotated[float, typer.Option("--poll-s", help="Wake up at least this often.")] = 30.0,
-             ) -> None:
+def schedule(
+    cron: CronOpt = None,
+    tz: TzOpt = None,
+    max_phase: PhaseOpt = 5,
+    planner: PlannerOpt = None,
+    grace_s: GraceOpt = None,
+    now: NowOpt = None,
+    poll_s: Annotated[float, typer.Option("--poll-s", help="Wake up at least this often.")] = 30.0,
+) -> None:
     """Run rebalances at the cron times, only on KRX trading days inside the session.
 
     Resumes interrupted runs when it starts; never overlaps runs for the account; a due time
@@ -117,17 +154,27 @@ def _tick_code(result: TickResult) -> int:
 
 @app.command("run-if-due")
 @handled
-def run_if_due(cron: CronOpt = None, tz: TzOpt = None, max_phase: PhaseOpt = 5, planner: PlannerOpt = None,
-               grace_s: GraceOpt = None, now: NowOpt = None, as_json: JsonOpt = False) -> None:
+def run_if_due(
+    cron: CronOpt = None,
+    tz: TzOpt = None,
+    max_phase: PhaseOpt = 5,
+    planner: PlannerOpt = None,
+    grace_s: GraceOpt = None,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """One scheduling decision, for cron or a systemd timer: start the run that is due now, or print
     "not due" (exit 0). Exit codes as for 'run'; 75 when another run of the account is active."""
     sched_ = _schedule(cron, tz, grace_s)
     at = _now(now)
     sched = _scheduler(sched_, None, max_phase, planner, progress=not as_json)
     result = sched.tick(at or sched.clock.now())
-    data: dict[str, Any] = {"outcome": result.outcome, "message": result.message,
-                            "due_at": result.due_at.isoformat() if result.due_at else None,
-                            "run": run_summary(result.run) if result.run else None}
+    data: dict[str, Any] = {
+        "outcome": result.outcome,
+        "message": result.message,
+        "due_at": result.due_at.isoformat() if result.due_at else None,
+        "run": run_summary(result.run) if result.run else None,
+    }
     if as_json:
         _emit(data)
     else:
@@ -141,8 +188,12 @@ def retry(
     run_id: str,
     reason: Annotated[str, typer.Option(help="Why (recorded in the audit trail).")] = "",
     actor: Annotated[str, typer.Option(help="Who (recorded).")] = "operator",
-    max_age_min: Annotated[float, typer.Option("--max-age-min", min=0, help="Refuse when the account data the "
-                                                                          "new plan would use is older.")] = 30.0,
+    max_age_min: Annotated[
+        float,
+        typer.Option(
+            "--max-age-min", min=0, help="Refuse when the account data the new plan would use is older."
+        ),
+    ] = 30.0,
     as_json: JsonOpt = False,
 ) -> None:
     """A new planning round for a run that FAILED its plan checks (in SELL_PLANNED or BUY_PLANNED):

@@ -203,7 +203,8 @@ class SqlUnitOfWork(UnitOfWork):
         (the earlier outcome stays in the run's transitions)."""
         row = record.model_dump(mode="json")
         row["executed_at"] = record.executed_at
-        self.conn.execute(delete(t.rebalancing_history).where(t.rebalancing_history.c.run_id == record.run_id))
+        h = t.rebalancing_history
+        self.conn.execute(delete(h).where(h.c.run_id == record.run_id))
         self.conn.execute(insert(t.rebalancing_history).values(**row))
 
     def history(self, limit: int = 50) -> list[HistoryRecord]:

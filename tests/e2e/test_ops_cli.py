@@ -76,9 +76,12 @@ def test_operator_mistakes_are_refused_and_change_nothing(cli):
     assert started.returncode == -signal.SIGKILL
     [run] = cli.json("status")["runs"]
     rid = run["id"]
-    one_line_error(cli("force", rid, "BOUGHT", "--reason", "skip ahead"), 2,
-                   "cannot force a run from SELL_VALIDATED to BOUGHT",
-                   "allowed: DRIFT_CHECKED, CASH_FETCHED, SELL_VALIDATED, ABORTED")
+    one_line_error(
+        cli("force", rid, "BOUGHT", "--reason", "skip ahead"),
+        2,
+        "cannot force a run from SELL_VALIDATED to BOUGHT",
+        "allowed: DRIFT_CHECKED, CASH_FETCHED, SELL_VALIDATED, ABORTED",
+    )
     one_line_error(cli("force", rid, "DRIFT_CHECKED"), 2, "force needs a reason")
     one_line_error(cli("retry", rid), 2, "retry needs a reason")
     ok = cli("abort", rid, "--reason", "operator drill", "--actor", "alice")
@@ -106,21 +109,39 @@ def test_json_logs_carry_the_run_id_on_every_line_of_a_run(cli):
     rid = json.loads(res.stdout)["run"]["id"]
     lines = [json.loads(ln) for ln in res.stderr.splitlines() if ln.strip()]  # every line is JSON
     mine = [i for i, ln in enumerate(lines) if ln["run_id"] == rid]
-    during = lines[mine[0]:mine[-1] + 1]
+    during = lines[mine[0] : mine[-1] + 1]
     assert all(ln["run_id"] == rid for ln in during), [ln for ln in during if ln["run_id"] != rid][:3]
     libraries = {ln["logger"] for ln in during if not ln["logger"].startswith("rebalance")}
     assert libraries, "expected library lines (e.g. filelock) during the run"
-    assert any("finished SUCCEEDED" in ln["message"] and "cost" in ln["message"] and "->" in ln["message"]
-               for ln in during if ln["level"] == "INFO")
+    assert any(
+        "finished SUCCEEDED" in ln["message"] and "cost" in ln["message"] and "->" in ln["message"]
+        for ln in during
+        if ln["level"] == "INFO"
+    )
 
 
 def test_sigterm_finishes_the_step_checkpoints_and_exits_0_then_resume_finishes(cli):
     acct = SimAccount(cli.account)
     acct.set_faults(partial_fill={"411420": 0.5}, fill_remainder_after_s=3)  # the sell step takes ~3 s
     env = dict(cli.env, REBALANCE_FILL_TIMEOUT_S="20")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run_rebalance.py"), "schedule", "--cron", "0 10 * * *",
-                             "--now", DUE_NOW, "--poll-s", "1"], env=env, cwd=cli.tmp, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "run_rebalance.py"),
+            "schedule",
+            "--cron",
+            "0 10 * * *",
+            "--now",
+            DUE_NOW,
+            "--poll-s",
+            "1",
+        ],
+        env=env,
+        cwd=cli.tmp,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     seen: list[str] = []
     validated = threading.Event()
 
@@ -150,7 +171,11 @@ def test_sigterm_finishes_the_step_checkpoints_and_exits_0_then_resume_finishes(
     [run] = cli.json("status")["runs"]
     assert (run["status"], run["state"], run["lease_owner"]) == ("RUNNING", "SOLD", None), log[-4000:]
     sold = [o for o in acct.orders() if o["side"] == "sell"]
-    assert sold and all(o["remaining"] == 0 for o in sold) and not [o for o in acct.orders() if o["side"] == "buy"]
+    assert (
+        sold
+        and all(o["remaining"] == 0 for o in sold)
+        and not [o for o in acct.orders() if o["side"] == "buy"]
+    )
     res = cli("resume", run["id"], "--json")
     assert res.returncode == 0, res.stderr[-2000:]
     view = json.loads(res.stdout)

@@ -48,13 +48,22 @@ class StopAt:
             self.engine.request_stop()
 
 
-def engine(db, account, *, planner=None, stop_at: RunState | None = None, guards=None, owner="op-test",
-           **settings) -> Engine:
+def engine(
+    db, account, *, planner=None, stop_at: RunState | None = None, guards=None, owner="op-test", **settings
+) -> Engine:
     hooks = StopAt(stop_at)
     es = EngineSettings(fill_timeout_s=2, fill_poll_s=0.5, **settings)
     greedy = GreedyPlanner()
-    eng = Engine(db.unit_of_work, SimulatedBroker(account), lambda name: planner or greedy, FakeClock(), es,
-                 hooks=hooks, owner=owner, guards=guards)
+    eng = Engine(
+        db.unit_of_work,
+        SimulatedBroker(account),
+        lambda name: planner or greedy,
+        FakeClock(),
+        es,
+        hooks=hooks,
+        owner=owner,
+        guards=guards,
+    )
     hooks.engine = eng
     return eng
 
@@ -66,7 +75,7 @@ def run_to(db, account, state: RunState):
     eng = engine(db, account, stop_at=state)
     run = eng.run(eng.start(account="demo", targets=Targets.model_validate(TARGETS)).id)
     fresh = eng.get(run.id)
-    assert fresh.state is state and fresh.status is RunStatus.RUNNING, (fresh.state, fresh.status, fresh.error)
+    assert (fresh.state, fresh.status) == (state, RunStatus.RUNNING), fresh.error
     return fresh
 
 
@@ -77,8 +86,13 @@ def transitions(db, run_id):
 
 def rendered(db, run_id) -> str:
     with db.unit_of_work() as uow:
-        view = timeline(uow.get_run(run_id), uow.transitions(run_id), uow.plan_attempts(run_id),
-                        uow.orders(run_id), uow.outputs(run_id))
+        view = timeline(
+            uow.get_run(run_id),
+            uow.transitions(run_id),
+            uow.plan_attempts(run_id),
+            uow.orders(run_id),
+            uow.outputs(run_id),
+        )
     buf = io.StringIO()
     show_run(Console(file=buf, width=400, color_system=None), view)
     return buf.getvalue()
@@ -95,7 +109,12 @@ def test_each_operator_edge_is_allowed_recorded_and_shown(db, account, edge):
     assert len(trail) == before + 1
     last = trail[-1]
     assert (last.trigger, last.source, last.dest, last.actor, last.reason) == (
-        edge.trigger, edge.source.value, edge.dest.value, "alice", f"ticket OPS-1 {edge.trigger}")
+        edge.trigger,
+        edge.source.value,
+        edge.dest.value,
+        "alice",
+        f"ticket OPS-1 {edge.trigger}",
+    )
     assert last.at is not None and last.seq == forced.seq
     if edge.trigger == "force_replan_sells":
         assert forced.sell_attempts == 0
@@ -105,7 +124,10 @@ def test_each_operator_edge_is_allowed_recorded_and_shown(db, account, edge):
     assert "alice" in text and f"ticket OPS-1 {edge.trigger}" in text and f"{edge.trigger}:" in text
     if forced.status is RunStatus.RUNNING:
         forced = eng.resume(run.id)  # the run goes on from where the operator put it, to an outcome
-    assert forced.status in FINAL_STATUSES and forced.status is not RunStatus.ABORTED, (forced.status, forced.error)
+    assert forced.status in FINAL_STATUSES and forced.status is not RunStatus.ABORTED, (
+        forced.status,
+        forced.error,
+    )
     assert forced.error is None or "KeyError" not in forced.error
 
 
@@ -146,7 +168,12 @@ def test_abort_is_recorded_and_a_finished_run_cannot_be_aborted_or_forced(db, ac
     aborted = eng.force(run.id, ABORT_TARGET, reason="market news", actor="carol")
     assert aborted.status is RunStatus.ABORTED and aborted.state is RunState.BUY_PLANNED
     last = transitions(db, run.id)[-1]
-    assert (last.trigger, last.actor, last.reason, last.status) == ("abort", "carol", "market news", "ABORTED")
+    assert (last.trigger, last.actor, last.reason, last.status) == (
+        "abort",
+        "carol",
+        "market news",
+        "ABORTED",
+    )
     seq = eng.get(run.id).seq
     with pytest.raises(RunFinished, match="already ABORTED"):
         eng.abort(run.id, reason="again", actor="carol")
@@ -173,7 +200,11 @@ def test_retry_replans_a_failed_run_and_records_it(db, account):
     trail = transitions(db, run.id)
     forced = next(t for t in trail if t.actor == "dave")
     assert (forced.trigger, forced.source, forced.dest, forced.reason) == (
-        "force_replan_sells", "SELL_PLANNED", "DRIFT_CHECKED", "retry: planner fixed")
+        "force_replan_sells",
+        "SELL_PLANNED",
+        "DRIFT_CHECKED",
+        "retry: planner fixed",
+    )
     assert any(t.status == "FAILED" for t in trail)  # the earlier failure stays in the trail
     with db.unit_of_work() as uow:
         attempts = [a for a in uow.plan_attempts(run.id) if a.side.value == "sell"]
@@ -233,8 +264,10 @@ def test_kill_switch_file_stops_an_active_run_at_its_next_checkpoint(db, account
     assert account.orders() == []
 
 
-@pytest.mark.parametrize("limits,rule", [(TradingLimits(max_order_value_krw=1_000_000), "L1"),
-                                         (TradingLimits(max_turnover_percent=5), "L2")])
+@pytest.mark.parametrize(
+    "limits,rule",
+    [(TradingLimits(max_order_value_krw=1_000_000), "L1"), (TradingLimits(max_turnover_percent=5), "L2")],
+)
 def test_a_plan_over_a_limit_is_refused_before_any_order(db, account, limits, rule):
     from statemachine.models import Targets
 

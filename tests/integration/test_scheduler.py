@@ -51,13 +51,27 @@ def make_scheduler(db, account, owner="s1", cron="0 10 * * 1-5", calendar=XKRX, 
     engines: list[Engine] = []
 
     def factory() -> Engine:
-        eng = Engine(db.unit_of_work, SimulatedBroker(account), lambda name: _greedy(), FakeClock(DUE),
-                     EngineSettings(fill_timeout_s=2, fill_poll_s=0.5), owner=f"{owner}-engine", hooks=hooks)
+        eng = Engine(
+            db.unit_of_work,
+            SimulatedBroker(account),
+            lambda name: _greedy(),
+            FakeClock(DUE),
+            EngineSettings(fill_timeout_s=2, fill_poll_s=0.5),
+            owner=f"{owner}-engine",
+            hooks=hooks,
+        )
         engines.append(eng)
         return eng
 
-    s = Scheduler(db=db, engine_factory=factory, account="demo", schedule=Schedule.parse(cron), calendar=calendar,
-                  clock=FakeClock(DUE), owner=owner)
+    s = Scheduler(
+        db=db,
+        engine_factory=factory,
+        account="demo",
+        schedule=Schedule.parse(cron),
+        calendar=calendar,
+        clock=FakeClock(DUE),
+        owner=owner,
+    )
     s.engines = engines  # type: ignore[attr-defined]
     return s
 
@@ -73,12 +87,15 @@ def runs(db):
         return uow.find_runs(account="demo", limit=100)
 
 
-@pytest.mark.parametrize("at", [
-    datetime(2026, 9, 24, 10, 0, tzinfo=KST),   # Chuseok (Thursday)
-    datetime(2026, 9, 25, 10, 0, tzinfo=KST),   # Chuseok (Friday)
-    datetime(2026, 10, 9, 10, 0, tzinfo=KST),   # Hangul Day (Friday)
-    datetime(2026, 11, 28, 10, 0, tzinfo=KST),  # a Saturday
-])
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2026, 9, 24, 10, 0, tzinfo=KST),  # Chuseok (Thursday)
+        datetime(2026, 9, 25, 10, 0, tzinfo=KST),  # Chuseok (Friday)
+        datetime(2026, 10, 9, 10, 0, tzinfo=KST),  # Hangul Day (Friday)
+        datetime(2026, 11, 28, 10, 0, tzinfo=KST),  # a Saturday
+    ],
+)
 def test_no_run_on_a_holiday_or_weekend(db, account, targets_set, at):
     s = make_scheduler(db, account, cron="0 10 * * *")
     result = s.tick(at)
@@ -151,12 +168,16 @@ def test_a_due_run_is_skipped_while_another_is_active(db, account, targets_set, 
 
 def test_stop_request_leaves_the_run_at_a_checkpoint_and_resume_finishes_it(db, account, targets_set):
     holder: list[Scheduler] = []
-    s = make_scheduler(db, account, hooks=Hooks("checkpoint:SELL_VALIDATED", lambda: holder[0].request_stop()))
+    s = make_scheduler(
+        db, account, hooks=Hooks("checkpoint:SELL_VALIDATED", lambda: holder[0].request_stop())
+    )
     holder.append(s)
     result = s.tick(DUE)
     assert result.outcome == "stopped"
     run = result.run
-    assert run.status is RunStatus.RUNNING and run.state is RunState.SELL_VALIDATED and run.lease_owner is None
+    assert (
+        run.status is RunStatus.RUNNING and run.state is RunState.SELL_VALIDATED and run.lease_owner is None
+    )
     assert account.orders() == []  # stopped before the order step
     assert "stopped at checkpoint SELL_VALIDATED" in claims.claims(db.engine)[0].outcome
     # a new scheduler resumes it when it starts (the session is open)

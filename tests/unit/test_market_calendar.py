@@ -19,8 +19,9 @@ def kst(*args: int) -> datetime:
     return datetime(*args, tzinfo=KST)
 
 
-@pytest.mark.parametrize("day", ["2026-09-24", "2026-09-25", "2026-09-26", "2026-10-09", "2026-11-28",
-                                 "2026-11-29"])
+@pytest.mark.parametrize(
+    "day", ["2026-09-24", "2026-09-25", "2026-09-26", "2026-10-09", "2026-11-28", "2026-11-29"]
+)
 def test_holidays_and_weekends_are_not_trading_days(day):
     y, m, d = map(int, day.split("-"))
     st = XKRX.status(kst(y, m, d, 10, 0))
@@ -28,14 +29,17 @@ def test_holidays_and_weekends_are_not_trading_days(day):
     assert "not a KRX trading day" in st.reason
 
 
-@pytest.mark.parametrize("at,open_", [
-    (kst(2026, 11, 25, 8, 59, 59), False),
-    (kst(2026, 11, 25, 9, 0), True),
-    (kst(2026, 11, 25, 15, 29, 59), True),
-    (kst(2026, 11, 25, 15, 30), False),
-    (kst(2026, 9, 23, 10, 0), True),   # the day before Chuseok trades
-    (kst(2026, 9, 28, 10, 0), True),   # and the Monday after
-])
+@pytest.mark.parametrize(
+    "at,open_",
+    [
+        (kst(2026, 11, 25, 8, 59, 59), False),
+        (kst(2026, 11, 25, 9, 0), True),
+        (kst(2026, 11, 25, 15, 29, 59), True),
+        (kst(2026, 11, 25, 15, 30), False),
+        (kst(2026, 9, 23, 10, 0), True),  # the day before Chuseok trades
+        (kst(2026, 9, 28, 10, 0), True),  # and the Monday after
+    ],
+)
 def test_session_edges(at, open_):
     st = XKRX.status(at)
     assert st.trading_day and st.open is open_, st.reason
@@ -71,9 +75,19 @@ class Fixed:
 def _run(state: RunState, max_phase: int = 5) -> RunRecord:
     now = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
     targets = Targets(mp={"Stocks": 100}, sub_mp={"Stocks": {"411420": 1.0}})
-    return RunRecord(id="r1", account="demo", state=state, status=RunStatus.RUNNING, max_phase=max_phase,
-                     thresholds={"mp": 3, "sub_mp": 5}, targets=targets, engine_version="x", checkpoint_format=1,
-                     created_at=now, updated_at=now)
+    return RunRecord(
+        id="r1",
+        account="demo",
+        state=state,
+        status=RunStatus.RUNNING,
+        max_phase=max_phase,
+        thresholds={"mp": 3, "sub_mp": 5},
+        targets=targets,
+        engine_version="x",
+        checkpoint_format=1,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def test_market_hours_guard_stops_orders_only_when_closed():
