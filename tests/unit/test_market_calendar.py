@@ -103,3 +103,18 @@ def test_market_hours_guard_stops_orders_only_when_closed():
     opened = Fixed(MarketStatus(True, True, "open"))
     market_hours_guard(opened, lambda: datetime.now(UTC))(_run(RunState.BUY_VALIDATED))
     assert opened.calls == 1
+
+
+def test_the_market_hours_guard_is_wired_for_real_brokers_only():
+    from adapters.bootstrap import live_guards
+    from adapters.config import Settings
+
+    assert live_guards(Settings(broker="sim")) == []
+    [guard] = live_guards(Settings(broker="kis"))
+    guard(_run(RunState.FETCHED))  # reading is fine at any hour
+    st = XKRX.status(datetime.now(UTC))
+    if st.open:
+        guard(_run(RunState.SELL_VALIDATED))
+    else:
+        with pytest.raises(SafetyStop, match="market-hours guard"):
+            guard(_run(RunState.SELL_VALIDATED))
