@@ -200,3 +200,20 @@ def test_interrupted_runs_wait_for_the_session(db, account, targets_set):
     statuses = {r.id: r.status for r in runs(db)}
     assert statuses[run.id] is RunStatus.SUCCEEDED
     assert result.outcome == "ran" and result.run.status is RunStatus.NOT_NEEDED
+
+
+def test_serve_logs_the_next_due_time_and_stops_promptly_when_idle(db, account, targets_set, caplog):
+    s = make_scheduler(db, account)
+    s.clock.advance(3600)  # 11:00 KST: nothing due until tomorrow
+    with caplog.at_level("INFO", logger="rebalance.scheduler"):
+        t = threading.Thread(target=s.serve, kwargs={"poll_s": 30})
+        t.start()
+        for _ in range(100):
+            if any("next run due at" in r.getMessage() for r in caplog.records):
+                break
+            threading.Event().wait(0.05)
+        s.request_stop()
+        t.join(5)
+    assert not t.is_alive()
+    assert any("next run due at 2026-11-26 10:00:00 KST" in r.getMessage() for r in caplog.records)
+    assert runs(db) == []
