@@ -51,6 +51,8 @@ def test_bad_schedule_input_is_one_line_and_starts_nothing(cli):
     one_line_error(cli("schedule", "--cron", "every morning"), 2, "cron expression 'every morning'")
     one_line_error(cli("schedule", "--cron", "0 10 * * *", "--tz", "Nowhere/City"), 2, "unknown time zone")
     one_line_error(cli("run-if-due", "--cron", "0 10 * * *", "--now", "tomorrow"), 2, "--now")
+    real = cli("run-if-due", "--cron", "0 10 * * *", "--now", DUE_NOW, REBALANCE_BROKER="kis")
+    one_line_error(real, 2, "--now is for the simulated broker only")
     assert cli.json("history")["history"] == [] and claimed(cli) == []
 
 
