@@ -165,6 +165,7 @@ def test_missing_reason_changes_nothing(db, account):
 def test_abort_is_recorded_and_a_finished_run_cannot_be_aborted_or_forced(db, account):
     run = run_to(db, account, RunState.BUY_PLANNED)
     eng = engine(db, account)
+    eng.clock.advance(86400)  # the operator acts the next day: show gives the date as well
     aborted = eng.force(run.id, ABORT_TARGET, reason="market news", actor="carol")
     assert aborted.status is RunStatus.ABORTED and aborted.state is RunState.BUY_PLANNED
     last = transitions(db, run.id)[-1]
@@ -174,6 +175,8 @@ def test_abort_is_recorded_and_a_finished_run_cannot_be_aborted_or_forced(db, ac
         "market news",
         "ABORTED",
     )
+    text = rendered(db, run.id)
+    assert "market news" in text and "2026-11-26 01:00:00" in text
     seq = eng.get(run.id).seq
     with pytest.raises(RunFinished, match="already ABORTED"):
         eng.abort(run.id, reason="again", actor="carol")
