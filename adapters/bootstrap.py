@@ -80,6 +80,15 @@ def kill_switch_guard(settings: Settings):  # type: ignore[no-untyped-def]
     return guard
 
 
+def live_guards(settings: Settings) -> list:  # type: ignore[type-arg]
+    """Guards for a real broker: orders only inside the KRX session (fails closed)."""
+    if settings.broker == "sim":
+        return []
+    from .market_calendar import XKRX, market_hours_guard
+
+    return [market_hours_guard(XKRX, SystemClock().now)]
+
+
 def bootstrap(settings: Settings | None = None, *, db_url: str | None = None) -> App:
     settings = settings or Settings()
     url = database_url(db_url or settings.database_url)
@@ -92,6 +101,6 @@ def bootstrap(settings: Settings | None = None, *, db_url: str | None = None) ->
     def engine_factory(progress=None) -> Engine:  # type: ignore[no-untyped-def]
         return Engine(db.unit_of_work, broker_factory(), make_planners(settings), SystemClock(), es,
                       hooks=CrashHooks(settings.crash_at), owner=lease_owner(), lease_is_dead=lease_is_dead,
-                      guards=[kill_switch_guard(settings)], progress=progress)
+                      guards=[kill_switch_guard(settings), *live_guards(settings)], progress=progress)
 
     return App(settings=settings, db=db, broker_factory=broker_factory, engine_factory=engine_factory)

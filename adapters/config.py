@@ -35,12 +35,20 @@ class Settings(BaseSettings):
     commission_min: int = 0
 
     # safety
+    max_turnover_percent: float | None = Field(None, gt=0, description="L2: sells + buys per run, % of T")
+    max_order_value_krw: int | None = Field(None, gt=0, description="L1: one order's value, KRW")
     kill_switch: bool = False
     kill_switch_file: str = "var/KILL_SWITCH"
     crash_at: str | None = None  # tests only: see adapters.runtime.CrashHooks
 
+    # scheduler (adapters.scheduler)
+    schedule_cron: str | None = Field(None, description='cron in schedule_tz, e.g. "0 10 * * 1-5"')
+    schedule_tz: str = "Asia/Seoul"
+    schedule_grace_s: float = Field(600.0, gt=0, description="a due time may start this late, then is missed")
+
     def engine_settings(self) -> EngineSettings:
         from statemachine.fees import FeeModel
+        from statemachine.limits import TradingLimits
 
         return EngineSettings(
             fees=FeeModel(commission_rate=self.commission_rate, commission_min=self.commission_min),
@@ -49,4 +57,6 @@ class Settings(BaseSettings):
             partial_retries=self.partial_retries, open_orders_policy=self.open_orders_policy,
             sell_untargeted=self.sell_untargeted, lease_ttl_s=self.lease_ttl_s,
             on_llm_failure=self.on_llm_failure,
+            limits=TradingLimits(max_turnover_percent=self.max_turnover_percent,
+                                 max_order_value_krw=self.max_order_value_krw),
         )

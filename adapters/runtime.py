@@ -12,6 +12,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from statemachine.engine import current_run_id
+
 
 class SystemClock:
     def now(self) -> datetime:
@@ -81,9 +83,11 @@ class CrashHooks:
 
 
 class _RunIdFilter(logging.Filter):
+    """Every line carries a run id: the record's own, else the run this thread drives, else "-"."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "run_id"):
-            record.run_id = "-"
+            record.run_id = current_run_id.get() or "-"
         return True
 
 

@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from .errors import (
     TargetsError,
     TransitionError,
 )
+from .limits import check_limits, limit_failures
 from .machine import RunMachine, force_edge
 from .models import (
     CheckResult,
@@ -60,6 +62,8 @@ from .states import (
 
 log = logging.getLogger("rebalance.engine")
 Guard = Callable[[RunRecord], None]
+#: The run this thread is driving, for log lines of libraries that know nothing of runs.
+current_run_id: ContextVar[str | None] = ContextVar("current_run_id", default=None)
 
 
 @dataclass
@@ -103,6 +107,17 @@ class Engine:
         self.lease_is_dead = lease_is_dead or (lambda owner: False)
         self.guards = guards or []
         self.progress = progress or (lambda msg: None)
+        self._stop_requested = threading.Event()
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to return after the current step commits (safe from a signal handler).
+
+        The run stays RUNNING at that checkpoint with its lease released, for ``resume``."""
+        self._stop_requested.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested.is_set()
 
     # ============================================================ public commands
     def start(self, *, account: str, max_phase: int = 5, planner: str = "auto", actor: str = "cli",
@@ -142,15 +157,21 @@ class Engine:
         """Drive a run this engine holds the lease of until it stops, finishes or blocks."""
         heartbeat = _Heartbeat(self, run_id)
         heartbeat.start()
+        token = current_run_id.set(run_id)
         try:
             while True:
                 run = self.get(run_id)
                 if run.status is not RunStatus.RUNNING:
                     return run
+                if self.stop_requested:
+                    run_log(run.id).warning("stop requested: run left RUNNING at %s (checkpoint %d); resume "
+                                            "it to continue", run.state, run.seq)
+                    return run
                 self._renew(run)
                 self._guard(run)
+                run = self.get(run_id)  # a guard may have aborted it: then no step runs
                 if run.status is not RunStatus.RUNNING:
-                    return self.get(run_id)
+                    return run
                 step = self._steps()[run.state]
                 t0 = self.clock.monotonic()
                 rl = run_log(run.id)
@@ -165,6 +186,7 @@ class Engine:
                 rl.debug("step %s took %.3fs", run.state, self.clock.monotonic() - t0)
                 self._commit(run, outcome, int((self.clock.monotonic() - t0) * 1000))
         finally:
+            current_run_id.reset(token)
             heartbeat.stop()
             with self.uow() as uow:
                 uow.release_lease(run_id, self.owner)
@@ -197,12 +219,17 @@ class Engine:
         if edge is None:
             return self.abort(run_id, reason=reason, actor=actor)
         self._take_lease(run, allow_blocked=True)
-        fields: dict[str, Any] = {}
+        fields: dict[str, Any] = {"finished_at": None}
         if edge.trigger == "force_replan_sells":
             fields["sell_attempts"] = 0
         if edge.trigger == "force_replan_buys":
             fields["buy_attempts"] = 0
-        outcome = Outcome(trigger=None, status=RunStatus.RUNNING, reason=reason, run_fields=fields)
+        outputs: dict[str, Any] = {}
+        if edge.dest is RunState.CASH_FETCHED and "cash" not in self._outputs(run):
+            outputs = self._fetch_cash(run).outputs  # sells done by hand: buys plan on the cash read now
+        # the forward path's last state has no step: an operator who says the buys were done ends the run
+        status = RunStatus.RUNNING if edge.dest in self._steps() else RunStatus.SUCCEEDED
+        outcome = Outcome(trigger=None, status=status, reason=reason, run_fields=fields, outputs=outputs)
         self._commit(run, outcome, None, forced=(edge.trigger, edge.dest), actor=actor)
         with self.uow() as uow:
             uow.release_lease(run_id, self.owner)
@@ -333,7 +360,8 @@ class Engine:
         fresh = self.get(run.id)
         if fresh.status not in ACTIVE_STATUSES:
             return
-        self._commit(fresh, Outcome(trigger=None, status=RunStatus.ABORTED, reason=reason, audit="abort"),
+        self._commit(fresh, Outcome(trigger=None, status=RunStatus.ABORTED, reason=reason, audit="abort",
+                                    error=f"aborted by {actor}: {reason}"),
                      None, actor=actor)
 
     def _summary(self, run_id: str) -> None:
@@ -479,8 +507,9 @@ class Engine:
 
     def _plan(self, run: RunRecord, side: Side) -> Outcome:
         """Steps 4 and 8: one planning attempt, recorded with the planner that made it."""
-        n = (run.sell_attempts if side is Side.SELL else run.buy_attempts) + 1
-        ctx = self._context(run, side, n)
+        n = (run.sell_attempts if side is Side.SELL else run.buy_attempts) + 1  # within this round
+        number = len(self._attempts(run, side)) + 1  # unique per run and side; a forced re-plan: new round
+        ctx = self._context(run, side, number)
         planner = self.planners(self._planner_name(run, n))
         self.progress(f"planning {side.value}s with {planner.name} (attempt {n})")
         t0 = self.clock.monotonic()
@@ -493,7 +522,7 @@ class Engine:
             run_log(run.id).warning("%s planner %s failed on attempt %d: %s", side.value, planner.name, n, error)
         meta = dict(plan.meta) if plan else dict(getattr(planner, "last_meta", {}) or {})
         meta["latency_ms"] = int((self.clock.monotonic() - t0) * 1000)
-        record = PlanAttemptRecord(run_id=run.id, side=side, attempt=n,
+        record = PlanAttemptRecord(run_id=run.id, side=side, attempt=number,
                                    planner=plan.planner if plan else planner.name, plan=plan, error=error,
                                    meta=meta, created_at=self.clock.now())
         count = {"sell_attempts" if side is Side.SELL else "buy_attempts": n}
@@ -508,8 +537,9 @@ class Engine:
         if attempt.plan is None:
             checks = [CheckResult(rule="PLAN", passed=False, message=f"the planner produced no plan: {attempt.error}")]
         else:
-            checks = check_plan(ctx, attempt.plan, self.settings.fees)
+            checks = check_plan(ctx, attempt.plan, self.settings.fees) + self._limits(run, ctx, attempt.plan)
         ok = passed(checks)
+        n = run.sell_attempts if side is Side.SELL else run.buy_attempts  # attempts in this round
         upd = (side, attempt.attempt, {"checks": [c.model_dump(mode="json") for c in checks], "passed": ok})
         rl = run_log(run.id)
         if ok:
@@ -519,11 +549,15 @@ class Engine:
         for c in bad:
             rl.warning("%s plan attempt %d failed %s: %s", side.value, attempt.attempt, c.rule, c.message)
         reasons = "; ".join(f"{c.rule} {c.ticker or ''} {c.message}".replace("  ", " ") for c in bad)
-        last = attempt.attempt >= MAX_PLAN_ATTEMPTS and not self._may_hand_over(attempt)
+        limited = limit_failures(checks)
+        last = bool(limited) or (n >= MAX_PLAN_ATTEMPTS and not self._may_hand_over(attempt, n))
         if not last:
             return Outcome(trigger="reject_sells" if side is Side.SELL else "reject_buys", attempt_update=upd,
                            reason=f"attempt {attempt.attempt} failed: {reasons}")
-        error = f"the {side.value} plan failed the rule checks {attempt.attempt} times; last: {reasons}"
+        if limited:
+            error = f"the {side.value} plan was refused by the safety limits; no order sent: {reasons}"
+        else:
+            error = f"the {side.value} plan failed the rule checks {n} times; last: {reasons}"
         status = RunStatus.FAILED
         outputs: dict[str, Any] = {}
         if side is Side.BUY and self._sold_anything(run):
@@ -533,9 +567,18 @@ class Engine:
         return Outcome(trigger=None, audit=f"{side.value}_side_failed", status=status, error=error,
                        attempt_update=upd, outputs=outputs)
 
-    def _may_hand_over(self, attempt: PlanAttemptRecord) -> bool:
-        # the planner that made the attempt, not the one the run asked for: "auto" resolves to gemini
-        return (attempt.attempt == MAX_PLAN_ATTEMPTS and self.settings.on_llm_failure == "optimal"
+    def _limits(self, run: RunRecord, ctx: PlanningContext, plan: Plan) -> list[CheckResult]:
+        """L1/L2 (statemachine.limits): T from the run's first snapshot, sells already done count."""
+        outputs = self._outputs(run)
+        total = int((outputs.get("drift_before") or {}).get("total") or ctx.snapshot.total)
+        before = sum(int(f["amount"]) for f in outputs.get("sell_fills", {}).get("fills", [])) \
+            if plan.side is Side.BUY else 0
+        return check_limits(ctx, plan, self.settings.limits, account_total=total, traded_before=before)
+
+    def _may_hand_over(self, attempt: PlanAttemptRecord, n: int) -> bool:
+        """After the round's third failed Gemini plan, the optimal planner may take over (a 4th attempt).
+        The planner that made the attempt counts, not the one the run asked for ("auto" may be Gemini)."""
+        return (n == MAX_PLAN_ATTEMPTS and self.settings.on_llm_failure == "optimal"
                 and attempt.planner == "gemini")
 
     def _sold_anything(self, run: RunRecord) -> bool:
@@ -635,6 +678,7 @@ class _Heartbeat:
         self._thread.join(timeout=5)
 
     def _loop(self) -> None:
+        current_run_id.set(self.run_id)
         interval = max(0.5, self.engine.settings.lease_ttl_s / 3)
         while not self._stop.wait(interval):
             try:

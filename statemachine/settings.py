@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .fees import FeeModel
+from .limits import TradingLimits
 
 
 class EngineSettings(BaseModel):
@@ -26,6 +27,7 @@ class EngineSettings(BaseModel):
     lease_ttl_s: float = Field(60.0, gt=0)
     reconcile_skew_s: float = Field(2.0, ge=0, description="broker clock may lag ours by this much")
     on_llm_failure: Literal["fail", "optimal"] = "fail"
+    limits: TradingLimits = Field(default_factory=TradingLimits, description="L1/L2 limits (default off)")
 
     def cash_buffer(self, orderable_cash: int) -> int:
         return self.cash_buffer_krw + int(orderable_cash * self.cash_buffer_percent / 100.0)

@@ -20,8 +20,9 @@ def _status(s: str | None) -> str:
     return f"[{STATUS_STYLE.get(s, 'white')}]{s}[/]"
 
 
-def _t(iso: str | None) -> str:
-    return datetime.fromisoformat(iso).strftime("%H:%M:%S.%f")[:-3] if iso else ""
+def _t(iso: str | None, with_date: bool = False) -> str:
+    fmt = "%Y-%m-%d %H:%M:%S.%f" if with_date else "%H:%M:%S.%f"
+    return datetime.fromisoformat(iso).strftime(fmt)[:-3] if iso else ""
 
 
 def drift_tables(console: Console, drift: dict[str, Any] | None, title: str) -> None:
@@ -59,10 +60,12 @@ def show_run(console: Console, view: dict[str, Any]) -> None:
     t = Table(title="Timeline")
     for c in ("#", "time (UTC)", "took", "transition", "status", "actor", "what happened"):
         t.add_column(c)
+    day0 = view["transitions"][0]["at"][:10] if view["transitions"] else ""
     for r in view["transitions"]:
         took = f"{r['duration_ms'] / 1000:.2f}s" if r["duration_ms"] is not None else ""
         move = r["to"] if r["from"] in ("-", r["to"]) else f"{r['from']} → {r['to']}"
-        t.add_row(str(r["seq"]), _t(r["at"]), took, f"{r['trigger']}: {move}", _status(r["status"]), r["actor"],
+        when = _t(r["at"], r["at"][:10] != day0)  # operators may act days later: then the date too
+        t.add_row(str(r["seq"]), when, took, f"{r['trigger']}: {move}", _status(r["status"]), r["actor"],
                   (r["reason"] or "")[:160])
     console.print(t)
     drift_tables(console, view.get("drift_before"), "Before")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -199,8 +199,12 @@ class SqlUnitOfWork(UnitOfWork):
         return [dict(r) for r in self.conn.execute(q).mappings()]
 
     def add_history(self, record: HistoryRecord) -> None:
+        """One row per finished run: a run retried by an operator and finished again replaces its row
+        (the earlier outcome stays in the run's transitions)."""
         row = record.model_dump(mode="json")
         row["executed_at"] = record.executed_at
+        h = t.rebalancing_history
+        self.conn.execute(delete(h).where(h.c.run_id == record.run_id))
         self.conn.execute(insert(t.rebalancing_history).values(**row))
 
     def history(self, limit: int = 50) -> list[HistoryRecord]:

@@ -189,4 +189,16 @@ rebalancing_history = Table(
     Column("error_message", Text),
 )
 
+schedule_claims = Table(
+    "schedule_claims", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(64), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("claimed_by", String(128), nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Column("run_id", String(40)),
+    Column("outcome", Text),
+    UniqueConstraint("account", "due_at", name="uq_schedule_claims_account_due_at"),
+)
+
 _ = (datetime,)

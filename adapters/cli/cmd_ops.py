@@ -1,0 +1,204 @@
+"""Operating commands: ``schedule`` (a long-running scheduler), ``run-if-due`` (one decision, for
+cron or a systemd timer) and ``retry`` (a new planning round for a run that failed its checks).
+
+They register on the ``app`` of :mod:`adapters.cli.app` (imported at its end).
+
+``--now ISO`` (``schedule`` and ``run-if-due``, simulated broker only) makes the scheduler believe
+it is that instant: ``run-if-due`` decides at it; ``schedule`` runs its clock from it (real time
+passes at the normal rate). Tests and drills use it to make a due time "now"; real orders always
+use the real clock and the market-hours guard.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from datetime import datetime, timedelta
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from statemachine.operations import retry as retry_run
+from statemachine.states import MAX_PHASE
+from statemachine.timeline import run_summary
+
+from ..market_calendar import XKRX
+from ..runtime import SystemClock, lease_owner
+from ..scheduler import OffsetClock, Schedule, ScheduleError, Scheduler, TickResult
+from . import exit_codes as ec
+from .app import JsonOpt, _app, _emit, _finish, _progress, app, err, handled, out, state
+
+log = logging.getLogger("rebalance.scheduler")
+# Errors are one line each (scripts and log collectors read them): no wrapping at the terminal width.
+err.soft_wrap = True
+
+CronOpt = Annotated[
+    str | None,
+    typer.Option("--cron", help='Cron expression, e.g. "0 10 * * 1-5" (default: REBALANCE_SCHEDULE_CRON).'),
+]
+TzOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tz", help="Time zone of the cron expression (default: REBALANCE_SCHEDULE_TZ or Asia/Seoul)."
+    ),
+]
+PhaseOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-phase",
+        min=1,
+        max=5,
+        help="; ".join(f"{p.max_phase}: stop in {p.state.value}" for p in MAX_PHASE.values()),
+    ),
+]
+PlannerOpt = Annotated[str | None, typer.Option(help="auto | optimal | greedy | gemini")]
+NowOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--now",
+        help="Tests and drills, simulated broker only: act as if it were this ISO time (with a UTC offset).",
+    ),
+]
+GraceOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--grace-s",
+        help="A due time may start this many seconds late (default: REBALANCE_SCHEDULE_GRACE_S, 600).",
+    ),
+]
+
+
+def _schedule(cron: str | None, tz: str | None, grace_s: float | None) -> Schedule:
+    s = state.settings
+    assert s is not None
+    return Schedule.parse(cron or s.schedule_cron, tz or s.schedule_tz, grace_s or s.schedule_grace_s)
+
+
+def _now(now: str | None) -> datetime | None:
+    if now is None:
+        return None
+    try:
+        t = datetime.fromisoformat(now)
+    except ValueError:
+        raise ScheduleError(
+            f"--now '{now}' is not an ISO time (e.g. 2026-11-25T10:00:00+09:00)", field="now"
+        ) from None
+    if t.tzinfo is None:
+        raise ScheduleError(f"--now '{now}' needs a UTC offset (e.g. +09:00)", field="now")
+    assert state.settings is not None
+    if state.settings.broker != "sim":
+        raise ScheduleError("--now is for the simulated broker only", field="now")
+    return t
+
+
+def _scheduler(
+    schedule: Schedule, start: datetime | None, max_phase: int, planner: str | None, progress: bool
+) -> Scheduler:
+    a = _app()
+    clock = OffsetClock(SystemClock(), start) if start else SystemClock()
+    return Scheduler(
+        db=a.db,
+        engine_factory=lambda: a.engine(progress=_progress() if progress else None),
+        account=a.broker().alias,
+        schedule=schedule,
+        calendar=XKRX,
+        clock=clock,
+        owner=f"scheduler:{lease_owner()}",
+        max_phase=max_phase,
+        planner=planner or a.settings.planner,
+    )
+
+
+@app.command()
+@handled
+def schedule(
+    cron: CronOpt = None,
+    tz: TzOpt = None,
+    max_phase: PhaseOpt = 5,
+    planner: PlannerOpt = None,
+    grace_s: GraceOpt = None,
+    now: NowOpt = None,
+    poll_s: Annotated[float, typer.Option("--poll-s", help="Wake up at least this often.")] = 30.0,
+) -> None:
+    """Run rebalances at the cron times, only on KRX trading days inside the session.
+
+    Resumes interrupted runs when it starts; never overlaps runs for the account; a due time
+    starts once even with several schedulers. SIGTERM or SIGINT: the current step finishes and
+    checkpoints, the run stays RUNNING for 'resume', and the scheduler exits 0."""
+    sched_ = _schedule(cron, tz, grace_s)
+    start = _now(now)
+    sched = _scheduler(sched_, start, max_phase, planner, progress=False)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if sched.stopping:
+            return
+        log.warning("%s received: finishing the current step, then exiting", signal.Signals(signum).name)
+        sched.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sched.serve(poll_s=poll_s)
+    raise typer.Exit(ec.OK)
+
+
+def _tick_code(result: TickResult) -> int:
+    if result.outcome == "busy":
+        return ec.BUSY
+    if result.run is not None and result.outcome in ("ran", "error"):
+        return ec.BY_STATUS[result.run.status]
+    if result.outcome == "error":
+        return ec.OUTSIDE_FAILURE
+    return ec.OK
+
+
+@app.command("run-if-due")
+@handled
+def run_if_due(
+    cron: CronOpt = None,
+    tz: TzOpt = None,
+    max_phase: PhaseOpt = 5,
+    planner: PlannerOpt = None,
+    grace_s: GraceOpt = None,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One scheduling decision, for cron or a systemd timer: start the run that is due now, or print
+    "not due" (exit 0). Exit codes as for 'run'; 75 when another run of the account is active."""
+    sched_ = _schedule(cron, tz, grace_s)
+    at = _now(now)
+    sched = _scheduler(sched_, None, max_phase, planner, progress=not as_json)
+    result = sched.tick(at or sched.clock.now())
+    data: dict[str, Any] = {
+        "outcome": result.outcome,
+        "message": result.message,
+        "due_at": result.due_at.isoformat() if result.due_at else None,
+        "run": run_summary(result.run) if result.run else None,
+    }
+    if as_json:
+        _emit(data)
+    else:
+        (out if result.outcome in ("not_due", "closed", "ran") else err).print(result.message)
+    raise typer.Exit(_tick_code(result))
+
+
+@app.command()
+@handled
+def retry(
+    run_id: str,
+    reason: Annotated[str, typer.Option(help="Why (recorded in the audit trail).")] = "",
+    actor: Annotated[str, typer.Option(help="Who (recorded).")] = "operator",
+    max_age_min: Annotated[
+        float,
+        typer.Option(
+            "--max-age-min", min=0, help="Refuse when the account data the new plan would use is older."
+        ),
+    ] = 30.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """A new planning round for a run that FAILED its plan checks (in SELL_PLANNED or BUY_PLANNED):
+    forced back along the operator edge with the attempts reset, recorded, then driven on."""
+    a = _app()
+    eng = a.engine(progress=None if as_json else _progress())
+    done = retry_run(eng, run_id, reason=reason, actor=actor, max_age=timedelta(minutes=max_age_min))
+    _finish(a, done, as_json)
