@@ -417,3 +417,4 @@ def db_upgrade() -> None:
 
 def entry() -> None:
     app()
+from . import cmd_serve  # noqa: E402,F401  (registers `serve`)
