@@ -18,6 +18,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from statemachine import ENGINE_VERSION
 from statemachine import errors as e
@@ -224,6 +225,24 @@ def create_app(app_ctx: App, token: str | None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return _validation_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _on_http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body that is not JSON at all: a validation error like any other
+            return JSONResponse(
+                {
+                    "error": "ValidationError",
+                    "message": "body: not valid JSON",
+                    "field": "body",
+                    "detail": [],
+                },
+                status_code=422,
+            )
+        return JSONResponse(
+            {"error": "HTTPError", "message": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -28,8 +28,14 @@ TARGETS = Targets.model_validate(json.loads((DEMO_DIR / "demo_targets.json").rea
 
 
 def make_app(tmp: Path, db_url: str, *, targets: bool = True, **overrides: Any) -> App:
-    settings = Settings(sim_account_path=str(tmp / "account.json"), kill_switch_file=str(tmp / "KILL"),
-                        account_alias="demo", fill_poll_s=0.05, fill_timeout_s=5, **overrides)
+    values: dict[str, Any] = dict(
+        sim_account_path=str(tmp / "account.json"),
+        kill_switch_file=str(tmp / "KILL"),
+        account_alias="demo",
+        fill_poll_s=0.05,
+        fill_timeout_s=5,
+    )
+    settings = Settings(**{**values, **overrides})
     SimAccount.demo(settings.sim_account_path)
     app = bootstrap(settings, db_url=db_url)
     if targets:
@@ -71,8 +77,16 @@ def free_port() -> int:
 def live_server(app: App, token: str | None = TOKEN) -> Iterator[str]:
     """uvicorn in a thread on 127.0.0.1 and an ephemeral port; yields the base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(app, token), host="127.0.0.1", port=port,
-                                           log_config=None, access_log=False, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(app, token),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+    )
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -33,6 +33,20 @@ def c(app):
         yield cl
 
 
+@pytest.fixture
+def lite(tmp_path):
+    """SQLite only: for request-validation and auth matrices that no database changes."""
+    a = make_app(tmp_path, f"sqlite:///{tmp_path / 'lite.db'}")
+    yield a
+    a.db.dispose()
+
+
+@pytest.fixture
+def lc(lite):
+    with client(lite) as cl:
+        yield cl
+
+
 class CheckpointStop(Exception):
     pass
 
@@ -51,8 +65,15 @@ class StopAt:
 def interrupted_run(app, state: str | None = None) -> str:
     """A run left RUNNING at ``state`` (or CREATED) with no lease, as after a crashed process."""
     base = app.engine()
-    eng = Engine(base.uow, base.broker, base.planners, SystemClock(), base.settings,
-                 hooks=StopAt(state) if state else None, owner="crashed-process")
+    eng = Engine(
+        base.uow,
+        base.broker,
+        base.planners,
+        SystemClock(),
+        base.settings,
+        hooks=StopAt(state) if state else None,
+        owner="crashed-process",
+    )
     run = eng.start(account="demo", actor="test")
     if state:
         with pytest.raises(CheckpointStop):
@@ -67,47 +88,60 @@ def interrupted_run(app, state: str | None = None) -> str:
 # ---------------------------------------------------------------------------- thresholds
 def test_config_defaults_then_append_only_rows(c, app):
     got = c.get(f"{API}/rebalancing/config").json()
-    assert (got["id"], got["mp_threshold_percent"], got["sub_mp_threshold_percent"], got["recent"]) == \
-        (None, 3.0, 5.0, [])
+    assert (got["id"], got["mp_threshold_percent"], got["sub_mp_threshold_percent"], got["recent"]) == (
+        None,
+        3.0,
+        5.0,
+        [],
+    )
     r = c.post(f"{API}/rebalancing/config", json={"mp_threshold_percent": 2.5}, headers=AUTH)
     assert r.status_code == 200
     assert (r.json()["mp_threshold_percent"], r.json()["sub_mp_threshold_percent"]) == (2.5, 5.0)
     c.post(f"{API}/rebalancing/config", json={"sub_mp_threshold_percent": 7}, headers=AUTH)
     got = c.get(f"{API}/rebalancing/config").json()
     assert (got["mp_threshold_percent"], got["sub_mp_threshold_percent"]) == (2.5, 7.0)
-    assert [(row["mp_threshold_percent"], row["sub_mp_threshold_percent"]) for row in got["recent"]] == \
-        [(2.5, 7.0), (2.5, 5.0)]
+    assert [(row["mp_threshold_percent"], row["sub_mp_threshold_percent"]) for row in got["recent"]] == [
+        (2.5, 7.0),
+        (2.5, 5.0),
+    ]
     with app.db.unit_of_work() as uow:
         assert len(uow.config_rows()) == 2 and uow.latest_thresholds().sub_mp == 7.0
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"mp_threshold_percent": 101}, "mp_threshold_percent"),
-    ({"mp_threshold_percent": -1}, "mp_threshold_percent"),
-    ({"sub_mp_threshold_percent": "5"}, "sub_mp_threshold_percent"),
-    ({"sub_mp_threshold_percent": True}, "sub_mp_threshold_percent"),
-    ({"mp_threshold_percent": 3, "typo": 1}, "typo"),
-    ({}, "body"),
-])
-def test_config_validation_is_422_naming_the_field(c, app, body, field):
-    r = c.post(f"{API}/rebalancing/config", json=body, headers=AUTH)
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"mp_threshold_percent": 101}, "mp_threshold_percent"),
+        ({"mp_threshold_percent": -1}, "mp_threshold_percent"),
+        ({"sub_mp_threshold_percent": "5"}, "sub_mp_threshold_percent"),
+        ({"sub_mp_threshold_percent": True}, "sub_mp_threshold_percent"),
+        ({"mp_threshold_percent": 3, "typo": 1}, "typo"),
+        ({}, "body"),
+    ],
+)
+def test_config_validation_is_422_naming_the_field(lc, lite, body, field):
+    r = lc.post(f"{API}/rebalancing/config", json=body, headers=AUTH)
     assert r.status_code == 422, r.text
     assert r.json()["field"] == field and r.json()["message"].startswith(field)
-    with app.db.unit_of_work() as uow:
+    with lite.db.unit_of_work() as uow:
         assert uow.config_rows() == []  # nothing written
 
 
 # ---------------------------------------------------------------------------- security
 @pytest.mark.parametrize("method,path,body", WRITES, ids=[w[1].rsplit("/", 1)[-1] for w in WRITES])
-def test_writes_need_the_bearer_token(c, app, method, path, body):
-    for headers in ({}, {"Authorization": "Bearer wrong-token-wrong-token"}, {"Authorization": f"Basic {TOKEN}"}):
-        r = c.request(method, path, json=body, headers=headers)
+def test_writes_need_the_bearer_token(lc, lite, method, path, body):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong-token-wrong-token"},
+        {"Authorization": f"Basic {TOKEN}"},
+    ):
+        r = lc.request(method, path, json=body, headers=headers)
         assert r.status_code == 401, (headers, r.text)
         assert r.headers["www-authenticate"] == "Bearer"
         assert TOKEN not in r.text
-    with app.db.unit_of_work() as uow:
+    with lite.db.unit_of_work() as uow:
         assert uow.config_rows() == [] and uow.find_runs() == []
-    assert account(app).orders() == []
+    assert account(lite).orders() == []
 
 
 def test_a_server_without_token_refuses_every_write(app):
@@ -122,14 +156,29 @@ def test_a_server_without_token_refuses_every_write(app):
 def test_no_secret_in_any_response(c, app):
     run_id = c.post(f"{API}/rebalance/test", json={"max_phase": 5}, headers=AUTH).json()["run"]["id"]
     cano = account(app).read()["cano"]
-    bodies = [c.get(p).text for p in ("/api/info", f"{API}/rebalancing-status", f"{API}/rebalancing/config",
-                                      f"{API}/rebalancing/history", f"{API}/runs", f"{API}/runs/{run_id}",
-                                      "/api/state-machine", "/openapi.json")]
+    bodies = [
+        c.get(p).text
+        for p in (
+            "/api/info",
+            f"{API}/rebalancing-status",
+            f"{API}/rebalancing/config",
+            f"{API}/rebalancing/history",
+            f"{API}/runs",
+            f"{API}/runs/{run_id}",
+            "/api/state-machine",
+            "/openapi.json",
+        )
+    ]
     bodies.append(c.post(f"{API}/rebalance", headers={"Authorization": "Bearer nope"}).text)
     for text in bodies:
         assert TOKEN not in text and cano not in text
-    assert c.get("/api/info").json() == {"service": "kis-rebalancer", "engine_version": "0.1.0", "account": "demo",
-                                         "broker": "sim", "writes_enabled": True}
+    assert c.get("/api/info").json() == {
+        "service": "kis-rebalancer",
+        "engine_version": "0.1.0",
+        "account": "demo",
+        "broker": "sim",
+        "writes_enabled": True,
+    }
 
 
 # ---------------------------------------------------------------------------- drift now
@@ -151,7 +200,11 @@ def test_status_reports_mp_and_sub_mp_drift_of_the_account(c, app):
     assert d["total"] == 99_960_000 and d["cash"] == 20_000_000
     assert d["thresholds"] == {"mp": 3.0, "sub_mp": 5.0}
     stocks = next(x for x in d["classes"] if x["asset_class"] == "Stocks")
-    assert stocks["target_pct"] == 20 and stocks["exceeded"] is True and stocks["drift"] == pytest.approx(-22.78, abs=0.01)
+    assert (
+        stocks["target_pct"] == 20
+        and stocks["exceeded"] is True
+        and stocks["drift"] == pytest.approx(-22.78, abs=0.01)
+    )
     t360 = next(x for x in d["tickers"] if x["ticker"] == "360750")
     assert t360["exceeded"] is False and t360["drift"] == pytest.approx(2.64, abs=0.01)
     assert "MP Stocks -22.78pp" in d["exceeded"] and d["active_run_id"] is None
@@ -179,7 +232,9 @@ def test_phases_3_and_4_plan_and_check_without_orders(c, app, phase, state):
     sides = [(p["side"], p["passed"]) for p in v["plans"]]
     assert sides == [("sell", True), ("buy", True if phase == 4 else None)]
     assert {ch["rule"] for ch in v["plans"][0]["checks"]} == {"R1", "R2", "R3", "R4", "R5"}
-    assert v["sell_fills"]["projected"] is True and all(f["status"] == "PROJECTED" for f in v["sell_fills"]["fills"])
+    assert v["sell_fills"]["projected"] is True and all(
+        f["status"] == "PROJECTED" for f in v["sell_fills"]["fills"]
+    )
     assert v["orders"] == [] and account(app).orders() == []
 
 
@@ -195,9 +250,11 @@ def test_phase_5_really_trades(c, app):
     assert again["run"]["status"] == "NOT_NEEDED"
 
 
-@pytest.mark.parametrize("body", [{"max_phase": 0}, {"max_phase": 6}, {"max_phase": "2"}, {"max_phase": 2.5}, {}])
-def test_test_endpoint_validates_max_phase(c, body):
-    r = c.post(f"{API}/rebalance/test", json=body, headers=AUTH)
+@pytest.mark.parametrize(
+    "body", [{"max_phase": 0}, {"max_phase": 6}, {"max_phase": "2"}, {"max_phase": 2.5}, {}]
+)
+def test_test_endpoint_validates_max_phase(lc, body):
+    r = lc.post(f"{API}/rebalance/test", json=body, headers=AUTH)
     assert r.status_code == 422 and r.json()["field"] == "max_phase"
 
 
@@ -231,8 +288,16 @@ def test_runs_list_filter_and_detail_with_timeline_and_diagram(c, app):
     assert [r["id"] for r in c.get(f"{API}/runs", params={"status": "STOPPED"}).json()["runs"]] == [run_id]
     assert c.get(f"{API}/runs", params={"status": "SUCCEEDED"}).json()["runs"] == []
     v = c.get(f"{API}/runs/{run_id}").json()
-    assert [t["to"] for t in v["transitions"]] == ["CREATED", "FETCHED", "DRIFT_CHECKED", "SELL_PLANNED",
-                                                  "SELL_VALIDATED", "SOLD", "CASH_FETCHED", "BUY_PLANNED"]
+    assert [t["to"] for t in v["transitions"]] == [
+        "CREATED",
+        "FETCHED",
+        "DRIFT_CHECKED",
+        "SELL_PLANNED",
+        "SELL_VALIDATED",
+        "SOLD",
+        "CASH_FETCHED",
+        "BUY_PLANNED",
+    ]
     assert v["transitions"][1]["from"] == "CREATED" and v["visited"][-1] == "BUY_PLANNED"
     assert "Class BUY_PLANNED s_active" in v["mermaid"] and "Class SOLD s_previous" in v["mermaid"]
     assert "Class BOUGHT s_default" in v["mermaid"]
@@ -273,8 +338,11 @@ def test_force_follows_only_operator_edges(c, app):
     assert r.status_code == 422 and r.json()["field"] == "target"
     r = c.post(f"{API}/runs/{run_id}/force", json={"target": "SOLD"}, headers=AUTH)
     assert r.status_code == 422 and r.json()["field"] == "reason"
-    r = c.post(f"{API}/runs/{run_id}/force", json={"target": "SOLD", "reason": "sold by phone", "actor": "carol"},
-               headers=AUTH)
+    r = c.post(
+        f"{API}/runs/{run_id}/force",
+        json={"target": "SOLD", "reason": "sold by phone", "actor": "carol"},
+        headers=AUTH,
+    )
     assert r.status_code == 200 and (r.json()["state"], r.json()["status"]) == ("SOLD", "RUNNING")
     last = c.get(f"{API}/runs/{run_id}").json()["transitions"][-1]
     assert (last["trigger"], last["actor"], last["reason"]) == ("force_skip_sells", "carol", "sold by phone")
@@ -287,23 +355,41 @@ def test_force_follows_only_operator_edges(c, app):
 def test_state_machine_is_the_table(c, app):
     m = c.get("/api/state-machine").json()
     assert m["states"] == [s.value for s in RunState] and m["statuses"] == [s.value for s in RunStatus]
-    assert [(t["trigger"], t["source"], t["dest"], t["kind"]) for t in m["transitions"]] == \
-        [(t.trigger, t.source.value, t.dest.value, t.kind) for t in TRANSITIONS]
+    assert [(t["trigger"], t["source"], t["dest"], t["kind"]) for t in m["transitions"]] == [
+        (t.trigger, t.source.value, t.dest.value, t.kind) for t in TRANSITIONS
+    ]
     assert [(p["max_phase"], p["state"], p["sends_orders"]) for p in m["max_phase"]] == [
-        (1, "FETCHED", False), (2, "DRIFT_CHECKED", False), (3, "BUY_PLANNED", False), (4, "BUY_VALIDATED", False),
-        (5, "BOUGHT", True)]
+        (1, "FETCHED", False),
+        (2, "DRIFT_CHECKED", False),
+        (3, "BUY_PLANNED", False),
+        (4, "BUY_VALIDATED", False),
+        (5, "BOUGHT", True),
+    ]
     assert m["mermaid"].count("s_active") == 1  # only the classDef: no state highlighted
     run_id = c.post(f"{API}/rebalance/test", json={"max_phase": 2}, headers=AUTH).json()["run"]["id"]
-    assert "Class DRIFT_CHECKED s_active" in c.get("/api/state-machine", params={"run_id": run_id}).json()["mermaid"]
+    assert (
+        "Class DRIFT_CHECKED s_active"
+        in c.get("/api/state-machine", params={"run_id": run_id}).json()["mermaid"]
+    )
     assert c.get("/api/state-machine", params={"run_id": "nope"}).status_code == 404
 
 
-def test_docs_page_and_schema(c):
+def test_docs_page_and_schema(lc):
+    c = lc
     assert c.get("/docs").status_code == 200 and "swagger" in c.get("/docs").text.lower()
     paths = c.get("/openapi.json").json()["paths"]
-    assert {f"{API}/rebalancing/config", f"{API}/rebalance", f"{API}/rebalance/test", f"{API}/rebalancing-status",
-            f"{API}/runs", f"{API}/runs/{{run_id}}", f"{API}/runs/{{run_id}}/resume", f"{API}/runs/{{run_id}}/abort",
-            f"{API}/runs/{{run_id}}/force", "/api/state-machine"} <= set(paths)
+    assert {
+        f"{API}/rebalancing/config",
+        f"{API}/rebalance",
+        f"{API}/rebalance/test",
+        f"{API}/rebalancing-status",
+        f"{API}/runs",
+        f"{API}/runs/{{run_id}}",
+        f"{API}/runs/{{run_id}}/resume",
+        f"{API}/runs/{{run_id}}/abort",
+        f"{API}/runs/{{run_id}}/force",
+        "/api/state-machine",
+    } <= set(paths)
     page = c.get("/")
     assert page.status_code == 200 and "Rebalancing Test" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
