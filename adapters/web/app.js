@@ -399,13 +399,15 @@ async function renderRun(v) {
     r.error ? h("div", { class: "alert danger" }, r.error) : null,
     r.blocked_reason ? h("div", { class: "alert warn" }, `Blocked: ${r.blocked_reason}`) : null,
     buttons,
-    h("div", { class: "diagram" }),
-    h("p", { class: "small muted" }, h("span", { class: "legend cur" }, "current state"),
-      h("span", { class: "legend prev" }, "states this run passed through"), " · arrows marked (operator) need force"),
-    h("h3", {}, "Timeline"), tl,
-    hist ? h("p", { class: "summary" }, "Result: ", statusBadge(hist.status),
-      ` trades ${hist.trades.length} · cost ${fmtKrw(hist.total_cost)} KRW · total |drift| `
-      + `${fmtPct((hist.drift_before || {}).total_abs_drift)} → ${fmtPct((hist.drift_after || {}).total_abs_drift)} pp`) : null,
+    h("div", { class: "split" },
+      h("div", {}, h("div", { class: "diagram" }),
+        h("p", { class: "small muted" }, h("span", { class: "legend cur" }, "current state"),
+          h("span", { class: "legend prev" }, "passed through"), " · (operator) arrows need force")),
+      h("div", {}, h("h3", {}, "Timeline"), tl,
+        hist ? h("p", { class: "summary" }, "Result: ", statusBadge(hist.status),
+          ` trades ${hist.trades.length} · cost ${fmtKrw(hist.total_cost)} KRW · total |drift| `
+          + `${fmtPct((hist.drift_before || {}).total_abs_drift)} → ${fmtPct((hist.drift_after || {}).total_abs_drift)} pp`)
+          : null)),
     driftSummary(v.drift_before, "Drift before"),
     plansBlock(v.plans), fillsBlock(v),
     v.orders.length ? driftSummary(v.drift_after, "Drift after") : null);
@@ -418,12 +420,13 @@ function fallbackDiagram(el, text) {
 }
 async function drawDiagram(el, text) {
   if (!el) return;
-  const src = text.replace(/^---[\s\S]*?---\s*/, "");  // the title block: we show our own
+  // the title block goes (the page has its own); top-to-bottom fits beside a table better than left-to-right
+  const src = text.replace(/^---[\s\S]*?---\s*/, "").replace("direction LR", "direction TB");
   if (!window.mermaid) { fallbackDiagram(el, src); return; }
   try {
     if (!drawDiagram.ready) {
       window.mermaid.initialize({ startOnLoad: false, securityLevel: "strict", theme: "neutral",
-        state: { useMaxWidth: false } });
+        state: { useMaxWidth: true } });
       drawDiagram.ready = true;
     }
     const { svg } = await window.mermaid.render(`sm${++diagramSeq}`, src);
