@@ -331,14 +331,19 @@ async function forceDocs() {
   return machineDocs;
 }
 
+let shownRun = "";
 async function loadRun(id) {
   const box = $("#run-detail");
   try {
     const v = await call("GET", `${API}/runs/${encodeURIComponent(id)}`);
+    const key = `${id}:${v.run.checkpoint}:${v.run.status}:${v.driven_here}:${v.run.updated_at}`;
+    if (key === shownRun && !box.hidden) return;  // polling: nothing new, keep the page still
+    shownRun = key;
     box.hidden = false;
     box.replaceChildren(await renderRun(v));
     await drawDiagram(box.querySelector(".diagram"), v.mermaid);
   } catch (e) {
+    shownRun = "";
     box.hidden = false;
     box.replaceChildren(h("div", { class: "alert danger" }, explain(e)));
   }
