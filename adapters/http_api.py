@@ -16,7 +16,8 @@ from typing import Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -214,6 +215,8 @@ def create_app(app_ctx: App, token: str | None) -> FastAPI:
         "<REBALANCE_API_TOKEN>`. Every refusal is JSON with `error`, `message` and, where it "
         "applies, `field` (422), `allowed` (409) or `run_id`.",
         lifespan=lifespan,
+        docs_url=None,  # served below from vendored Swagger UI: the page must work without internet
+        redoc_url=None,
     )
     app.state.api = api
     write = [Depends(make_write_guard(token))]
@@ -506,7 +509,17 @@ def create_app(app_ctx: App, token: str | None) -> FastAPI:
             app_ctx.engine().force(run_id, body.target.value, reason=body.reason, actor=body.actor)
         )
 
-    # ------------------------------------------------------------------------ the page
+    # ------------------------------------------------------------------------ the page and the docs
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="KIS rebalancer · API",
+            swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
+
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(WEB_DIR / "index.html", media_type="text/html")

@@ -187,3 +187,10 @@ def test_operator_abort_asks_for_confirmation_and_a_reason(page, app):
     assert page.locator("#op-abort").count() == 0  # nothing left to abort
     r = page.request.get(f"{API}/runs/{run_id}")
     assert r.json()["run"]["status"] == "ABORTED"
+
+
+def test_api_docs_render_offline(page):
+    page.goto("/docs")
+    page.wait_for_selector(".swagger-ui .opblock-summary-path[data-path='/api/macro-trading/rebalance/test']")
+    assert page.locator(".swagger-ui .opblock").count() == 13
+    shot(page, "api-docs")
