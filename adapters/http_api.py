@@ -27,6 +27,7 @@ from statemachine.drift import drift_report
 from statemachine.machine import mermaid
 from statemachine.models import Snapshot, Targets, Thresholds
 from statemachine.ports import Broker
+from statemachine.records import RunRecord
 from statemachine.states import (
     ABORT_TARGET,
     DEFAULT_MAX_PHASE,
@@ -43,6 +44,7 @@ from . import http_schemas as s
 from .bootstrap import App
 from .http_runner import BackgroundRuns
 from .http_security import Unauthorized, WritesDisabled, make_write_guard
+from .runtime import lease_is_dead
 
 log = logging.getLogger("rebalance.http")
 WEB_DIR = Path(__file__).parent / "web"
@@ -138,6 +140,13 @@ def _visited(transitions: list[dict[str, Any]]) -> list[str]:
         if t["to"] not in seen:
             seen.append(t["to"])
     return seen
+
+
+def _lease_is_live(run: RunRecord) -> bool:
+    """Another process holds the run's lease and looks alive (so a resume would be refused)."""
+    if not run.lease_owner or run.lease_expires_at is None:
+        return False
+    return run.lease_expires_at > datetime.now(UTC) and not lease_is_dead(run.lease_owner)
 
 
 class Api:
@@ -474,6 +483,11 @@ def create_app(app_ctx: App, token: str | None) -> FastAPI:
                 f"run {run_id} is BLOCKED: {run.blocked_reason or ''} Settle it and use force first",
                 run_id=run_id,
                 allowed=forced_targets(run.state),
+            )
+        if api.runs.driving(run_id) or _lease_is_live(run):
+            raise e.LeaseHeld(
+                f"run {run_id} is being driven by {run.lease_owner or 'this server'}; not touching it",
+                run_id=run_id,
             )
         if not api.runs.launch(run_id, lambda: eng.resume(run_id)):
             raise e.LeaseHeld(f"run {run_id} is already being driven by this server", run_id=run_id)

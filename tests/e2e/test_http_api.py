@@ -318,6 +318,14 @@ def test_resume_an_interrupted_run(c, app):
     assert c.post(f"{API}/runs/nope/resume", headers=AUTH).status_code == 404
 
 
+def test_resume_refuses_a_run_another_live_process_drives(c, app):
+    base = app.engine()
+    run = base.start(account="demo", actor="cli")  # this test process holds the lease, as a live CLI would
+    r = c.post(f"{API}/runs/{run.id}/resume", headers=AUTH)
+    assert r.status_code == 409 and r.json()["error"] == "LeaseHeld"
+    assert c.get(f"{API}/runs/{run.id}").json()["run"]["state"] == "CREATED"
+
+
 def test_abort_needs_a_reason_and_is_recorded(c, app):
     run_id = interrupted_run(app, "DRIFT_CHECKED")
     r = c.post(f"{API}/runs/{run_id}/abort", json={"reason": "  "}, headers=AUTH)
