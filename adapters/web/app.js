@@ -102,7 +102,9 @@ function route() {
   const name = TABS.includes(tab) ? tab : "drift";
   for (const t of TABS) {
     $(`#tab-${t}`).hidden = t !== name;
-    document.querySelector(`nav a[data-tab="${t}"]`).classList.toggle("active", t === name);
+    const link = document.querySelector(`nav a[data-tab="${t}"]`);
+    link.classList.toggle("active", t === name);
+    link.setAttribute("aria-selected", String(t === name));
   }
   if (name === "drift") loadDrift();
   if (name === "runs") { loadRuns(); if (arg) loadRun(decodeURIComponent(arg)); else $("#run-detail").hidden = true; }
@@ -395,7 +397,8 @@ async function renderRun(v) {
     h("tbody", {}, ...v.transitions.map((t) => h("tr", { class: t.actor !== "engine" && t.actor !== r.actor ? "operator" : "" },
       h("td", {}, String(t.seq)), h("td", { class: "mono" }, fmtTime(t.at).slice(11)),
       h("td", { class: "num" }, t.duration_ms === null ? "" : `${(t.duration_ms / 1000).toFixed(2)}s`),
-      h("td", {}, `${t.trigger}: `, t.from === "-" || t.from === t.to ? t.to : `${t.from} → ${t.to}`),
+      h("td", {}, h("span", { class: "mono" }, t.trigger), h("br"),
+        h("span", { class: "muted" }, t.from === "-" || t.from === t.to ? t.to : `${t.from} → ${t.to}`)),
       h("td", {}, statusBadge(t.status)), h("td", {}, t.actor), h("td", { class: "small" }, t.reason || "")))));
   const hist = v.history;
   return h("div", {},

@@ -158,7 +158,7 @@ def test_full_rebalance_appears_in_the_history_as_succeeded(page, app):
     page.wait_for_selector("#run-detail .timeline")
     page.wait_for_selector("#run-detail .diagram[data-rendered=true] svg")
     detail = page.inner_text("#run-detail")
-    assert "SUCCEEDED" in detail and "buy: BUY_VALIDATED → BOUGHT" in detail and "Orders and fills" in detail
+    assert "SUCCEEDED" in detail and "buy\nBUY_VALIDATED → BOUGHT" in detail and "Orders and fills" in detail
     assert page.locator("#run-detail .diagram svg .s_active").count() >= 1  # where the run is
     with app.db.unit_of_work() as uow:
         h = next(x for x in uow.history() if x.run_id == run_id)
