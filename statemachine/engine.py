@@ -148,8 +148,9 @@ class Engine:
                     return run
                 self._renew(run)
                 self._guard(run)
+                run = self.get(run_id)  # a guard may have aborted it: never step on a stale record
                 if run.status is not RunStatus.RUNNING:
-                    return self.get(run_id)
+                    return run
                 step = self._steps()[run.state]
                 t0 = self.clock.monotonic()
                 rl = run_log(run.id)

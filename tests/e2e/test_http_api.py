@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from adapters.http_api import API
@@ -248,6 +250,14 @@ def test_phase_5_really_trades(c, app):
     assert v["drift_after"]["total_abs_drift"] < v["drift_before"]["total_abs_drift"] / 10
     again = c.post(f"{API}/rebalance/test", json={"max_phase": 2}, headers=AUTH).json()
     assert again["run"]["status"] == "NOT_NEEDED"
+
+
+def test_kill_switch_aborts_the_test_run_before_it_reads_anything(c, app):
+    (Path(app.settings.kill_switch_file)).write_text("stop")
+    v = c.post(f"{API}/rebalance/test", json={"max_phase": 2}, headers=AUTH).json()
+    assert (v["run"]["status"], v["run"]["state"]) == ("ABORTED", "CREATED")
+    assert "kill switch" in v["transitions"][-1]["reason"] and v["transitions"][-1]["actor"] == "safety"
+    assert account(app).read()["calls"].get("balance", 0) == 0
 
 
 @pytest.mark.parametrize(
