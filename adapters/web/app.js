@@ -496,7 +496,13 @@ async function start() {
   try {
     const i = await call("GET", "/api/info");
     $("#account").textContent = `account ${i.account} · ${i.broker === "sim" ? "simulated broker" : "KIS"}`
-      + (i.writes_enabled ? "" : " · changes disabled (no server token)");
+      + (i.writes_enabled ? "" : " · read only: the server has no REBALANCE_API_TOKEN");
+    if (!i.writes_enabled) {
+      for (const sel of ["#open-test", "#start-rebalance", "#settings-save", "#token-save"]) {
+        $(sel).disabled = true;
+        $(sel).title = "the server was started without REBALANCE_API_TOKEN: changes are disabled";
+      }
+    }
   } catch (e) { toast(explain(e), "error"); }
   route();
 }

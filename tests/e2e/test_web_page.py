@@ -194,3 +194,14 @@ def test_api_docs_render_offline(page):
     page.wait_for_selector(".swagger-ui .opblock-summary-path[data-path='/api/macro-trading/rebalance/test']")
     assert page.locator(".swagger-ui .opblock").count() == 13
     shot(page, "api-docs")
+
+
+def test_a_server_without_token_shows_a_read_only_page(browser, app):
+    with live_server(app, token=None) as base:
+        context = browser.new_context(viewport={"width": 1360, "height": 900}, base_url=base)
+        p = context.new_page()
+        p.goto("/")
+        p.wait_for_selector("#account:has-text('read only')")
+        p.wait_for_selector("#mp-table tbody tr")
+        assert p.is_disabled("#open-test") and p.is_disabled("#start-rebalance")
+        context.close()
