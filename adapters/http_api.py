@@ -1,8 +1,10 @@
 """The HTTP API and the operator page: ``create_app(app_ctx, token)``.
 
-Endpoints only translate a request into an engine or store call and an error into a status
-(see :func:`status_for`); the engine, the store and the broker come from the composition root.
-Reads are open (on loopback, see :mod:`adapters.http_security`); writes need the bearer token.
+Endpoints only translate a request into an engine or store call, and an error into a status
+(:mod:`adapters.http_errors`); the engine, the store and the broker come from the composition
+root. Reads are open (on loopback, see :mod:`adapters.http_security`); writes need the bearer
+token. What the endpoints read is in :mod:`adapters.http_views`, background runs in
+:mod:`adapters.http_runner`, request and response models in :mod:`adapters.http_schemas`.
 """
 
 from __future__ import annotations
@@ -13,21 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Query, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, Query
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from statemachine import ENGINE_VERSION
 from statemachine import errors as e
 from statemachine.drift import drift_report
 from statemachine.machine import mermaid
-from statemachine.models import Snapshot, Targets, Thresholds
-from statemachine.ports import Broker
-from statemachine.records import RunRecord
+from statemachine.models import Thresholds
 from statemachine.states import (
     ABORT_TARGET,
     DEFAULT_MAX_PHASE,
@@ -38,167 +35,18 @@ from statemachine.states import (
     RunStatus,
     forced_targets,
 )
-from statemachine.timeline import run_summary, timeline
+from statemachine.timeline import run_summary
 
 from . import http_schemas as s
 from .bootstrap import App
-from .http_runner import BackgroundRuns
-from .http_security import Unauthorized, WritesDisabled, make_write_guard
-from .runtime import lease_is_dead
+from .http_errors import BROKER_ERRORS, RUN_ERRORS, WRITE_ERRORS
+from .http_errors import install as install_errors
+from .http_security import make_write_guard
+from .http_views import Api, lease_is_live, read_account
 
 log = logging.getLogger("rebalance.http")
 WEB_DIR = Path(__file__).parent / "web"
 API = "/api/macro-trading"
-PAGE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
-
-WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": s.ErrorBody, "description": "no or wrong bearer token"},
-    403: {"model": s.ErrorBody, "description": "the server has no REBALANCE_API_TOKEN: writes are disabled"},
-    422: {"model": s.ValidationBody, "description": "invalid input; `field` names it"},
-}
-RUN_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": s.ErrorBody, "description": "no such run"},
-    409: {
-        "model": s.ErrorBody,
-        "description": "refused in the run's current state (`allowed` lists what is)",
-    },
-}
-BROKER_ERRORS: dict[int | str, dict[str, Any]] = {
-    502: {
-        "model": s.ErrorBody,
-        "description": "the broker failed; a run stays at its checkpoint (resumable)",
-    },
-    503: {"model": s.ErrorBody, "description": "a safety stop (kill switch) or the database is unavailable"},
-}
-
-
-# ============================================================================ errors
-def status_for(exc: e.RebalanceError) -> int:
-    """The one mapping from the error hierarchy to HTTP statuses."""
-    explicit = getattr(exc, "status_code", None)
-    if isinstance(explicit, int):
-        return explicit
-    if isinstance(exc, e.RunNotFound):
-        return 404
-    if isinstance(exc, e.RunFinished | e.LeaseHeld | e.IncompatibleCheckpoint | e.ReplayMismatch):
-        return 409
-    if isinstance(exc, e.TransitionError):
-        return 409 if "allowed" in exc.fields else 422
-    if isinstance(exc, e.TargetsError) and exc.fields.get("field") == "targets":
-        return 409  # no targets recorded yet: a precondition, not bad input
-    if isinstance(exc, e.DomainError):
-        return 422
-    if isinstance(exc, e.SafetyStop) or type(exc).__name__ == "DatabaseError":
-        return 503
-    if isinstance(exc, e.AdapterError):
-        return 502
-    return 500
-
-
-def _error_response(exc: e.RebalanceError) -> JSONResponse:
-    code = status_for(exc)
-    body = jsonable_encoder({"error": type(exc).__name__, "message": exc.message, **exc.fields})
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
-    if code >= 500:
-        log.error("%s: %s", type(exc).__name__, exc.message)
-    return JSONResponse(body, status_code=code, headers=headers)
-
-
-def _validation_response(exc: RequestValidationError) -> JSONResponse:
-    details = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ())]
-        details.append({"loc": loc, "msg": err.get("msg", ""), "type": err.get("type", "")})
-    first = details[0] if details else {"loc": [], "msg": "invalid request"}
-    where = [p for p in first["loc"] if p not in ("body", "query", "path", "header")]
-    field = ".".join(where) or (first["loc"][0] if first["loc"] else None)
-    body = {
-        "error": "ValidationError",
-        "message": f"{field or 'request'}: {first['msg']}",
-        "field": field,
-        "detail": details,
-    }
-    return JSONResponse(body, status_code=422)
-
-
-# ============================================================================ reading helpers
-def read_account(broker: Broker, targets: Targets) -> Snapshot:
-    """The account now, with prices of targeted tickers it does not hold (as the engine reads it)."""
-    snap = broker.balance()
-    missing = [t for t in targets.tickers() if snap.price(t) is None]
-    if missing:
-        snap = snap.model_copy(update={"prices": {**snap.prices, **broker.prices(missing)}})
-    return snap
-
-
-def _visited(transitions: list[dict[str, Any]]) -> list[str]:
-    seen: list[str] = []
-    for t in transitions:
-        if t["to"] not in seen:
-            seen.append(t["to"])
-    return seen
-
-
-def _lease_is_live(run: RunRecord) -> bool:
-    """Another process holds the run's lease and looks alive (so a resume would be refused)."""
-    if not run.lease_owner or run.lease_expires_at is None:
-        return False
-    return run.lease_expires_at > datetime.now(UTC) and not lease_is_dead(run.lease_owner)
-
-
-class Api:
-    """The request handlers' shared pieces: the app context, the token guard, background runs."""
-
-    def __init__(self, app_ctx: App, token: str | None) -> None:
-        self.ctx = app_ctx
-        self.token = token
-        self.runs = BackgroundRuns()
-
-    @property
-    def account(self) -> str:
-        return self.ctx.broker().alias
-
-    def detail(self, run_id: str) -> dict[str, Any]:
-        with self.ctx.db.unit_of_work() as uow:
-            run = uow.get_run(run_id)
-            hist = next((h for h in uow.history(limit=1000) if h.run_id == run_id), None)
-            view = timeline(
-                run,
-                uow.transitions(run_id),
-                uow.plan_attempts(run_id),
-                uow.orders(run_id),
-                uow.outputs(run_id),
-                hist,
-            )
-        visited = _visited(view["transitions"])
-        view["visited"] = visited
-        view["mermaid"] = mermaid(run.state, visited=visited)
-        view["driven_here"] = self.runs.driving(run_id)
-        return view
-
-    def active_run(self) -> str | None:
-        with self.ctx.db.unit_of_work() as uow:
-            active = uow.find_runs(
-                account=self.account, statuses=[RunStatus.RUNNING.value, RunStatus.BLOCKED.value], limit=1
-            )
-        return active[0].id if active else None
-
-    def config(self) -> dict[str, Any]:
-        with self.ctx.db.unit_of_work() as uow:
-            rows = uow.config_rows(limit=20)
-        if rows:
-            return {**rows[0], "recent": rows}
-        d = Thresholds()
-        return {
-            "id": None,
-            "mp_threshold_percent": d.mp,
-            "sub_mp_threshold_percent": d.sub_mp,
-            "updated_at": None,
-            "recent": [],
-        }
 
 
 # ============================================================================ the app
@@ -230,51 +78,7 @@ def create_app(app_ctx: App, token: str | None) -> FastAPI:
     app.state.api = api
     write = [Depends(make_write_guard(token))]
 
-    @app.exception_handler(e.RebalanceError)
-    async def _on_domain_error(_: Request, exc: e.RebalanceError) -> JSONResponse:
-        return _error_response(exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def _on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _validation_response(exc)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _on_http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400:  # a body that is not JSON at all: a validation error like any other
-            return JSONResponse(
-                {
-                    "error": "ValidationError",
-                    "message": "body: not valid JSON",
-                    "field": "body",
-                    "detail": [],
-                },
-                status_code=422,
-            )
-        return JSONResponse(
-            {"error": "HTTPError", "message": str(exc.detail)},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
-
-    @app.exception_handler(Exception)
-    async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error in a request")
-        return JSONResponse(
-            {"error": "InternalError", "message": "unexpected error; see the server log"}, status_code=500
-        )
-
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
-        path = request.url.path
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if path.startswith("/api/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        elif not path.startswith(("/docs", "/redoc", "/openapi")):
-            response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
-            response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
+    install_errors(app)
 
     # ------------------------------------------------------------------------ info, state machine
     @app.get("/api/info", response_model=s.InfoOut, tags=["meta"])
@@ -484,7 +288,7 @@ def create_app(app_ctx: App, token: str | None) -> FastAPI:
                 run_id=run_id,
                 allowed=forced_targets(run.state),
             )
-        if api.runs.driving(run_id) or _lease_is_live(run):
+        if api.runs.driving(run_id) or lease_is_live(run):
             raise e.LeaseHeld(
                 f"run {run_id} is being driven by {run.lease_owner or 'this server'}; not touching it",
                 run_id=run_id,
@@ -542,4 +346,4 @@ def create_app(app_ctx: App, token: str | None) -> FastAPI:
     return app
 
 
-__all__ = ["create_app", "status_for", "read_account", "Unauthorized", "WritesDisabled"]
+__all__ = ["API", "create_app"]
