@@ -19,6 +19,7 @@ from fastapi import Depends, FastAPI, Query
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from statemachine import ENGINE_VERSION
 from statemachine import errors as e
@@ -50,7 +51,9 @@ API = "/api/macro-trading"
 
 
 # ============================================================================ the app
-def create_app(app_ctx: App, token: str | None) -> FastAPI:
+def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The API and the page over ``app_ctx``. ``allowed_hosts`` (the Host headers accepted; None: any)
+    keeps a loopback server from answering pages of other sites that rebind their name to 127.0.0.1."""
     api = Api(app_ctx, token)
 
     @asynccontextmanager
@@ -79,6 +82,8 @@ def create_app(app_ctx: App, token: str | None) -> FastAPI:
     write = [Depends(make_write_guard(token))]
 
     install_errors(app)
+    if allowed_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
 
     # ------------------------------------------------------------------------ info, state machine
     @app.get("/api/info", response_model=s.InfoOut, tags=["meta"])

@@ -39,6 +39,16 @@ def is_loopback(host: str) -> bool:
         return False  # a name that may resolve anywhere: not loopback
 
 
+LOOPBACK_NAMES = ["127.0.0.1", "localhost", "[::1]", "::1"]
+
+
+def allowed_hosts(host: str) -> list[str] | None:
+    """Host headers a server bound to ``host`` answers: loopback names only on loopback (against DNS
+    rebinding: a page elsewhere must not read the account through the browser); any beyond it, where
+    the token guards the writes and the operator chose to expose the reads."""
+    return LOOPBACK_NAMES if is_loopback(host) else None
+
+
 def bind_problem(host: str, token: str | None) -> str | None:
     """Why the server must not start on ``host`` with ``token`` (None when it may)."""
     if token is not None and len(token) < MIN_TOKEN_LENGTH:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from ..http_security import TOKEN_ENV, bind_problem
+from ..http_security import TOKEN_ENV, allowed_hosts, bind_problem
 from . import exit_codes as ec
 from .app import _app, app, err, handled, state
 
@@ -36,7 +36,7 @@ def serve(
         raise typer.Exit(ec.BAD_INPUT)
     a = _app()
     assert state.settings is not None
-    api = create_app(a, token)
+    api = create_app(a, token, allowed_hosts=allowed_hosts(host))
     err.print(
         f"serving account [bold]{a.broker().alias}[/] ({a.settings.broker}) on http://{host}:{port}/ "
         f"— writes {'need the bearer token' if token else f'disabled (no {TOKEN_ENV})'}"

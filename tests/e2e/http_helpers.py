@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from adapters.bootstrap import App, bootstrap
 from adapters.config import Settings
 from adapters.http_api import API, create_app
+from adapters.http_security import LOOPBACK_NAMES
 from adapters.sim_account import DEMO_DIR, SimAccount
 from statemachine.models import Targets
 
@@ -79,7 +80,7 @@ def live_server(app: App, token: str | None = TOKEN) -> Iterator[str]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(app, token),
+            create_app(app, token, allowed_hosts=LOOPBACK_NAMES),
             host="127.0.0.1",
             port=port,
             log_config=None,

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 from tests.e2e.cli_helpers import ROOT, Cli
@@ -57,6 +58,14 @@ def test_serves_the_api_on_loopback_and_stops_cleanly(tmp_path):
                 assert time.monotonic() < deadline, "server did not answer"
                 time.sleep(0.2)
         assert info["writes_enabled"] is True and info["broker"] == "sim"
+        rebound = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/info", headers={"Host": "evil.example"}
+        )
+        try:
+            urllib.request.urlopen(rebound, timeout=5)
+            raise AssertionError("a foreign Host header was answered")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 400  # DNS rebinding: another site's name pointing at 127.0.0.1
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
