@@ -166,7 +166,8 @@ function renderDrift(d) {
     const first = t.asset_class !== last; last = t.asset_class;
     return h("tr", { class: `${t.exceeded ? "exceeded" : ""} ${first ? "group" : ""}`, dataset: { ticker: t.ticker } },
       h("td", { class: "muted" }, first ? t.asset_class : ""), h("td", { class: "mono" }, t.ticker), h("td", {}, t.name),
-      h("td", { class: "num" }, fmtKrw(t.quantity)), h("td", { class: "num" }, t.ticker === "CASH" ? "–" : fmtKrw(t.price)),
+      h("td", { class: "num" }, t.ticker === "CASH" ? "–" : fmtKrw(t.quantity)),
+      h("td", { class: "num" }, t.ticker === "CASH" ? "–" : fmtKrw(t.price)),
       h("td", { class: "num" }, fmtKrw(t.value)), h("td", { class: "num" }, fmtPct(t.target_weight)),
       h("td", { class: "num" }, fmtPct(t.actual_weight)), h("td", { class: "num strong" }, fmtPp(t.drift)),
       h("td", {}, t.asset_class === "Other" ? h("span", { class: "tag exceeded" }, "untargeted: sell") : exceededTag(t.exceeded)));
