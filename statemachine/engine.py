@@ -202,6 +202,12 @@ class Engine:
         run_log(run.id).info("resuming from %s (checkpoint %d)", run.state, run.seq)
         return self.run(run_id)
 
+    def check_resumable(self, run_id: str) -> RunRecord:
+        """Raise what :meth:`resume` would refuse with (wrong account, old format, finished); else the run."""
+        run = self.get(run_id)
+        self._check_resumable(run)
+        return run
+
     def interrupted(self) -> list[RunRecord]:
         """Runs of this engine's account left RUNNING (their process died or was stopped)."""
         with self.uow() as uow:

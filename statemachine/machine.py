@@ -73,8 +73,9 @@ def force_edge(source: RunState | str, target: str) -> Transition | None:
                           source=str(source), target=target, allowed=forced_targets(source))
 
 
-def mermaid(current: RunState | str | None = None) -> str:
-    """A mermaid state diagram of the whole table; ``current`` is highlighted."""
+def mermaid(current: RunState | str | None = None, visited: tuple[str, ...] | list[str] = ()) -> str:
+    """A mermaid state diagram of the whole table; ``current`` is highlighted, ``visited`` states
+    (where a run has been) are marked as previous."""
     model = _Model()
     _build(model, RunState.CREATED, graph=True)
     text: str = model.get_graph().draw(None)  # type: ignore[attr-defined]
@@ -94,7 +95,8 @@ def mermaid(current: RunState | str | None = None) -> str:
             line = f"{left}: {' | '.join(labels)}"
         if stripped.startswith("Class "):
             name = stripped.split()[1]
-            style = "s_active" if current and name == str(current) else "s_default"
+            style = ("s_active" if current and name == str(current)
+                     else "s_previous" if name in visited else "s_default")
             line = f"  Class {name} {style}"
         out.append(line)
     return "\n".join(out)

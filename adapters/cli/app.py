@@ -437,4 +437,4 @@ def entry() -> None:
 
 
 # Commands kept in modules of their own register themselves on `app` when imported.
-from . import cmd_ops, cmd_plan, cmd_sim  # noqa: E402,F401
+from . import cmd_ops, cmd_plan, cmd_serve, cmd_sim  # noqa: E402,F401

@@ -1,0 +1,510 @@
+// Operator page of the rebalancer. No build step, no framework: DOM built with h(), never innerHTML
+// with data (run reasons and names come from outside). The API token lives in sessionStorage only.
+"use strict";
+
+const API = "/api/macro-trading";
+const TOKEN_KEY = "rebalance.token";
+const $ = (sel) => document.querySelector(sel);
+
+// ------------------------------------------------------------------ small helpers
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+const krw = new Intl.NumberFormat("ko-KR");
+const fmtKrw = (n) => (n === null || n === undefined ? "–" : krw.format(n));
+const fmtPct = (n, d = 2) => (n === null || n === undefined ? "–" : Number(n).toFixed(d));
+const fmtPp = (n) => (n === null || n === undefined ? "–" : (n > 0 ? "+" : "") + Number(n).toFixed(2));
+function fmtTime(iso) {
+  if (!iso) return "–";
+  const d = new Date(iso);
+  return d.toLocaleString("sv-SE", { hour12: false }).slice(0, 19);
+}
+function statusBadge(status) {
+  return h("span", { class: `badge st-${(status || "").toLowerCase()}` }, status || "–");
+}
+function toast(msg, kind = "info") {
+  const t = $("#toast");
+  t.textContent = msg;
+  t.className = `toast ${kind}`;
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { t.hidden = true; }, kind === "error" ? 8000 : 4000);
+}
+
+// ------------------------------------------------------------------ API access
+function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.message ? body.message : `HTTP ${status}`);
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+async function call(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && token()) headers.Authorization = `Bearer ${token()}`;
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  let data = null;
+  try { data = await res.json(); } catch (_) { data = null; }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+function explain(err) {
+  if (!(err instanceof ApiError)) return String(err.message || err);
+  let m = err.message;
+  if (err.status === 401 || err.status === 403) m += " — enter the API token at the top right.";
+  if (err.body.allowed) m += ` Allowed: ${err.body.allowed.join(", ")}.`;
+  return m;
+}
+
+// ------------------------------------------------------------------ token
+function showTokenState() {
+  const s = $("#token-state");
+  const has = !!token();
+  s.textContent = has ? "token set" : "read only";
+  s.className = `badge ${has ? "st-succeeded" : "st-stopped"}`;
+  $("#token-input").value = "";
+  $("#token-input").placeholder = has ? "replace token" : "API token for changes";
+}
+$("#token-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const v = $("#token-input").value.trim();
+  if (!v) { toast("Enter the token first.", "error"); return; }
+  sessionStorage.setItem(TOKEN_KEY, v);
+  showTokenState();
+  toast("Token kept for this browser tab.");
+});
+$("#token-clear").addEventListener("click", () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  showTokenState();
+  toast("Token forgotten.");
+});
+
+// ------------------------------------------------------------------ tabs (hash routing)
+const TABS = ["drift", "runs", "settings", "machine"];
+function route() {
+  const [tab, arg] = (location.hash.replace(/^#/, "") || "drift").split("/");
+  const name = TABS.includes(tab) ? tab : "drift";
+  for (const t of TABS) {
+    $(`#tab-${t}`).hidden = t !== name;
+    const link = document.querySelector(`nav a[data-tab="${t}"]`);
+    link.classList.toggle("active", t === name);
+    link.setAttribute("aria-selected", String(t === name));
+  }
+  if (name === "drift") loadDrift();
+  if (name === "runs") { loadRuns(); if (arg) loadRun(decodeURIComponent(arg)); else $("#run-detail").hidden = true; }
+  if (name === "settings") loadConfig();
+  if (name === "machine") loadMachine();
+}
+window.addEventListener("hashchange", route);
+
+// ------------------------------------------------------------------ drift
+function driftBar(drift, threshold, scale = 30) {
+  const w = Math.min(50, (Math.abs(drift) / scale) * 50);
+  const exceeded = Math.abs(drift) >= threshold;
+  const bar = h("div", { class: `bar ${drift < 0 ? "neg" : "pos"} ${exceeded ? "exceeded" : ""}` });
+  bar.style.width = `${w}%`;
+  bar.style[drift < 0 ? "right" : "left"] = "50%";
+  const tl = h("div", { class: "thr" }); tl.style.left = `${50 - (threshold / scale) * 50}%`;
+  const tr = h("div", { class: "thr" }); tr.style.left = `${50 + (threshold / scale) * 50}%`;
+  return h("div", { class: "barbox", title: `threshold ±${threshold} pp` }, tl, tr, h("div", { class: "axis" }), bar);
+}
+const exceededTag = (x) => (x ? h("span", { class: "tag exceeded" }, "exceeded") : h("span", { class: "tag ok" }, "ok"));
+
+async function loadDrift() {
+  const err = $("#drift-error");
+  try {
+    const d = await call("GET", `${API}/rebalancing-status`);
+    err.hidden = true;
+    renderDrift(d);
+  } catch (e) {
+    err.textContent = `Cannot read the drift: ${explain(e)}`;
+    err.hidden = false;
+  }
+}
+function card(label, value, extra, cls = "") {
+  return h("div", { class: `card ${cls}` }, h("div", { class: "label" }, label), h("div", { class: "value" }, value),
+    extra ? h("div", { class: "extra" }, extra) : null);
+}
+function renderDrift(d) {
+  const cards = $("#drift-cards");
+  cards.replaceChildren(...[
+    card("Verdict", d.needed ? "Rebalancing needed" : "Within thresholds",
+      d.needed ? `${d.exceeded.length} band(s) exceeded` : "no drift reaches its threshold",
+      d.needed ? "bad" : "good"),
+    card("Account value", `${fmtKrw(d.total)} KRW`, `cash ${fmtKrw(d.cash)} KRW`),
+    card("Thresholds", `MP ${d.thresholds.mp} · Sub-MP ${d.thresholds.sub_mp} pp`,
+      h("a", { href: "#settings" }, "change")),
+    card("Targets", d.mp_id, `decided ${fmtTime(d.decided_at)}`),
+    d.active_run_id ? card("Active run", h("a", { href: `#runs/${d.active_run_id}` }, d.active_run_id), "in progress",
+      "warn") : null,
+  ].filter(Boolean));
+  cards.dataset.needed = String(d.needed);
+  const mp = $("#mp-table tbody");
+  mp.replaceChildren(...d.classes.map((c) => h("tr", { class: c.exceeded ? "exceeded" : "", dataset: { class: c.asset_class } },
+    h("td", {}, c.asset_class), h("td", { class: "num" }, fmtPct(c.target_pct)), h("td", { class: "num" }, fmtPct(c.actual_pct)),
+    h("td", { class: "num strong" }, fmtPp(c.drift)), h("td", { class: "bar-col" }, driftBar(c.drift, d.thresholds.mp)),
+    h("td", { class: "num" }, fmtKrw(c.value)), h("td", {}, exceededTag(c.exceeded)))));
+  const sub = $("#sub-table tbody");
+  let last = null;
+  sub.replaceChildren(...d.tickers.map((t) => {
+    const first = t.asset_class !== last; last = t.asset_class;
+    return h("tr", { class: `${t.exceeded ? "exceeded" : ""} ${first ? "group" : ""}`, dataset: { ticker: t.ticker } },
+      h("td", { class: "muted" }, first ? t.asset_class : ""), h("td", { class: "mono" }, t.ticker), h("td", {}, t.name),
+      h("td", { class: "num" }, t.ticker === "CASH" ? "–" : fmtKrw(t.quantity)),
+      h("td", { class: "num" }, t.ticker === "CASH" ? "–" : fmtKrw(t.price)),
+      h("td", { class: "num" }, fmtKrw(t.value)), h("td", { class: "num" }, fmtPct(t.target_weight)),
+      h("td", { class: "num" }, fmtPct(t.actual_weight)), h("td", { class: "num strong" }, fmtPp(t.drift)),
+      h("td", {}, t.asset_class === "Other" ? h("span", { class: "tag exceeded" }, "untargeted: sell") : exceededTag(t.exceeded)));
+  }));
+}
+$("#refresh-drift").addEventListener("click", loadDrift);
+
+// ------------------------------------------------------------------ confirmation dialog
+function confirmAction({ title, text, targets = null, docs = {}, okLabel = "Confirm", needReason = true }) {
+  return new Promise((resolve) => {
+    const dlg = $("#confirm-dialog");
+    $("#confirm-title").textContent = title;
+    $("#confirm-text").textContent = text;
+    $("#confirm-reason").value = "";
+    $("#confirm-error").textContent = "";
+    $("#confirm-reason-row").hidden = !needReason;
+    $("#confirm-target-row").hidden = !targets;
+    if (targets) {
+      const sel = $("#confirm-target");
+      sel.replaceChildren(...targets.map((t) => h("option", { value: t }, t)));
+      const showDoc = () => { $("#confirm-target-doc").textContent = docs[sel.value] || ""; };
+      sel.onchange = showDoc; showDoc();
+    }
+    $("#confirm-ok").textContent = okLabel;
+    const done = (v) => { dlg.close(); resolve(v); };
+    $("#confirm-ok").onclick = () => {
+      const reason = $("#confirm-reason").value.trim();
+      if (needReason && !reason) { $("#confirm-error").textContent = "A reason is required."; return; }
+      done({ reason, target: targets ? $("#confirm-target").value : null });
+    };
+    $("#confirm-cancel").onclick = () => done(null);
+    dlg.oncancel = () => resolve(null);
+    dlg.showModal();
+    (needReason ? $("#confirm-reason") : $("#confirm-ok")).focus();
+  });
+}
+
+// ------------------------------------------------------------------ rebalance now
+$("#start-rebalance").addEventListener("click", async () => {
+  const ok = await confirmAction({
+    title: "Rebalance now", okLabel: "Start rebalance", needReason: false,
+    text: "This starts a full rebalance (phase 5): sell and buy orders are sent to the broker. It runs in the "
+      + "background; follow it in Runs.",
+  });
+  if (!ok) return;
+  try {
+    const r = await call("POST", `${API}/rebalance`, { actor: "web" });
+    toast(`Run ${r.run_id} started.`);
+    location.hash = `#runs/${r.run_id}`;
+  } catch (e) { toast(explain(e), "error"); }
+});
+
+// ------------------------------------------------------------------ rebalancing test dialog
+$("#open-test").addEventListener("click", () => {
+  $("#test-result").replaceChildren();
+  $("#test-dialog").showModal();
+});
+$("#test-close").addEventListener("click", () => { $("#test-dialog").close(); loadDrift(); });
+$("#test-phase").addEventListener("change", () => {
+  $("#test-warning").hidden = $("#test-phase").value !== "5";
+  $("#test-confirm").checked = false;
+});
+$("#test-run").addEventListener("click", async () => {
+  const phase = Number($("#test-phase").value);
+  if (phase === 5 && !$("#test-confirm").checked) { toast("Tick the confirmation to place real orders.", "error"); return; }
+  const btn = $("#test-run");
+  btn.disabled = true; $("#test-busy").hidden = false;
+  $("#test-result").replaceChildren();
+  try {
+    const r = await call("POST", `${API}/rebalance/test`, { max_phase: phase, actor: "web-test" });
+    $("#test-result").replaceChildren(renderResult(r));
+  } catch (e) {
+    $("#test-result").replaceChildren(h("div", { class: "alert danger" }, explain(e),
+      e.body && e.body.run_id ? h("div", {}, h("a", { href: `#runs/${e.body.run_id}` }, `open run ${e.body.run_id}`)) : null));
+  } finally { btn.disabled = false; $("#test-busy").hidden = true; }
+});
+
+function lastReason(view) {
+  const t = view.transitions[view.transitions.length - 1];
+  return t ? t.reason || "" : "";
+}
+function driftSummary(drift, label) {
+  if (!drift) return null;
+  const ex = [...drift.classes.filter((c) => c.exceeded).map((c) => `MP ${c.asset_class} ${fmtPp(c.drift)}`),
+    ...drift.tickers.filter((t) => t.exceeded).map((t) => `Sub-MP ${t.ticker} ${fmtPp(t.drift)}`)];
+  return h("div", { class: "drift-summary" },
+    h("h4", {}, `${label}: total |drift| ${fmtPct(drift.total_abs_drift)} pp · ${drift.needed ? "rebalancing needed" : "within thresholds"}`),
+    h("div", { class: "classes" }, ...drift.classes.map((c) => h("span", { class: `chip ${c.exceeded ? "exceeded" : ""}` },
+      `${c.asset_class} ${fmtPct(c.actual_pct, 1)}% / ${fmtPct(c.target_pct, 1)}% (${fmtPp(c.drift)})`))),
+    ex.length ? h("p", { class: "small" }, "Exceeded: ", ex.join(" · ")) : null);
+}
+function plansBlock(plans) {
+  if (!plans.length) return null;
+  return h("div", {}, ...plans.map((p) => h("div", { class: "plan" },
+    h("h4", {}, `${p.side === "sell" ? "Sell" : "Buy"} plan, attempt ${p.attempt} by ${p.planner}: `,
+      p.passed === true ? h("span", { class: "tag ok" }, "passed R1–R5")
+        : p.passed === false ? h("span", { class: "tag exceeded" }, "failed") : h("span", { class: "tag" }, "not checked")),
+    p.error ? h("p", { class: "error small" }, p.error) : null,
+    p.orders.length ? h("table", { class: "grid small" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Ticker"), h("th", {}, "Name"), h("th", { class: "num" }, "Qty"), h("th", {}, "Why"))),
+      h("tbody", {}, ...p.orders.map((o) => h("tr", {}, h("td", { class: "mono" }, o.ticker), h("td", {}, o.name),
+        h("td", { class: "num" }, fmtKrw(o.quantity)), h("td", { class: "small" }, o.reason)))))
+      : h("p", { class: "small muted" }, "no orders"),
+    p.checks.length ? h("ul", { class: "checks" }, ...p.checks.map((c) => h("li", { class: c.passed ? "pass" : "fail" },
+      h("span", { class: "mark" }, c.passed ? "✓" : "✗"), ` ${c.rule}${c.ticker ? " " + c.ticker : ""}: ${c.message}`))) : null)));
+}
+function fillsBlock(view) {
+  const rows = [...((view.sell_fills || {}).fills || []), ...((view.buy_fills || {}).fills || [])];
+  if (!rows.length) return null;
+  const projected = (view.sell_fills || view.buy_fills || {}).projected;
+  return h("div", {}, h("h4", {}, projected ? "Orders (projected at snapshot prices; none sent)" : "Orders and fills"),
+    h("table", { class: "grid small" },
+      h("thead", {}, h("tr", {}, ...["Side", "Ticker", "Name", "Intended", "Filled", "Amount (KRW)", "Fees", "Status"]
+        .map((x, i) => h("th", { class: i >= 3 && i <= 6 ? "num" : "" }, x)))),
+      h("tbody", {}, ...rows.map((f) => h("tr", {}, h("td", {}, f.side), h("td", { class: "mono" }, f.ticker), h("td", {}, f.name),
+        h("td", { class: "num" }, fmtKrw(f.intended)), h("td", { class: "num" }, fmtKrw(f.filled)),
+        h("td", { class: "num" }, fmtKrw(f.amount)), h("td", { class: "num" }, fmtKrw(f.fees)), h("td", {}, f.status))))));
+}
+function renderResult(view) {
+  const run = view.run;
+  const hist = view.history;
+  return h("div", { class: "result-body", dataset: { status: run.status, state: run.state } },
+    h("div", { class: "headline" }, statusBadge(run.status), ` in ${run.state} (max_phase ${run.max_phase}) · `,
+      h("a", { href: `#runs/${run.id}`, onclick: () => $("#test-dialog").close() }, `run ${run.id}`)),
+    h("p", { class: "reason" }, run.error || lastReason(view)),
+    driftSummary(view.drift_before, "Drift before"),
+    plansBlock(view.plans),
+    fillsBlock(view),
+    view.orders.length ? driftSummary(view.drift_after, "Drift after") : null,
+    hist && hist.trades.length ? h("p", {}, `Trades ${hist.trades.length}, cost ${fmtKrw(hist.total_cost)} KRW`) : null,
+    h("details", {}, h("summary", {}, "Raw result (JSON)"), h("pre", {}, JSON.stringify(view, null, 2))));
+}
+
+// ------------------------------------------------------------------ runs
+let runsTimer = null;
+async function loadRuns() {
+  try {
+    const { runs } = await call("GET", `${API}/runs?limit=100`);
+    const tb = $("#runs-table tbody");
+    tb.replaceChildren(...runs.map((r) => h("tr", {
+      dataset: { run: r.id, status: r.status }, class: location.hash === `#runs/${r.id}` ? "selected" : "",
+      onclick: () => { location.hash = `#runs/${r.id}`; },
+    },
+    h("td", {}, fmtTime(r.created_at)), h("td", { class: "mono small" }, r.id), h("td", {}, statusBadge(r.status)),
+    h("td", {}, String(r.max_phase)), h("td", {}, `${r.thresholds.mp} / ${r.thresholds.sub_mp}`),
+    h("td", { class: "num" }, r.drift_before === null ? "–" : `${fmtPct(r.drift_before)} → ${fmtPct(r.drift_after)} pp`),
+    h("td", { class: "num" }, r.trades === null ? "–" : String(r.trades)),
+    h("td", { class: "num" }, fmtKrw(r.total_cost)), h("td", { class: "small" }, r.state))));
+    if (!runs.length) tb.replaceChildren(h("tr", {}, h("td", { colspan: 9, class: "muted" }, "No runs yet.")));
+    const busy = runs.some((r) => r.status === "RUNNING");
+    $("#runs-note").textContent = busy ? "a run is in progress; refreshing…" : `${runs.length} run(s)`;
+    clearTimeout(runsTimer);
+    if (busy && !$("#tab-runs").hidden) runsTimer = setTimeout(route, 1500);
+  } catch (e) { toast(explain(e), "error"); }
+}
+$("#refresh-runs").addEventListener("click", route);
+
+let machineDocs = null;
+async function forceDocs() {
+  if (!machineDocs) {
+    const m = await call("GET", "/api/state-machine");
+    machineDocs = m;
+  }
+  return machineDocs;
+}
+
+let shownRun = "";
+async function loadRun(id) {
+  const box = $("#run-detail");
+  try {
+    const v = await call("GET", `${API}/runs/${encodeURIComponent(id)}`);
+    const key = `${id}:${v.run.checkpoint}:${v.run.status}:${v.driven_here}:${v.run.updated_at}`;
+    if (key === shownRun && !box.hidden) return;  // polling: nothing new, keep the page still
+    shownRun = key;
+    box.hidden = false;
+    box.replaceChildren(await renderRun(v));
+    await drawDiagram(box.querySelector(".diagram"), v.mermaid);
+  } catch (e) {
+    shownRun = "";
+    box.hidden = false;
+    box.replaceChildren(h("div", { class: "alert danger" }, explain(e)));
+  }
+}
+
+async function operator(run, action) {
+  const m = await forceDocs();
+  if (action === "force") {
+    const targets = run.allowed;
+    const docs = {};
+    for (const t of m.transitions) if (t.kind === "operator" && t.source === run.state) docs[t.dest] = `${t.trigger}: ${t.doc}`;
+    docs.ABORTED = "abort the run: nothing more is sent; filled orders stand";
+    const r = await confirmAction({ title: `Force run ${run.id}`, okLabel: "Force",
+      text: `The run is ${run.status} in ${run.state}. Forcing moves it along an operator edge of the table; resume it afterwards.`,
+      targets, docs });
+    if (!r) return;
+    return call("POST", `${API}/runs/${run.id}/force`, { target: r.target, reason: r.reason, actor: "web" });
+  }
+  if (action === "abort") {
+    const r = await confirmAction({ title: `Abort run ${run.id}`, okLabel: "Abort run",
+      text: "The run stops where it is and sends nothing more. Orders already filled stand." });
+    if (!r) return;
+    return call("POST", `${API}/runs/${run.id}/abort`, { reason: r.reason, actor: "web" });
+  }
+  const r = await confirmAction({ title: `Resume run ${run.id}`, okLabel: "Resume",
+    text: `The run continues from its last checkpoint (${run.state}) in the background`
+      + (run.max_phase === 5 ? " and may send orders." : "."), needReason: false });
+  if (!r) return;
+  return call("POST", `${API}/runs/${run.id}/resume`);
+}
+
+async function renderRun(v) {
+  const r = v.run;
+  const active = r.status === "RUNNING" || r.status === "BLOCKED";
+  const forceable = v.allowed_force_targets.filter((t) => t !== "ABORTED");
+  const act = (action) => async () => {
+    try {
+      const out = await operator({ ...r, allowed: v.allowed_force_targets }, action);
+      if (out) { toast(`${action}: done`); route(); }
+    } catch (e) { toast(explain(e), "error"); }
+  };
+  const buttons = h("div", { class: "toolbar" },
+    active && r.status === "RUNNING" && !v.driven_here ? h("button", { id: "op-resume", onclick: act("resume") }, "Resume…") : null,
+    (active || r.status === "FAILED") && forceable.length ? h("button", { id: "op-force", onclick: act("force") }, "Force…") : null,
+    active ? h("button", { id: "op-abort", class: "danger", onclick: act("abort") }, "Abort…") : null,
+    v.driven_here ? h("span", { class: "muted small" }, "being driven by this server now") : null);
+  const tl = h("table", { class: "grid small timeline" },
+    h("thead", {}, h("tr", {}, ...["#", "Time", "Took", "Transition", "Status", "Actor", "What happened"].map((x) => h("th", {}, x)))),
+    h("tbody", {}, ...v.transitions.map((t) => h("tr", { class: t.actor !== "engine" && t.actor !== r.actor ? "operator" : "" },
+      h("td", {}, String(t.seq)), h("td", { class: "mono" }, fmtTime(t.at).slice(11)),
+      h("td", { class: "num" }, t.duration_ms === null ? "" : `${(t.duration_ms / 1000).toFixed(2)}s`),
+      h("td", {}, h("span", { class: "mono" }, t.trigger), h("br"),
+        h("span", { class: "muted" }, t.from === "-" || t.from === t.to ? t.to : `${t.from} → ${t.to}`)),
+      h("td", {}, statusBadge(t.status)), h("td", {}, t.actor), h("td", { class: "small" }, t.reason || "")))));
+  const hist = v.history;
+  return h("div", {},
+    h("div", { class: "run-head" }, h("h2", {}, `Run ${r.id} `), statusBadge(r.status),
+      h("span", { class: "muted" }, ` in ${r.state} · max_phase ${r.max_phase} · planner ${r.planner} · by ${r.actor} · thresholds MP ${r.thresholds.mp} / Sub-MP ${r.thresholds.sub_mp}`)),
+    r.error ? h("div", { class: "alert danger" }, r.error) : null,
+    r.blocked_reason ? h("div", { class: "alert warn" }, `Blocked: ${r.blocked_reason}`) : null,
+    buttons,
+    h("div", { class: "split" },
+      h("div", {}, h("div", { class: "diagram" }),
+        h("p", { class: "small muted" }, h("span", { class: "legend cur" }, "current state"),
+          h("span", { class: "legend prev" }, "passed through"), " · (operator) arrows need force")),
+      h("div", {}, h("h3", {}, "Timeline"), tl,
+        hist ? h("p", { class: "summary" }, "Result: ", statusBadge(hist.status),
+          ` trades ${hist.trades.length} · cost ${fmtKrw(hist.total_cost)} KRW · total |drift| `
+          + `${fmtPct((hist.drift_before || {}).total_abs_drift)} → ${fmtPct((hist.drift_after || {}).total_abs_drift)} pp`)
+          : null)),
+    driftSummary(v.drift_before, "Drift before"),
+    plansBlock(v.plans), fillsBlock(v),
+    v.orders.length ? driftSummary(v.drift_after, "Drift after") : null);
+}
+
+// ------------------------------------------------------------------ state diagram
+let diagramSeq = 0;
+function fallbackDiagram(el, text) {
+  el.replaceChildren(h("pre", { class: "mermaid-src" }, text));
+}
+async function drawDiagram(el, text) {
+  if (!el) return;
+  // the title block goes (the page has its own); top-to-bottom fits beside a table better than left-to-right
+  const src = text.replace(/^---[\s\S]*?---\s*/, "").replace("direction LR", "direction TB");
+  if (!window.mermaid) { fallbackDiagram(el, src); return; }
+  try {
+    if (!drawDiagram.ready) {
+      window.mermaid.initialize({ startOnLoad: false, securityLevel: "strict", theme: "neutral",
+        state: { useMaxWidth: true } });
+      drawDiagram.ready = true;
+    }
+    const { svg } = await window.mermaid.render(`sm${++diagramSeq}`, src);
+    const doc = new DOMParser().parseFromString(svg, "image/svg+xml");
+    el.replaceChildren(document.importNode(doc.documentElement, true));
+    el.dataset.rendered = "true";
+  } catch (e) {
+    fallbackDiagram(el, src);
+    el.dataset.rendered = "false";
+  }
+}
+
+async function loadMachine() {
+  try {
+    const m = await forceDocs();
+    await drawDiagram($("#machine-diagram"), m.mermaid);
+    $("#machine-table tbody").replaceChildren(...m.transitions.map((t) => h("tr", { class: `kind-${t.kind}` },
+      h("td", { class: "mono" }, t.trigger), h("td", {}, t.source), h("td", {}, t.dest),
+      h("td", {}, h("span", { class: `tag kind-${t.kind}` }, t.kind)), h("td", {}, t.doc))));
+    $("#phase-table tbody").replaceChildren(...m.max_phase.map((p) => h("tr", {},
+      h("td", {}, String(p.max_phase)), h("td", {}, p.state), h("td", {}, p.sends_orders ? "sent" : "none"),
+      h("td", { class: "small" }, p.doc))));
+  } catch (e) { toast(explain(e), "error"); }
+}
+
+// ------------------------------------------------------------------ settings
+async function loadConfig() {
+  try {
+    const c = await call("GET", `${API}/rebalancing/config`);
+    $("#mp-threshold").value = c.mp_threshold_percent;
+    $("#sub-threshold").value = c.sub_mp_threshold_percent;
+    $("#config-table tbody").replaceChildren(...(c.recent.length ? c.recent.map((r) => h("tr", {},
+      h("td", {}, String(r.id)), h("td", {}, fmtTime(r.updated_at)), h("td", { class: "num" }, String(r.mp_threshold_percent)),
+      h("td", { class: "num" }, String(r.sub_mp_threshold_percent))))
+      : [h("tr", {}, h("td", { colspan: 4, class: "muted" }, "No rows yet: the defaults (3 / 5) are in force."))]));
+  } catch (e) { toast(explain(e), "error"); }
+}
+$("#settings-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const msg = $("#settings-msg");
+  const mp = $("#mp-threshold"); const sub = $("#sub-threshold");
+  for (const inp of [mp, sub]) {
+    if (!inp.checkValidity() || inp.value === "") {
+      msg.textContent = `${inp.labels[0].firstChild.textContent.trim()} must be a number from 0 to 100.`;
+      msg.className = "small error"; inp.focus(); return;
+    }
+  }
+  try {
+    await call("POST", `${API}/rebalancing/config`,
+      { mp_threshold_percent: Number(mp.value), sub_mp_threshold_percent: Number(sub.value) });
+    msg.textContent = "Saved."; msg.className = "small ok";
+    loadConfig();
+  } catch (e) { msg.textContent = explain(e); msg.className = "small error"; }
+});
+
+// ------------------------------------------------------------------ start
+async function start() {
+  showTokenState();
+  try {
+    const i = await call("GET", "/api/info");
+    $("#account").textContent = `account ${i.account} · ${i.broker === "sim" ? "simulated broker" : "KIS"}`
+      + (i.writes_enabled ? "" : " · read only: the server has no REBALANCE_API_TOKEN");
+    if (!i.writes_enabled) {
+      for (const sel of ["#open-test", "#start-rebalance", "#settings-save", "#token-save"]) {
+        $(sel).disabled = true;
+        $(sel).title = "the server was started without REBALANCE_API_TOKEN: changes are disabled";
+      }
+    }
+  } catch (e) { toast(explain(e), "error"); }
+  route();
+}
+start();
