@@ -27,7 +27,11 @@ def account(tmp_path):
 def make_engine(db, account, planner=None, **settings):
     greedy = GreedyPlanner()
     es = EngineSettings(fill_timeout_s=2, fill_poll_s=0.5, **settings)
-    return Engine(db.unit_of_work, SimulatedBroker(account), lambda name: planner or greedy, FakeClock(), es,
+    clock = FakeClock()
+    # The account must live on the engine's (fake) time: with the wall clock, its orders fall on
+    # another broker day than the engine's intents whenever the tests run on another date.
+    account.clock = clock.now
+    return Engine(db.unit_of_work, SimulatedBroker(account), lambda name: planner or greedy, clock, es,
                   owner="test-owner")
 
 
@@ -176,10 +180,10 @@ def test_ambiguous_reconciliation_blocks(db, account):
 
 
 def test_open_orders_at_start_fail_before_planning(db, account):
+    eng = make_engine(db, account)
     account.set_faults(partial_fill={"411420": 0.5})
     account.place("sell", "411420", 10)  # half stays open
     account.set_faults(partial_fill={})
-    eng = make_engine(db, account)
     run = eng.run(start(eng).id)
     assert run.status is RunStatus.FAILED and run.state is RunState.FETCHED
     assert "411420" in run.error and "open" in run.error
