@@ -168,10 +168,8 @@ class Engine:
                                             "it to continue", run.state, run.seq)
                     return run
                 self._renew(run)
-                self._guard(run)
-                run = self.get(run_id)  # a guard may have aborted it: then no step runs
-                if run.status is not RunStatus.RUNNING:
-                    return run
+                if self._guard(run):  # a guard aborted the run: run no step on the stale record
+                    return self.get(run_id)
                 step = self._steps()[run.state]
                 t0 = self.clock.monotonic()
                 rl = run_log(run.id)
@@ -180,6 +178,8 @@ class Engine:
                 except SafetyStop as exc:
                     self._abort(run, reason=exc.message, actor="safety")
                     raise
+                except LeaseHeld:
+                    raise  # another process drives the run now: write nothing on it
                 except Exception as exc:
                     self._record_error(run, exc)
                     raise
@@ -278,20 +278,23 @@ class Engine:
                             owner=fresh.lease_owner)
 
     def _renew(self, run: RunRecord) -> None:
+        """Extend the lease this engine holds; fails once anyone else took it (or it was released)."""
         with self.uow() as uow:
-            ok = uow.acquire_lease(run.id, self.owner, self.clock.now(), self.settings.lease_ttl_s)
+            ok = uow.renew_lease(run.id, self.owner, self.clock.now(), self.settings.lease_ttl_s)
             uow.commit()
         if not ok:
             raise LeaseHeld(f"lost the lease of run {run.id}; another process took it over", run_id=run.id)
 
-    def _guard(self, run: RunRecord) -> None:
+    def _guard(self, run: RunRecord) -> bool:
+        """Run the guards; True when one of them stopped (and aborted) the run."""
         for guard in self.guards:
             try:
                 guard(run)
             except SafetyStop as exc:
                 run_log(run.id).error("safety stop: %s", exc.message)
                 self._abort(run, reason=exc.message, actor="safety")
-                return
+                return True
+        return False
 
     def _order_guard(self, run_id: str) -> None:
         run = self.get(run_id)
@@ -689,8 +692,8 @@ class _Heartbeat:
         while not self._stop.wait(interval):
             try:
                 with self.engine.uow() as uow:
-                    uow.acquire_lease(self.run_id, self.engine.owner, self.engine.clock.now(),
-                                      self.engine.settings.lease_ttl_s)
+                    uow.renew_lease(self.run_id, self.engine.owner, self.engine.clock.now(),
+                                    self.engine.settings.lease_ttl_s)
                     uow.commit()
             except Exception:  # noqa: BLE001 - the step's own renewals will notice a lost lease
                 log.debug("heartbeat failed", exc_info=True)

@@ -25,10 +25,7 @@ def retry_target(state: RunState) -> RunState | None:
 
 
 def plan_inputs_taken_at(outputs: dict[str, dict], state: RunState) -> datetime | None:
-    if state is RunState.BUY_PLANNED:
-        snap = (outputs.get("cash") or {}).get("snapshot")
-    else:
-        snap = outputs.get("snapshot")
+    snap = (outputs.get("cash") or {}).get("snapshot") if state is RunState.BUY_PLANNED else outputs.get("snapshot")
     raw = (snap or {}).get("taken_at")
     return datetime.fromisoformat(raw) if raw else None
 

@@ -10,6 +10,10 @@ For each planned order:
    ambiguous (several candidates, or a same-ticker order this engine did not place);
 4. poll fills until filled or a timeout, then cancel the open remainder and confirm it;
 5. a partial fill's remainder is re-sent as a new intent, up to ``partial_retries`` times.
+
+Before every send the lease is renewed (a runner whose run was taken over stops) and the guards
+run (kill switch, abort); one intent is sent at most ``send_attempts`` times per process, after
+which it stays UNKNOWN for a later resume to reconcile.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from .errors import OrderOutcomeUnknown, OrderRejected, RetryableError
+from .errors import BrokerError, OrderOutcomeUnknown, OrderRejected, RetryableError
 from .models import BrokerOrder, OrderRecord, OrderStatus, PlanOrder, Side
 from .ports import Broker, Clock, Hooks, UnitOfWork
 from .records import RunRecord
@@ -75,6 +79,7 @@ class OrderExecutor:
     def _ticker(self, run: RunRecord, side: Side, attempt: int, order: PlanOrder) -> Blocked | None:
         chain = [o for o in self._side_orders(run.id, side) if o.ticker == order.ticker]
         fresh = False
+        sends = 0  # sends of the current intent by this process (bounded by settings.send_attempts)
         if not chain:
             self.guard()  # kill switch, abort: checked before every new order
             chain = [self._intent(run, side, order.ticker, order.name, order.quantity, attempt, 0)]
@@ -83,7 +88,12 @@ class OrderExecutor:
         while True:
             if rec.status is OrderStatus.INTENT:
                 if fresh:
+                    # Every send, first or after a reconciliation that found nothing, needs the lease
+                    # (a stalled runner whose run was taken over must not send) and the guards.
+                    self.heartbeat()
+                    self.guard()
                     rec = self._send(rec)
+                    sends += 1
                     fresh = False
                 else:
                     rec = self._update(rec, status=OrderStatus.UNKNOWN,
@@ -91,7 +101,7 @@ class OrderExecutor:
                     self.log.warning("order %s %s x%d: intent without an order number, reconciling",
                                      side.value, rec.ticker, rec.quantity)
             elif rec.status is OrderStatus.UNKNOWN:
-                outcome = self._reconcile(run, rec)
+                outcome = self._reconcile(run, rec, may_resend=sends < self.settings.send_attempts)
                 if isinstance(outcome, Blocked):
                     return outcome
                 rec, fresh = outcome
@@ -106,6 +116,7 @@ class OrderExecutor:
                 self.guard()
                 rec = self._intent(run, side, rec.ticker, rec.name, remainder, attempt, rec.seq + 1)
                 fresh = True
+                sends = 0
             else:
                 return None
 
@@ -149,7 +160,8 @@ class OrderExecutor:
         self.hooks.point("order:sent_committed")
         return out
 
-    def _reconcile(self, run: RunRecord, rec: OrderRecord) -> Blocked | tuple[OrderRecord, bool]:
+    def _reconcile(self, run: RunRecord, rec: OrderRecord,
+                   may_resend: bool = True) -> Blocked | tuple[OrderRecord, bool]:
         rows = self.broker.daily_orders(broker_day(rec.created_at), ticker=rec.ticker)
         since = rec.created_at - timedelta(seconds=self.settings.reconcile_skew_s)
         day_start = datetime.combine(broker_day(rec.created_at), datetime.min.time(), KST)
@@ -165,12 +177,13 @@ class OrderExecutor:
                              rec.side.value, rec.ticker, rec.quantity, o.odno)
             return self._update(rec, status=OrderStatus.SENT, odno=o.odno, org_no=o.org_no,
                                 sent_at=o.placed_at, message="adopted by reconciliation"), False
-        if not cands and not foreign and rec.sends >= self.settings.max_sends:
-            self.log.error("order %s %s x%d: sent %d times and the broker shows none; giving up on it",
-                           rec.side.value, rec.ticker, rec.quantity, rec.sends)
-            return self._update(rec, status=OrderStatus.REJECTED,
-                                message=f"sent {rec.sends} times, never shown by the broker; not sent again"), False
         if not cands and not foreign:
+            if not may_resend:
+                message = (f"order {rec.side.value} {rec.ticker} x{rec.quantity}: sent "
+                           f"{self.settings.send_attempts} time(s), the broker shows no such order and its "
+                           f"order endpoint keeps failing; left UNKNOWN, resume to reconcile and send again")
+                self._update(rec, message=message[:500])
+                raise RetryableError(message, ticker=rec.ticker)
             self.log.warning("order %s %s x%d: the broker shows no such order; sending it",
                              rec.side.value, rec.ticker, rec.quantity)
             return self._update(rec, status=OrderStatus.INTENT, message="not at the broker; re-sent"), True
@@ -216,7 +229,13 @@ class OrderExecutor:
                                  f"poll again", ticker=rec.ticker, odno=rec.odno)
         self.log.warning("order %s %s: %d of %d filled after %.0fs; cancelling the remainder",
                          rec.side.value, rec.ticker, row.filled_quantity, rec.quantity, self.settings.fill_timeout_s)
-        self.broker.cancel_order(rec.odno or "", rec.org_no or "", row.remaining)
+        try:
+            self.broker.cancel_order(rec.odno or "", rec.org_no or "", row.remaining)
+        except BrokerError as exc:
+            # Refused, typically because the remainder filled meanwhile ("nothing to cancel"): the
+            # order list, polled below, is the truth either way.
+            self.log.warning("order %s %s: cancel refused ([%s] %s); checking the order list",
+                             rec.side.value, rec.ticker, exc.code, exc.message)
         for _ in range(self.settings.cancel_confirm_polls):
             row = self._poll(rec)
             if row is not None and row.remaining <= 0:

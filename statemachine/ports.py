@@ -177,6 +177,14 @@ class UnitOfWork(abc.ABC):
                       steal_if: Callable[[str], bool] | None = None) -> bool:
         """Take or renew the run's lease; ``steal_if(owner)`` may declare a live lease dead."""
 
+    def renew_lease(self, run_id: str, owner: str, now: datetime, ttl_s: float) -> bool:
+        """Extend a lease ``owner`` still holds (expired or not); False once anyone else took it or
+        it was released. Unlike :meth:`acquire_lease` it never takes a free lease: a runner that
+        stalled past its lease must not resume sending orders after another process finished."""
+        if self.get_run(run_id).lease_owner != owner:
+            return False
+        return self.acquire_lease(run_id, owner, now, ttl_s)
+
     @abc.abstractmethod
     def release_lease(self, run_id: str, owner: str) -> None: ...
 

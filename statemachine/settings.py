@@ -20,7 +20,7 @@ class EngineSettings(BaseModel):
     fill_timeout_s: float = Field(30.0, gt=0)
     fill_poll_s: float = Field(0.5, gt=0)
     cancel_confirm_polls: int = Field(10, ge=1)
-    max_sends: int = Field(3, ge=1, description="sends of one intent the broker never shows, then give up")
+    send_attempts: int = Field(3, ge=1, description="sends of one intent per process, broker showing none")
     partial_retries: int = Field(1, ge=0, description="re-sends of an unfilled remainder")
     open_orders_policy: Literal["fail", "cancel"] = "fail"
     sell_untargeted: bool = True

@@ -18,6 +18,20 @@ from tests.pg import PgServer  # noqa: E402
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False,
+                     help="also run tests marked slow (or set REBALANCE_SLOW=1); CI runs their short forms")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow") or os.environ.get("REBALANCE_SLOW", "") in ("1", "true", "yes"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow or REBALANCE_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def pg_server():
     server = PgServer()

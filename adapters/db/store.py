@@ -163,6 +163,12 @@ class SqlUnitOfWork(UnitOfWork):
             return res.rowcount == 1
         return False
 
+    def renew_lease(self, run_id: str, owner: str, now: datetime, ttl_s: float) -> bool:
+        c = t.runs.c
+        res = self.conn.execute(update(t.runs).where(and_(c.id == run_id, c.lease_owner == owner))
+                                .values(lease_expires_at=now + timedelta(seconds=ttl_s)))
+        return res.rowcount == 1
+
     def release_lease(self, run_id: str, owner: str) -> None:
         self.conn.execute(update(t.runs).where(and_(t.runs.c.id == run_id, t.runs.c.lease_owner == owner))
                           .values(lease_owner=None, lease_expires_at=None))

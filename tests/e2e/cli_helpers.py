@@ -17,7 +17,8 @@ class Cli:
         self.tmp = tmp
         self.db_url = db_url
         self.account = tmp / "account.json"
-        self.env = {**os.environ, "REBALANCE_SIM_ACCOUNT_PATH": str(self.account), "REBALANCE_DATABASE_URL": db_url,
+        self.env = {**os.environ, "REBALANCE_SIM_ACCOUNT_PATH": str(self.account),
+                    "REBALANCE_DATABASE_URL": db_url,
                     "REBALANCE_KILL_SWITCH_FILE": str(tmp / "KILL"), "REBALANCE_FILL_POLL_S": "0.05",
                     "PYTHONPATH": str(ROOT), **env}
         self.env.pop("REBALANCE_CRASH_AT", None)
