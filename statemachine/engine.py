@@ -42,7 +42,7 @@ from .models import (
     Targets,
     Thresholds,
 )
-from .orders import OrderExecutor, broker_day, ticker_results
+from .orders import OrderExecutor, broker_day, cancel_open_orders, ticker_results
 from .ports import Broker, Clock, Hooks, NoHooks, PlannerFactory, UnitOfWork
 from .projection import apply_trades
 from .records import HistoryRecord, PlanAttemptRecord, RunRecord, TransitionRecord
@@ -395,16 +395,29 @@ class Engine:
 
     def _fetch(self, run: RunRecord) -> Outcome:
         """Step 1-2: holdings and cash (every page), prices of targets not held, open orders."""
+        day = broker_day(self.clock.now())
         snap = self._read_account(run.targets)
-        open_orders = self.broker.open_orders(broker_day(self.clock.now()))
+        open_orders = self.broker.open_orders(day)
+        cancelled: list[dict] = []
+        if open_orders and self.settings.open_orders_policy == "cancel" and run.max_phase >= 5:
+            # cancel first (confirmed from the order list), then read the account again: the plan
+            # must see the holdings and cash as they are after the cancellation
+            cancelled = cancel_open_orders(self.broker, self.clock, self.settings, day, run_log(run.id))
+            snap = self._read_account(run.targets)
+            open_orders = self.broker.open_orders(day)
         snap = snap.model_copy(update={"open_orders": open_orders})
         out = Outcome(trigger="fetch", outputs={"snapshot": snap.model_dump(mode="json")},
                       reason=f"{len(snap.holdings)} holdings, cash {snap.cash:,} KRW, total {snap.total:,} KRW")
+        if cancelled:
+            out.outputs["cancelled_open_orders"] = {"orders": cancelled}
+            out.reason += f"; cancelled {len(cancelled)} open order(s) first"
         if open_orders:
             listing = "; ".join(f"{o.side.value} {o.ticker} x{o.remaining} (order {o.odno})" for o in open_orders)
             out.status = RunStatus.FAILED
             out.error = (f"{len(open_orders)} unfilled order(s) already open at the broker: {listing}. A plan made "
                          f"beside them could double-trade; cancel them first or set open_orders_policy=cancel")
+            if self.settings.open_orders_policy == "cancel" and run.max_phase < 5:
+                out.error += " (a dry run, max_phase < 5, cancels nothing)"
         return out
 
     def _check_drift(self, run: RunRecord) -> Outcome:
