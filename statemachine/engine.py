@@ -26,7 +26,6 @@ from .errors import (
     IncompatibleCheckpoint,
     LeaseHeld,
     RebalanceError,
-    RetryableError,
     RunFinished,
     SafetyStop,
     TargetsError,
@@ -45,7 +44,7 @@ from .models import (
     Targets,
     Thresholds,
 )
-from .orders import OrderExecutor, broker_day, ticker_results
+from .orders import OrderExecutor, broker_day, cancel_open_orders, ticker_results
 from .ports import Broker, Clock, Hooks, NoHooks, PlannerFactory, UnitOfWork
 from .projection import apply_trades
 from .records import HistoryRecord, PlanAttemptRecord, RunRecord, TransitionRecord
@@ -432,46 +431,31 @@ class Engine:
 
         Orders already open at the broker are not in the balance, so a plan made beside them could
         double-trade: by default the run stops FAILED and lists them; with ``open_orders_policy=cancel``
-        they are cancelled, each cancellation confirmed by the broker, and the account read again."""
+        a real run cancels them, each cancellation confirmed by the broker, and reads the account again."""
         day = broker_day(self.clock.now())
         snap = self._read_account(run.targets)
         open_orders = self.broker.open_orders(day)
-        outputs: dict[str, Any] = {}
-        if open_orders and self.settings.open_orders_policy == "cancel":
-            outputs["cancelled_open_orders"] = {"orders": self._cancel_open(run, open_orders, day)}
+        cancelled: list[dict] = []
+        if open_orders and self.settings.open_orders_policy == "cancel" and run.max_phase >= 5:
+            # cancel first (confirmed from the order list), then read the account again: the plan
+            # must see the holdings and cash as they are after the cancellation
+            cancelled = cancel_open_orders(self.broker, self.clock, self.settings, day, run_log(run.id))
             snap = self._read_account(run.targets)
             open_orders = self.broker.open_orders(day)
         snap = snap.model_copy(update={"open_orders": open_orders})
-        outputs["snapshot"] = snap.model_dump(mode="json")
-        out = Outcome(trigger="fetch", outputs=outputs,
-                      reason=f"{len(snap.holdings)} holdings, cash {snap.cash:,} KRW, total {snap.total:,} KRW"
-                      + (f"; cancelled {len(outputs['cancelled_open_orders']['orders'])} open order(s) first"
-                         if "cancelled_open_orders" in outputs else ""))
+        out = Outcome(trigger="fetch", outputs={"snapshot": snap.model_dump(mode="json")},
+                      reason=f"{len(snap.holdings)} holdings, cash {snap.cash:,} KRW, total {snap.total:,} KRW")
+        if cancelled:
+            out.outputs["cancelled_open_orders"] = {"orders": cancelled}
+            out.reason += f"; cancelled {len(cancelled)} open order(s) first"
         if open_orders:
             listing = "; ".join(f"{o.side.value} {o.ticker} x{o.remaining} (order {o.odno})" for o in open_orders)
             out.status = RunStatus.FAILED
             out.error = (f"{len(open_orders)} unfilled order(s) already open at the broker: {listing}. A plan made "
                          f"beside them could double-trade; cancel them first or set open_orders_policy=cancel")
+            if self.settings.open_orders_policy == "cancel" and run.max_phase < 5:
+                out.error += " (a dry run, max_phase < 5, cancels nothing)"
         return out
-
-    def _cancel_open(self, run: RunRecord, open_orders: list[Any], day: Any) -> list[dict[str, Any]]:
-        done = []
-        rl = run_log(run.id)
-        for o in open_orders:
-            rl.warning("cancelling open order %s (%s %s x%d) before planning", o.odno, o.side.value, o.ticker,
-                       o.remaining)
-            self.broker.cancel_order(o.odno, o.org_no, o.remaining)
-            for _ in range(self.settings.cancel_confirm_polls):
-                rows = [r for r in self.broker.daily_orders(day, odno=o.odno) if r.odno == o.odno]
-                if rows and rows[0].remaining <= 0:
-                    done.append({"odno": o.odno, "ticker": o.ticker, "side": o.side.value,
-                                 "cancelled": rows[0].cancelled, "filled": rows[0].filled_quantity})
-                    break
-                self.clock.sleep(self.settings.fill_poll_s)
-            else:
-                raise RetryableError(f"cancel of open order {o.odno} ({o.ticker}) not confirmed by the broker; "
-                                     f"resume to check again", odno=o.odno, ticker=o.ticker)
-        return done
 
     def _check_drift(self, run: RunRecord) -> Outcome:
         """Step 3: drift against the thresholds recorded on the run."""

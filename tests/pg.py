@@ -65,7 +65,8 @@ class PgServer:
                        check=True, capture_output=True)
         subprocess.run([*run_as, os.path.join(self.bindir, "pg_ctl"), "-D", self.datadir, "-w", "-l",
                         os.path.join(self.datadir, "log"), "-o",
-                        f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+                        f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off",
+                        "start"],
                        check=True, capture_output=True)
         for _ in range(50):
             if _answers(self.host, self.port):
@@ -74,7 +75,8 @@ class PgServer:
         raise RuntimeError("throwaway PostgreSQL cluster did not start")
 
     def admin(self) -> psycopg.Connection:
-        return psycopg.connect(f"host={self.host} port={self.port} user=postgres dbname=postgres", autocommit=True)
+        return psycopg.connect(f"host={self.host} port={self.port} user=postgres dbname=postgres",
+                               autocommit=True)
 
     def create_db(self, template: str | None = None) -> str:
         name = f"rb_test_{uuid.uuid4().hex[:12]}"
@@ -98,6 +100,6 @@ class PgServer:
         finally:
             if self.datadir and self.bindir:
                 run_as = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
-                subprocess.run([*run_as, os.path.join(self.bindir, "pg_ctl"), "-D", self.datadir, "-m", "immediate",
-                                "stop"], capture_output=True)
+                subprocess.run([*run_as, os.path.join(self.bindir, "pg_ctl"), "-D", self.datadir, "-m",
+                                "immediate", "stop"], capture_output=True)
                 shutil.rmtree(self.datadir, ignore_errors=True)

@@ -2,6 +2,8 @@
 
 * One account, 8 runners started together: exactly one runs; the other 7 exit at once with
   exit code 75 and say which run holds the account (SQLite and PostgreSQL).
+* A run whose process was SIGKILLed, 8 ``resume`` processes started together: exactly one takes
+  it over, the other 7 exit 75; each order is placed once (SQLite and PostgreSQL).
 * 8 accounts (own alias, own simulated account), 8 runners started together on PostgreSQL: all
   run at the same time and all succeed, each order placed once at its own account.
 
@@ -12,6 +14,7 @@ the test releases it, after checking what must be true while the runners are all
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -47,8 +50,8 @@ def with_targets(db):
 class Runners:
     """``run`` processes started at the same moment; each one's result and exit time (s)."""
 
-    def __init__(self, clis: list[Cli]) -> None:
-        cmd = [sys.executable, str(ROOT / "run_rebalance.py"), "--log-level", "WARNING", "run"]
+    def __init__(self, clis: list[Cli], *args: str) -> None:
+        cmd = [sys.executable, str(ROOT / "run_rebalance.py"), "--log-level", "WARNING", *(args or ("run",))]
         self.t0 = time.monotonic()
         procs = [subprocess.Popen(cmd, env={**c.env, "REBALANCE_FILL_TIMEOUT_S": "120"}, cwd=c.tmp,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in clis]
@@ -102,6 +105,29 @@ def test_eight_runners_one_account_exactly_one_runs(tmp_path, db_url, db, with_t
     assert sorted(r.returncode for r, _ in results) == [ec.OK] + [ec.BUSY] * (N - 1)
     with db.unit_of_work() as uow:
         assert uow.get_run(run.id).status is RunStatus.SUCCEEDED
+    keys = [(o["side"], o["ticker"]) for o in SimAccount(cli.account).orders()]
+    assert len(keys) == len(set(keys)) == 7
+
+
+def test_eight_resumes_of_a_dead_run_exactly_one_takes_over(tmp_path, db_url, db, with_targets):
+    cli = Cli(tmp_path, db_url, REBALANCE_ACCOUNT_ALIAS="shared")
+    SimAccount.demo(cli.account).set_faults(**HOLD)
+    killed = cli("run", crash_at="checkpoint@3")  # SELL_PLANNED; the sells come next
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    with db.unit_of_work() as uow:
+        (run,) = uow.find_runs(account="shared", statuses=["RUNNING"])
+    with Runners([cli] * N, "resume", run.id) as runners:
+        _until(lambda: len(runners.done()) >= N - 1)
+        losers = runners.done()
+        assert [r.returncode for r, _ in losers] == [ec.BUSY] * (N - 1), [r.stderr[-500:] for r, _ in losers]
+        with db.unit_of_work() as uow:
+            owner = uow.get_run(run.id).lease_owner
+        assert owner != run.lease_owner  # taken over from the dead process, by the one still running
+        for r, _ in losers:
+            assert f"run {run.id} is being driven by {owner}" in " ".join(r.stderr.split()), r.stderr
+        _release(cli)
+        results = runners.results()
+    assert sorted(r.returncode for r, _ in results) == [ec.OK] + [ec.BUSY] * (N - 1)
     keys = [(o["side"], o["ticker"]) for o in SimAccount(cli.account).orders()]
     assert len(keys) == len(set(keys)) == 7
 

@@ -48,8 +48,9 @@ def test_full_run_succeeds_and_records_everything(db, account):
         orders = uow.orders(run.id)
         hist = [h for h in uow.history() if h.run_id == run.id]
         outputs = uow.outputs(run.id)
-    assert [t.dest for t in trans] == ["CREATED", "FETCHED", "DRIFT_CHECKED", "SELL_PLANNED", "SELL_VALIDATED", "SOLD",
-                                       "CASH_FETCHED", "BUY_PLANNED", "BUY_VALIDATED", "BOUGHT"]
+    expected = ["CREATED", "FETCHED", "DRIFT_CHECKED", "SELL_PLANNED", "SELL_VALIDATED", "SOLD",
+                "CASH_FETCHED", "BUY_PLANNED", "BUY_VALIDATED", "BOUGHT"]
+    assert [t.dest for t in trans] == expected
     assert [t.seq for t in trans] == list(range(10))
     assert all(o.status is OrderStatus.FILLED for o in orders)
     assert {o.ticker for o in orders if o.side is Side.SELL} == {"411420", "360750", "069500"}
@@ -175,8 +176,8 @@ def test_ambiguous_reconciliation_blocks(db, account):
     assert forced.state is RunState.CASH_FETCHED and forced.status is RunStatus.RUNNING
     with db.unit_of_work() as uow:
         last = uow.transitions(run.id)[-1]
-    assert (last.actor, last.reason, last.source, last.dest) == ("alice", "sells checked by hand", "SELL_VALIDATED",
-                                                                 "CASH_FETCHED")
+    assert (last.actor, last.reason, last.source, last.dest) == ("alice", "sells checked by hand",
+                                                                 "SELL_VALIDATED", "CASH_FETCHED")
 
 
 def test_open_orders_at_start_fail_before_planning(db, account):
@@ -219,18 +220,3 @@ def test_force_refuses_edges_not_in_the_table_and_abort(db, account):
     with db.unit_of_work() as uow:
         assert [h.status for h in uow.history() if h.run_id == run2.id] == [RunStatus.ABORTED]
 
-
-def test_open_orders_cancelled_first_when_so_configured(db, account):
-    account.set_faults(partial_fill={"411420": 0.5})
-    account.place("sell", "411420", 10)  # half stays open
-    account.set_faults(partial_fill={})
-    eng = make_engine(db, account, open_orders_policy="cancel")
-    run = eng.run(start(eng).id)
-    assert run.status is RunStatus.SUCCEEDED
-    with db.unit_of_work() as uow:
-        out = uow.outputs(run.id)
-        first = uow.transitions(run.id)[1]
-    assert out["cancelled_open_orders"]["orders"] == [
-        {"odno": "0000000001", "ticker": "411420", "side": "sell", "cancelled": 5, "filled": 5}]
-    assert "cancelled 1 open order(s) first" in first.reason
-    assert account.orders()[0]["remaining"] == 0
