@@ -15,7 +15,9 @@ Scenarios (simulated-account faults, engine settings, kill points):
   polling, at the remainder's intent and after the remainder was accepted but not recorded.
 
 Crash points are ``REBALANCE_CRASH_AT=name@N`` (adapters.runtime.CrashHooks). Set-up and
-read-back go through the database directly; `run` and `resume` are real subprocesses.
+read-back go through the database directly; `run` and `resume` are real subprocesses that talk to
+the KIS protocol simulator over HTTP (REBALANCE_BROKER=kis-sim: the KIS client against the simulator
+started in the same process, in front of the account file that outlives the kill).
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def _runs(db: Database, alias: str, statuses: list[str]) -> list:
 def _fresh(tmp_path, db_url, name: str, sc: Scenario) -> Cli:
     d = tmp_path / name.replace(":", "_").replace("@", "_")
     d.mkdir()
-    cli = Cli(d, db_url, REBALANCE_ACCOUNT_ALIAS=f"acct-{d.name}"[:60], **sc.env)
+    cli = Cli(d, db_url, REBALANCE_ACCOUNT_ALIAS=f"acct-{d.name}"[:60], REBALANCE_BROKER="kis-sim", **sc.env)
     SimAccount.demo(cli.account).set_faults(**sc.faults)
     return cli
 
