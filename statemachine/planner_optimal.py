@@ -61,7 +61,11 @@ from .models import CASH_TICKER, OTHER, Plan, PlanningContext, PlanOrder, Side
 from .rules import buy_budget, check_plan, eligible, failures, orderable, tolerance_krw
 
 OBJECTIVE_SCALE = 1e4  # fractions of T -> basis points
-TIME_LIMIT_S = 60.0
+TIME_LIMIT_S = 5.0
+# HiGHS stops when the best plan is proven within this fraction of the optimum: 1e-7 of a
+# deviation below 2 x T is under 1 KRW up to 5 million KRW accounts and 2,000 KRW at 10 billion,
+# less than any share; proving the last won costs a subset-sum search (minutes, not seconds)
+MIP_REL_GAP = 1e-7
 HIGHS_STATUS = {0: "optimal", 1: "iteration or time limit reached", 2: "infeasible", 3: "unbounded",
                 4: "solver error"}
 
@@ -99,11 +103,13 @@ class OptimalPlanner:
     name = "optimal"
 
     def __init__(self, fees: FeeModel | None = None, sell_untargeted: bool = True,
-                 min_trade_value: int = 0, time_limit_s: float = TIME_LIMIT_S) -> None:
+                 min_trade_value: int = 0, time_limit_s: float = TIME_LIMIT_S,
+                 mip_rel_gap: float = MIP_REL_GAP) -> None:
         self.fees = fees or FeeModel()
         self.sell_untargeted = sell_untargeted
         self.min_trade_value = min_trade_value
         self.time_limit_s = time_limit_s
+        self.mip_rel_gap = mip_rel_gap
 
     # ------------------------------------------------------------------------------- entry
     def plan(self, ctx: PlanningContext) -> Plan:
@@ -194,7 +200,8 @@ class OptimalPlanner:
         budget = buy_budget(ctx)
         sol = self._solve(ctx, cands, budget + len(cands), conservative=False, r4_sells=False)
         shares = sol.shares
-        if self._cost(cands, shares) > budget:
+        if self._cost(cands, shares) > budget and sol.status == "optimal":
+            # the fee roundings decided it; a second solve is worth it only when the first was quick
             sol = self._solve(ctx, cands, budget, conservative=True, r4_sells=False)
             shares = sol.shares
         shares = self._repair(cands, shares, budget)
@@ -312,9 +319,12 @@ class OptimalPlanner:
             lo.append(lower)
             hi.append(upper)
 
+        # the money rows (budget, R4) count in units of the cheapest share, not of T: a tolerance
+        # of 1e-7 of T would be 1,000 KRW on a 10-billion account, of the cheapest share ~0.001 KRW
+        unit = float(min(c.price for c in cands))
         budget_terms: list[tuple[int, float]] = []
         for i, c in enumerate(cands):
-            a = c.price / total
+            a = c.price / unit
             # d_i is the deviation counted in the ticker's own shares, so these rows have
             # coefficients of 1 whatever the price / T ratio (1e-7 .. 0.5); the objective weighs
             # d_i by p_i / T. d_i >= |e_i + sign n_i| with e_i = (v_i - t_i) / p_i
@@ -332,21 +342,21 @@ class OptimalPlanner:
             if c.side is Side.BUY:
                 budget_terms.append((i, a * (1 + rate)))
                 if use_flags and conservative and cmin:
-                    budget_terms.append((2 * k + i, cmin / total))
+                    budget_terms.append((2 * k + i, cmin / unit))
             else:
                 net = 1 - rate - self.fees.tax_rate(c.ticker)
                 budget_terms.append((i, -a * net))
                 if use_flags and cmin:
-                    budget_terms.append((2 * k + i, cmin / total))
+                    budget_terms.append((2 * k + i, cmin / unit))
             if use_flags:
                 add([(i, 1.0), (2 * k + i, -float(c.upper))], -np.inf, 0.0)  # n <= upper y
                 add([(i, 1.0), (2 * k + i, -float(c.first))], 0.0, np.inf)  # n >= first y
-        add(budget_terms, -np.inf, budget / total)
+        add(budget_terms, -np.inf, budget / unit)
         if r4_sells:
             sells = [i for i, c in enumerate(cands) if c.side is Side.SELL]
             if sells:
-                before = sum(abs(cands[i].value - cands[i].target) for i in sells) / total
-                add([(k + i, cands[i].price / total) for i in sells], -np.inf, before)
+                before = sum(abs(cands[i].value - cands[i].target) for i in sells) / unit
+                add([(k + i, cands[i].price / unit) for i in sells], -np.inf, before)
 
         cost = np.zeros(nv)
         cost[k:2 * k] = [OBJECTIVE_SCALE * c.price / total for c in cands]
@@ -361,7 +371,7 @@ class OptimalPlanner:
         matrix = coo_array((vals, (rows, cols)), shape=(len(lo), nv)).tocsr()
         res = milp(cost, integrality=integrality, bounds=Bounds(lb, ub),
                    constraints=LinearConstraint(matrix, np.array(lo), np.array(hi)),
-                   options={"mip_rel_gap": 0.0, "time_limit": self.time_limit_s})
+                   options={"mip_rel_gap": self.mip_rel_gap, "time_limit": self.time_limit_s})
         status = HIGHS_STATUS.get(res.status, f"status {res.status}")
         if res.status != 0 and (res.status != 1 or res.x is None):
             raise PlanningError(
