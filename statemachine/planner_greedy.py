@@ -2,8 +2,9 @@
 
 Needs: a :class:`PlanningContext`. Sets: a :class:`Plan` that moves every eligible ticker to the
 nearest whole share of its global target value; sells untargeted holdings in full (configurable);
-buys are trimmed one share at a time, from the ticker that would end furthest above its target,
-until their cost with fees fits the orderable cash less the buffer.
+buys are trimmed, from the ticker that would end furthest above its target (relative to it), until
+their cost with fees fits the orderable cash less the buffer: a bisection on that level first,
+then one share at a time.
 """
 
 from __future__ import annotations

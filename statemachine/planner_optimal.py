@@ -26,17 +26,29 @@ only the sells: a sale can go one share past its nearest-to-target count when th
 for a buy that closes a bigger gap. The projected buys are kept in ``plan.meta``. The buy side is
 planned again, after the sells, from ``ctx.orderable_cash`` (the broker's real cash).
 
-Numerics. Values are scaled to fractions of T (raw KRW magnitudes make HiGHS fail with status 4,
-see LIBRARY_NOTES.md); the objective is in basis points so HiGHS's absolute gap (1e-6) is below
-one won. Fees are linear in the MILP (``commission_rate`` and the tax rate; the minimum
-commission through the binary). The buy side first solves a relaxation that is optimistic by at
-most one won per order (the broker rounds fees down): if its answer fits the budget with the
-exact fees it is the exact optimum. Otherwise a conservative model is solved. Either way the
-answer is then, in exact integer arithmetic, repaired to fit the budget and polished: while one
-more share (or a first order of the dust minimum) of some ticker fits and brings it closer, the
-best such step is taken. That is exactly the condition R2 and R5 test, so the plan passes them
-even where the solver's tolerances would not. ``res.status`` is always checked: a solver failure
-or an infeasible model raises :class:`PlanningError` naming the HiGHS status.
+Numerics. Nothing is in raw KRW (raw magnitudes make HiGHS fail with status 4, see
+LIBRARY_NOTES.md): each ticker's deviation is counted in its own shares, so its rows have
+coefficients of 1 whatever the price; the money rows (budget, R4) count in units of the cheapest
+share; the objective weighs each deviation by ``p_i / T`` in basis points. For each ticker the
+chord between the two whole share counts around its exact target is added as a cut: ``|.|`` is
+convex, so the chord is below it at every whole count, and the LP relaxation becomes the convex
+hull of each ticker's term (without it HiGHS branches on every rounding; 1,000 tickers then take
+minutes instead of a fraction of a second). Fees are linear in the MILP (``commission_rate`` and
+the tax rate; the minimum commission through the binary). The buy side first solves a
+relaxation that is optimistic by at most one won per order (the broker rounds fees down): if its
+answer fits the budget with the exact fees it is the exact optimum; otherwise, when that solve was
+proven optimal, a conservative model is solved. Either way the answer is then, in exact integer
+arithmetic, repaired to fit the budget and polished: while one more share (or a first order of
+the dust minimum) of some ticker fits and brings it closer, the best such step is taken. That is
+exactly the condition R2 and R5 test, so the plan passes them even where the solver's tolerances
+would not.
+
+Optimality. HiGHS stops at a relative gap of ``mip_rel_gap`` (1e-7: below one won on accounts up
+to about 5 million KRW, a few thousand won at 10 billion) or at ``time_limit_s`` (5 s), keeping the
+best plan found (``plan.meta["solver"]`` says which). When the cash binds, proving the last won
+is a subset-sum search, so a few accounts reach the limit; the plan is then within a share or two
+of the optimum and still passes R1-R5. ``res.status`` is always checked: a solver failure or an
+infeasible model (no plan found at all) raises :class:`PlanningError` naming the HiGHS status.
 
 Decisions on the rules (see :mod:`statemachine.rules`): the cash row is out of the objective and
 of R4, because R5 (as DOMAIN.md states it) requires every eligible underweight ticker to be
