@@ -107,3 +107,13 @@ def test_bad_targets_thresholds_and_planner_are_domain_errors():
         what_if(SNAPSHOT, TARGETS, None, None, "gemini", None)
     with pytest.raises(DomainError):
         what_if(SNAPSHOT, TARGETS, None, None, "optimal", {"commission_rate": 2})
+
+
+def test_engine_settings_give_the_buffer_and_the_untargeted_policy():
+    from statemachine.settings import EngineSettings
+
+    settings = EngineSettings(sell_untargeted=False, cash_buffer_percent=0, cash_buffer_krw=1_000_000)
+    keep = what_if(SNAPSHOT, TARGETS, None, None, "optimal", None, settings=settings)
+    assert "069500" not in {o["ticker"] for o in keep["sell_orders"]}
+    assert keep["cash"]["buffer"] == 1_000_000 and keep["cash"]["after_buys"] >= 1_000_000
+    assert keep["passed"]
