@@ -61,6 +61,11 @@ plan could pass when the cash does not cover every gap.
 from __future__ import annotations
 
 import math
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,6 +85,30 @@ TIME_LIMIT_S = 5.0
 MIP_REL_GAP = 1e-7
 HIGHS_STATUS = {0: "optimal", 1: "iteration or time limit reached", 2: "infeasible", 3: "unbounded",
                 4: "solver error"}
+
+
+_SOLVER_LOCK = threading.Lock()
+
+
+@contextmanager
+def _solver_stdout_to_stderr() -> Iterator[None]:
+    """HiGHS 1.12 (in scipy 1.17) prints a debug line with C ``printf`` on some solves
+    ("HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();"), whatever its
+    output options say; on stdout it would corrupt ``plan --json``. Send file descriptor 1 to
+    stderr while HiGHS runs (one solve at a time: the descriptors are the process's)."""
+    with _SOLVER_LOCK:
+        try:
+            sys.stdout.flush()
+            saved = os.dup(1)
+        except (OSError, ValueError):  # no real stdout (embedded): nothing to protect
+            yield
+            return
+        try:
+            os.dup2(2, 1)
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 @dataclass
@@ -381,9 +410,10 @@ class OptimalPlanner:
             integrality[2 * k:] = 1
             ub[2 * k:] = 1
         matrix = coo_array((vals, (rows, cols)), shape=(len(lo), nv)).tocsr()
-        res = milp(cost, integrality=integrality, bounds=Bounds(lb, ub),
-                   constraints=LinearConstraint(matrix, np.array(lo), np.array(hi)),
-                   options={"mip_rel_gap": self.mip_rel_gap, "time_limit": self.time_limit_s})
+        with _solver_stdout_to_stderr():
+            res = milp(cost, integrality=integrality, bounds=Bounds(lb, ub),
+                       constraints=LinearConstraint(matrix, np.array(lo), np.array(hi)),
+                       options={"mip_rel_gap": self.mip_rel_gap, "time_limit": self.time_limit_s})
         status = HIGHS_STATUS.get(res.status, f"status {res.status}")
         if res.status != 0 and (res.status != 1 or res.x is None):
             raise PlanningError(
