@@ -1,8 +1,8 @@
 import pytest
-from _mathkit import simple, snapshot, targets
 
 from statemachine.drift import drift_report
 from statemachine.models import CASH_TICKER, OTHER, Thresholds
+from tests.unit._mathkit import simple, snapshot, targets
 
 
 def test_mp_drift_per_class_uses_the_seed_sign_convention():

@@ -1,12 +1,11 @@
 import time
 
-from _mathkit import context, snapshot, targets
-
 from statemachine.fees import FeeModel
 from statemachine.models import Side
 from statemachine.planner_greedy import GreedyPlanner
 from statemachine.projection import plan_cost
 from statemachine.rules import buy_budget, check_plan, failures
+from tests.unit._mathkit import context, snapshot, targets
 
 
 def test_trimming_buys_to_a_short_budget_is_quick_on_a_large_account():

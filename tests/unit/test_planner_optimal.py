@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-from _mathkit import context, simple, snapshot, targets
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +16,7 @@ from statemachine.planner_greedy import GreedyPlanner
 from statemachine.planner_optimal import OptimalPlanner
 from statemachine.projection import apply_plan
 from statemachine.rules import check_plan, eligible, failures, securities_deviation, tolerance_krw
+from tests.unit._mathkit import context, simple, snapshot, targets
 
 FEES = FeeModel()
 CLASSES = ("Stocks", "Bonds", "Alternatives")

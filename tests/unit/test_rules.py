@@ -2,7 +2,6 @@
 111111 at 70 % for a 50 % target, 222222 at 20 % for 40 %, cash 10 % for 10 %)."""
 
 import pytest
-from _mathkit import context, plan, simple, snapshot, targets
 
 from statemachine.fees import FeeModel
 from statemachine.models import Side, Thresholds
@@ -16,6 +15,7 @@ from statemachine.rules import (
     r5_coverage,
     tolerance_pct,
 )
+from tests.unit._mathkit import context, plan, simple, snapshot, targets
 
 FEES = FeeModel()
 
