@@ -185,14 +185,16 @@ def test_sell_and_buy_plans_always_pass_r1_to_r5(case):
     buy = planner.plan(bctx)
     assert failures(check_plan(bctx, buy, fees)) == []
     # no plan that passes the checks does better: the greedy one, when it passes, is never ahead
-    # by more than the solver's declared gap (1e-7 relative) and the won each fee rounds down,
-    # when the solver proved its plan optimal (at the time limit it is only the best found)
+    # by more than one share (the solver's relative gap of 1e-7, then the exact-fee repair may
+    # drop a share the linear fees let in), when the solver proved its plan optimal (at the time
+    # limit it is only the best found)
     if min_trade == 0 and buy.meta.get("solver") == "optimal":
         greedy = GreedyPlanner(fees).plan(bctx)
         if not failures(check_plan(bctx, greedy, fees)):
             ours = securities_deviation(bctx, Side.BUY, _counts(buy))
             theirs = securities_deviation(bctx, Side.BUY, _counts(greedy))
-            assert ours <= theirs + math.ceil(1e-6 * theirs) + 10 * len(greedy.orders)
+            share = max((bctx.snapshot.price(o.ticker) or 0 for o in buy.orders + greedy.orders), default=0)
+            assert ours <= theirs + math.ceil(1e-6 * theirs) + share
 
 
 def _counts(plan):
