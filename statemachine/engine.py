@@ -475,6 +475,7 @@ class Engine:
         prev = attempts[-1] if attempts else None
         common: dict[str, Any] = dict(
             side=side, targets=run.targets, thresholds=run.thresholds, attempt=attempt,
+            sell_untargeted=self.settings.sell_untargeted,
             previous_plan=prev.plan if prev else None,
             previous_failures=failures(prev.checks) if prev else [],
         )

@@ -26,17 +26,29 @@ only the sells: a sale can go one share past its nearest-to-target count when th
 for a buy that closes a bigger gap. The projected buys are kept in ``plan.meta``. The buy side is
 planned again, after the sells, from ``ctx.orderable_cash`` (the broker's real cash).
 
-Numerics. Values are scaled to fractions of T (raw KRW magnitudes make HiGHS fail with status 4,
-see LIBRARY_NOTES.md); the objective is in basis points so HiGHS's absolute gap (1e-6) is below
-one won. Fees are linear in the MILP (``commission_rate`` and the tax rate; the minimum
-commission through the binary). The buy side first solves a relaxation that is optimistic by at
-most one won per order (the broker rounds fees down): if its answer fits the budget with the
-exact fees it is the exact optimum. Otherwise a conservative model is solved. Either way the
-answer is then, in exact integer arithmetic, repaired to fit the budget and polished: while one
-more share (or a first order of the dust minimum) of some ticker fits and brings it closer, the
-best such step is taken. That is exactly the condition R2 and R5 test, so the plan passes them
-even where the solver's tolerances would not. ``res.status`` is always checked: a solver failure
-or an infeasible model raises :class:`PlanningError` naming the HiGHS status.
+Numerics. Nothing is in raw KRW (raw magnitudes make HiGHS fail with status 4, see
+LIBRARY_NOTES.md): each ticker's deviation is counted in its own shares, so its rows have
+coefficients of 1 whatever the price; the money rows (budget, R4) count in units of the cheapest
+share; the objective weighs each deviation by ``p_i / T`` in basis points. For each ticker the
+chord between the two whole share counts around its exact target is added as a cut: ``|.|`` is
+convex, so the chord is below it at every whole count, and the LP relaxation becomes the convex
+hull of each ticker's term (without it HiGHS branches on every rounding; 1,000 tickers then take
+minutes instead of a fraction of a second). Fees are linear in the MILP (``commission_rate`` and
+the tax rate; the minimum commission through the binary). The buy side first solves a
+relaxation that is optimistic by at most one won per order (the broker rounds fees down): if its
+answer fits the budget with the exact fees it is the exact optimum; otherwise, when that solve was
+proven optimal, a conservative model is solved. Either way the answer is then, in exact integer
+arithmetic, repaired to fit the budget and polished: while one more share (or a first order of
+the dust minimum) of some ticker fits and brings it closer, the best such step is taken. That is
+exactly the condition R2 and R5 test, so the plan passes them even where the solver's tolerances
+would not.
+
+Optimality. HiGHS stops at a relative gap of ``mip_rel_gap`` (1e-7: below one won on accounts up
+to about 5 million KRW, a few thousand won at 10 billion) or at ``time_limit_s`` (5 s), keeping the
+best plan found (``plan.meta["solver"]`` says which). When the cash binds, proving the last won
+is a subset-sum search, so a few accounts reach the limit; the plan is then within a share or two
+of the optimum and still passes R1-R5. ``res.status`` is always checked: a solver failure or an
+infeasible model (no plan found at all) raises :class:`PlanningError` naming the HiGHS status.
 
 Decisions on the rules (see :mod:`statemachine.rules`): the cash row is out of the objective and
 of R4, because R5 (as DOMAIN.md states it) requires every eligible underweight ticker to be
@@ -49,6 +61,11 @@ plan could pass when the cash does not cover every gap.
 from __future__ import annotations
 
 import math
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,9 +78,37 @@ from .models import CASH_TICKER, OTHER, Plan, PlanningContext, PlanOrder, Side
 from .rules import buy_budget, check_plan, eligible, failures, orderable, tolerance_krw
 
 OBJECTIVE_SCALE = 1e4  # fractions of T -> basis points
-TIME_LIMIT_S = 60.0
+TIME_LIMIT_S = 5.0
+# HiGHS stops when the best plan is proven within this fraction of the optimum: 1e-7 of a
+# deviation below 2 x T is under 1 KRW up to 5 million KRW accounts and 2,000 KRW at 10 billion,
+# less than any share; proving the last won costs a subset-sum search (minutes, not seconds)
+MIP_REL_GAP = 1e-7
 HIGHS_STATUS = {0: "optimal", 1: "iteration or time limit reached", 2: "infeasible", 3: "unbounded",
                 4: "solver error"}
+
+
+_SOLVER_LOCK = threading.Lock()
+
+
+@contextmanager
+def _solver_stdout_to_stderr() -> Iterator[None]:
+    """HiGHS 1.12 (in scipy 1.17) prints a debug line with C ``printf`` on some solves
+    ("HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();"), whatever its
+    output options say; on stdout it would corrupt ``plan --json``. Send file descriptor 1 to
+    stderr while HiGHS runs (one solve at a time: the descriptors are the process's)."""
+    with _SOLVER_LOCK:
+        try:
+            sys.stdout.flush()
+            saved = os.dup(1)
+        except (OSError, ValueError):  # no real stdout (embedded): nothing to protect
+            yield
+            return
+        try:
+            os.dup2(2, 1)
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 @dataclass
@@ -99,11 +144,13 @@ class OptimalPlanner:
     name = "optimal"
 
     def __init__(self, fees: FeeModel | None = None, sell_untargeted: bool = True,
-                 min_trade_value: int = 0, time_limit_s: float = TIME_LIMIT_S) -> None:
+                 min_trade_value: int = 0, time_limit_s: float = TIME_LIMIT_S,
+                 mip_rel_gap: float = MIP_REL_GAP) -> None:
         self.fees = fees or FeeModel()
         self.sell_untargeted = sell_untargeted
         self.min_trade_value = min_trade_value
         self.time_limit_s = time_limit_s
+        self.mip_rel_gap = mip_rel_gap
 
     # ------------------------------------------------------------------------------- entry
     def plan(self, ctx: PlanningContext) -> Plan:
@@ -194,7 +241,8 @@ class OptimalPlanner:
         budget = buy_budget(ctx)
         sol = self._solve(ctx, cands, budget + len(cands), conservative=False, r4_sells=False)
         shares = sol.shares
-        if self._cost(cands, shares) > budget:
+        if self._cost(cands, shares) > budget and sol.status == "optimal":
+            # the fee roundings decided it; a second solve is worth it only when the first was quick
             sol = self._solve(ctx, cands, budget, conservative=True, r4_sells=False)
             shares = sol.shares
         shares = self._repair(cands, shares, budget)
@@ -312,9 +360,12 @@ class OptimalPlanner:
             lo.append(lower)
             hi.append(upper)
 
+        # the money rows (budget, R4) count in units of the cheapest share, not of T: a tolerance
+        # of 1e-7 of T would be 1,000 KRW on a 10-billion account, of the cheapest share ~0.001 KRW
+        unit = float(min(c.price for c in cands))
         budget_terms: list[tuple[int, float]] = []
         for i, c in enumerate(cands):
-            a = c.price / total
+            a = c.price / unit
             # d_i is the deviation counted in the ticker's own shares, so these rows have
             # coefficients of 1 whatever the price / T ratio (1e-7 .. 0.5); the objective weighs
             # d_i by p_i / T. d_i >= |e_i + sign n_i| with e_i = (v_i - t_i) / p_i
@@ -332,21 +383,21 @@ class OptimalPlanner:
             if c.side is Side.BUY:
                 budget_terms.append((i, a * (1 + rate)))
                 if use_flags and conservative and cmin:
-                    budget_terms.append((2 * k + i, cmin / total))
+                    budget_terms.append((2 * k + i, cmin / unit))
             else:
                 net = 1 - rate - self.fees.tax_rate(c.ticker)
                 budget_terms.append((i, -a * net))
                 if use_flags and cmin:
-                    budget_terms.append((2 * k + i, cmin / total))
+                    budget_terms.append((2 * k + i, cmin / unit))
             if use_flags:
                 add([(i, 1.0), (2 * k + i, -float(c.upper))], -np.inf, 0.0)  # n <= upper y
                 add([(i, 1.0), (2 * k + i, -float(c.first))], 0.0, np.inf)  # n >= first y
-        add(budget_terms, -np.inf, budget / total)
+        add(budget_terms, -np.inf, budget / unit)
         if r4_sells:
             sells = [i for i, c in enumerate(cands) if c.side is Side.SELL]
             if sells:
-                before = sum(abs(cands[i].value - cands[i].target) for i in sells) / total
-                add([(k + i, cands[i].price / total) for i in sells], -np.inf, before)
+                before = sum(abs(cands[i].value - cands[i].target) for i in sells) / unit
+                add([(k + i, cands[i].price / unit) for i in sells], -np.inf, before)
 
         cost = np.zeros(nv)
         cost[k:2 * k] = [OBJECTIVE_SCALE * c.price / total for c in cands]
@@ -359,9 +410,10 @@ class OptimalPlanner:
             integrality[2 * k:] = 1
             ub[2 * k:] = 1
         matrix = coo_array((vals, (rows, cols)), shape=(len(lo), nv)).tocsr()
-        res = milp(cost, integrality=integrality, bounds=Bounds(lb, ub),
-                   constraints=LinearConstraint(matrix, np.array(lo), np.array(hi)),
-                   options={"mip_rel_gap": 0.0, "time_limit": self.time_limit_s})
+        with _solver_stdout_to_stderr():
+            res = milp(cost, integrality=integrality, bounds=Bounds(lb, ub),
+                       constraints=LinearConstraint(matrix, np.array(lo), np.array(hi)),
+                       options={"mip_rel_gap": self.mip_rel_gap, "time_limit": self.time_limit_s})
         status = HIGHS_STATUS.get(res.status, f"status {res.status}")
         if res.status != 0 and (res.status != 1 or res.x is None):
             raise PlanningError(
