@@ -43,8 +43,11 @@ def plan(
     snap = _load(snapshot, "snapshot", SnapshotError)
     tgt = _load(targets, "targets", TargetsError)
     s = Settings()
+    if planner not in ("optimal", "greedy"):
+        raise TargetsError(f"unknown planner '{planner}' for plan (optimal or greedy)", field="planner")
     result = what_if(snap, tgt, mp_threshold, sub_mp_threshold, planner,
-                     FeeModel(commission_rate=s.commission_rate, commission_min=s.commission_min))
+                     FeeModel(commission_rate=s.commission_rate, commission_min=s.commission_min),
+                     settings=s.engine_settings())
     if as_json:
         _emit(result)
         return

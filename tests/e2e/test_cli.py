@@ -103,3 +103,22 @@ def test_show_lists_three_failed_attempts_with_reasons(cli):
     view = cli.json("show", run.id)
     assert [p["passed"] for p in view["plans"]] == [False, False, False]
     assert view["run"]["status"] == "FAILED"
+
+
+def test_plan_what_if_from_files(cli, tmp_path):
+    snap = tmp_path / "snap.json"
+    snap.write_text(json.dumps({
+        "cash": 20_000_000,
+        "holdings": [{"ticker": "411420", "name": "A", "quantity": 2000, "price": 14000},
+                     {"ticker": "069500", "name": "K200", "quantity": 150, "price": 35000}],
+        "prices": {"360750": 19500, "458730": 10200, "453850": 9900, "357870": 105000, "132030": 13500,
+                   "261240": 12800}}))
+    out = cli.json("plan", "--snapshot", str(snap), "--targets", str(DEMO_TARGETS))
+    assert out["needed"] is True
+    sells = {o["ticker"]: o["quantity"] for o in out["sell_orders"]}
+    assert sells["069500"] == 150 and 0 < sells["411420"] < 2000
+    assert {o["ticker"] for o in out["buy_orders"]} >= {"453850", "132030"}
+    assert all(c["passed"] for c in out["checks"])
+    assert out["drift_after"]["total_abs_drift"] < out["drift_before"]["total_abs_drift"]
+    snap.write_text(json.dumps({"cash": 1000, "holdings": [{"ticker": "411420", "quantity": -1, "price": 1}]}))
+    assert "411420" in one_line_error(cli("plan", "--snapshot", str(snap), "--targets", str(DEMO_TARGETS)), 2)
