@@ -34,9 +34,8 @@ def plan(
     as_json: JsonOpt = False,
 ) -> None:
     """Plan sells and buys for a snapshot without any broker or database (a what-if)."""
-    from statemachine.whatif import what_if
-
     from statemachine.fees import FeeModel
+    from statemachine.whatif import what_if
 
     from ..config import Settings
 
