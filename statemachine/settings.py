@@ -26,6 +26,14 @@ class EngineSettings(BaseModel):
     sell_untargeted: bool = True
     lease_ttl_s: float = Field(60.0, gt=0)
     reconcile_skew_s: float = Field(2.0, ge=0, description="broker clock may lag ours by this much")
+    # -- a hostile broker (issue 14); documented in docs/durability.md -------------------------------
+    send_timeout_s: float = Field(10.0, gt=0, description="the broker client's whole-request limit for a send")
+    settle_window_s: float = Field(30.0, ge=0, description="after a send's deadline, how long a late acceptance "
+                                  "or a lagging order list may still show the order before 'not found' counts")
+    clock_skew_tolerance_s: float = Field(60.0, ge=0, description="how far the broker's clock may differ "
+                                          "from ours before matching refuses to decide")
+    unknown_wait_limit_s: float = Field(300.0, gt=0, description="an UNKNOWN order still undecided after "
+                                        "this long blocks the run, naming it")
     on_llm_failure: Literal["fail", "optimal"] = "fail"
     limits: TradingLimits = Field(default_factory=TradingLimits, description="L1/L2 limits (default off)")
 
