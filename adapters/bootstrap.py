@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from statemachine.engine import Engine
-from statemachine.errors import SafetyStop
-from statemachine.ports import Broker, Planner
+from statemachine.errors import DomainError, SafetyStop
+from statemachine.ports import Broker, Clock, Planner
 from statemachine.records import RunRecord
 
+from .clock import make_clock
 from .config import Settings
 from .db.connect import Database, database_url
-from .runtime import CrashHooks, SystemClock, lease_is_dead, lease_owner
+from .runtime import CrashHooks, lease_is_dead, lease_owner
 from .sim_account import SimAccount
 from .sim_broker import SimulatedBroker
 
@@ -27,6 +28,7 @@ class App:
     db: Database
     broker_factory: object
     engine_factory: object
+    clock: Clock
 
     def broker(self) -> Broker:
         return self.broker_factory()  # type: ignore[operator]
@@ -35,15 +37,16 @@ class App:
         return self.engine_factory(progress)  # type: ignore[operator]
 
 
-def make_broker(settings: Settings) -> Broker:
+def make_broker(settings: Settings, clock: Clock) -> Broker:
     if settings.broker == "sim":
         path = Path(settings.sim_account_path)
         if not path.exists():
             SimAccount.demo(path, overwrite=False)
-        return SimulatedBroker(SimAccount(path), alias=settings.account_alias)
+        return SimulatedBroker(SimAccount(path, clock=clock.now, session=settings.sim_session),
+                               alias=settings.account_alias)
     from .kis_bootstrap import make_kis_broker  # the KIS REST client
 
-    return make_kis_broker(settings)
+    return make_kis_broker(settings, clock)
 
 
 def make_planners(settings: Settings):  # type: ignore[no-untyped-def]
@@ -80,27 +83,55 @@ def kill_switch_guard(settings: Settings):  # type: ignore[no-untyped-def]
     return guard
 
 
-def live_guards(settings: Settings) -> list:  # type: ignore[type-arg]
-    """Guards for a real broker: orders only inside the KRX session (fails closed)."""
-    if settings.broker == "sim":
+def follows_krx_session(settings: Settings) -> bool:
+    """Does this broker's market keep the KRX session? The real broker always; a simulator only in
+    its ``krx`` session (the default ``always-open`` simulated market trades at any hour)."""
+    return settings.broker == "kis" or settings.sim_session == "krx"
+
+
+def market_description(settings: Settings) -> str:
+    """One line for the demo and ``config``: which market the orders go to, and its hours."""
+    if settings.broker == "kis":
+        return "the KIS broker: orders only inside the KRX session (XKRX calendar, 09:00-15:30 KST)"
+    if settings.sim_session == "krx":
+        return ("a simulated market keeping the KRX session (XKRX calendar, 09:00-15:30 KST, on the "
+                "simulator's clock)")
+    return ("a simulated market that is always open (set REBALANCE_SIM_SESSION=krx for the KRX session "
+            "rules)")
+
+
+def live_guards(settings: Settings, clock: Clock) -> list:  # type: ignore[type-arg]
+    """The market-hours guard (fails closed) wherever the market keeps the KRX session: always for
+    the real broker, for a simulator only in its ``krx`` session (on the same clock)."""
+    if not follows_krx_session(settings):
         return []
     from .market_calendar import XKRX, market_hours_guard
 
-    return [market_hours_guard(XKRX, SystemClock().now)]
+    return [market_hours_guard(XKRX, clock.now)]
 
 
-def bootstrap(settings: Settings | None = None, *, db_url: str | None = None) -> App:
+def check_clock_setting(settings: Settings) -> None:
+    if settings.clock_at and settings.broker == "kis":
+        raise DomainError("REBALANCE_CLOCK_AT (a faked clock) is for the simulated brokers only; the KIS broker "
+                          "runs on the real clock", field="clock_at")
+
+
+def bootstrap(settings: Settings | None = None, *, db_url: str | None = None, clock: Clock | None = None) -> App:
+    """Build the application. ``clock``: the one clock of this process (default: the system clock,
+    or one starting at ``REBALANCE_CLOCK_AT`` for a simulated broker)."""
     settings = settings or Settings()
+    check_clock_setting(settings)
+    clock = clock or make_clock(settings.clock_at)
     url = database_url(db_url or settings.database_url)
     db = Database(url)
     es = settings.engine_settings()
 
     def broker_factory() -> Broker:
-        return make_broker(settings)
+        return make_broker(settings, clock)
 
     def engine_factory(progress=None) -> Engine:  # type: ignore[no-untyped-def]
-        return Engine(db.unit_of_work, broker_factory(), make_planners(settings), SystemClock(), es,
+        return Engine(db.unit_of_work, broker_factory(), make_planners(settings), clock, es,
                       hooks=CrashHooks(settings.crash_at), owner=lease_owner(), lease_is_dead=lease_is_dead,
-                      guards=[kill_switch_guard(settings), *live_guards(settings)], progress=progress)
+                      guards=[kill_switch_guard(settings), *live_guards(settings, clock)], progress=progress)
 
-    return App(settings=settings, db=db, broker_factory=broker_factory, engine_factory=engine_factory)
+    return App(settings=settings, db=db, broker_factory=broker_factory, engine_factory=engine_factory, clock=clock)

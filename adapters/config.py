@@ -16,6 +16,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="default sqlite:///rebalance.db")
     broker: Literal["sim", "kis-sim", "kis"] = "sim"
     sim_account_path: str = "var/sim_account.json"
+    sim_session: Literal["always-open", "krx"] = Field(
+        "always-open", description="the simulated market's session: always-open (demo) or krx (XKRX calendar, "
+        "09:00-15:30 KST, on the simulator's clock)")
+    clock_at: str | None = Field(
+        None, description="start the clock at this ISO instant (e.g. 2026-11-25T10:30:00+09:00); simulated "
+        "brokers only: tests and drills name the instant they run at")
     account_alias: str = "demo"
     planner: str = "auto"
     log_level: str = "INFO"

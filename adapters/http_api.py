@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +148,7 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
                 mp=cur.mp if body.mp_threshold_percent is None else body.mp_threshold_percent,
                 sub_mp=cur.sub_mp if body.sub_mp_threshold_percent is None else body.sub_mp_threshold_percent,
             )
-            uow.add_thresholds(new, datetime.now(UTC))
+            uow.add_thresholds(new, app_ctx.clock.now())
             uow.commit()
         log.info("thresholds set: MP %s, Sub-MP %s", new.mp, new.sub_mp)
         return api.config()
@@ -184,7 +183,7 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
             "account": broker.alias,
             "mp_id": decision.targets.mp_id,
             "decided_at": decision.decided_at,
-            "taken_at": datetime.now(UTC),
+            "taken_at": app_ctx.clock.now(),
             "exceeded": report.exceeded(),
             "active_run_id": api.active_run(),
         }
@@ -293,7 +292,7 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
                 run_id=run_id,
                 allowed=forced_targets(run.state),
             )
-        if api.runs.driving(run_id) or lease_is_live(run):
+        if api.runs.driving(run_id) or lease_is_live(run, app_ctx.clock.now()):
             raise e.LeaseHeld(
                 f"run {run_id} is being driven by {run.lease_owner or 'this server'}; not touching it",
                 run_id=run_id,

@@ -3,7 +3,7 @@ thresholds in force. Plain functions over the composition root's pieces."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from statemachine.machine import mermaid
@@ -35,11 +35,11 @@ def _visited(transitions: list[dict[str, Any]]) -> list[str]:
     return seen
 
 
-def lease_is_live(run: RunRecord) -> bool:
+def lease_is_live(run: RunRecord, now: datetime) -> bool:
     """Another process holds the run's lease and looks alive (so a resume would be refused)."""
     if not run.lease_owner or run.lease_expires_at is None:
         return False
-    return run.lease_expires_at > datetime.now(UTC) and not lease_is_dead(run.lease_owner)
+    return run.lease_expires_at > now and not lease_is_dead(run.lease_owner)
 
 
 class Api:

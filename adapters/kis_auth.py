@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from filelock import FileLock
 
+from .clock import SystemClock
 from .kis_errors import KisAuthError, KisMalformedReply, KisRetryable, KisTokenThrottled
 
 log = logging.getLogger("rebalance.kis.auth")
@@ -45,7 +46,7 @@ class TokenProvider:
         max_wait_s: float = 65.0,
         refresh_margin_s: float = 600.0,
         timeout_s: float = 10.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._http = http
@@ -59,7 +60,7 @@ class TokenProvider:
         self.max_wait_s = max_wait_s
         self.refresh_margin_s = refresh_margin_s
         self.timeout_s = timeout_s
-        self._clock = clock
+        self._clock = clock or (lambda: SystemClock().now().timestamp())
         self._sleep = sleep
         self._mem: tuple[str, float] | None = None
         self._thread_lock = threading.Lock()

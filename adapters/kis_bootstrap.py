@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from statemachine.errors import DomainError
-from statemachine.ports import Broker
+from statemachine.ports import Broker, Clock
 
 from .config import Settings
 from .kis_client import KisBroker
@@ -45,20 +45,21 @@ _servers: dict[str, object] = {}
 _lock = threading.Lock()
 
 
-def _simulator_url(account_path: Path, rps: float) -> str:
+def _simulator_url(account_path: Path, rps: float, clock: Clock, session: str) -> str:
     from .kis_simulator import SimulatorConfig, SimulatorServer
 
     key = str(account_path.resolve())
     with _lock:
         server = _servers.get(key)
         if server is None:
-            server = SimulatorServer(account_path, SimulatorConfig(env="paper", rate_limit_per_s=rps))
+            server = SimulatorServer(account_path, SimulatorConfig(env="paper", rate_limit_per_s=rps),
+                                     clock=clock.now, session=session)  # type: ignore[arg-type]
             server.start()
             _servers[key] = server
         return server.url  # type: ignore[attr-defined]
 
 
-def make_kis_broker(settings: Settings) -> Broker:
+def make_kis_broker(settings: Settings, clock: Clock) -> Broker:
     ks = KisSettings()
     if settings.broker == "kis-sim":
         from .kis_simulator import TEST_APPKEY, TEST_APPSECRET
@@ -67,13 +68,13 @@ def make_kis_broker(settings: Settings) -> Broker:
         if not path.exists():
             SimAccount.demo(path, overwrite=False)
         acct = SimAccount(path).read()
-        url = _simulator_url(path, ks.sim_rps)
+        url = _simulator_url(path, ks.sim_rps, clock, settings.sim_session)
         config = KisConfig(env="paper", appkey=SecretStr(TEST_APPKEY), appsecret=SecretStr(TEST_APPSECRET),
                            account=SecretStr(f"{acct['cano']}-{acct['product']}"), base_url=url,
                            requests_per_second=ks.sim_rps,
                            token_cache_path=path.parent / f".{path.name}.token.json",
                            token_min_issue_interval_s=0)
-        return KisBroker(config, httpx.Client(), alias=settings.account_alias)
+        return KisBroker(config, httpx.Client(), alias=settings.account_alias, now=clock.now)
     missing = [f"REBALANCE_KIS_{n.upper()}" for n in ("appkey", "appsecret", "account") if getattr(ks, n) is None]
     if missing:
         raise DomainError(f"the KIS broker needs {', '.join(missing)} (or use REBALANCE_BROKER=sim / kis-sim)",
@@ -81,4 +82,4 @@ def make_kis_broker(settings: Settings) -> Broker:
     config = KisConfig(env=ks.env, appkey=ks.appkey, appsecret=ks.appsecret, account=ks.account,  # type: ignore[arg-type]
                        base_url=ks.base_url, live=ks.live, live_confirm=ks.live_confirm,
                        requests_per_second=ks.rps, token_cache_path=Path(ks.token_cache_path).expanduser())
-    return KisBroker(config, httpx.Client(), alias=settings.account_alias)
+    return KisBroker(config, httpx.Client(), alias=settings.account_alias, now=clock.now)

@@ -13,7 +13,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import httpx
@@ -22,6 +22,7 @@ from statemachine.errors import BrokerError, OrderOutcomeUnknown, OrderRejected
 from statemachine.models import BrokerOrder, Holding, PlaceResult, Side, Snapshot
 from statemachine.ports import Broker
 
+from .clock import SystemClock
 from .kis_auth import TokenProvider
 from .kis_config import KisConfig
 from .kis_errors import KisMalformedReply
@@ -52,13 +53,14 @@ class KisBroker(Broker):
         alias: str | None = None,
         limiter: RateLimiter | None = None,
         tokens: TokenProvider | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.client = KisClient(config, http, limiter=limiter, tokens=tokens, sleep=sleep)
+        self._now = now or SystemClock().now
+        self.client = KisClient(config, http, limiter=limiter, tokens=tokens, sleep=sleep,
+                                wall_clock=lambda: self._now().timestamp())
         self.config = config
         self.alias = alias or config.masked_account
-        self._now = now
 
     @property
     def calls(self) -> Counter[str]:

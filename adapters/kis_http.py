@@ -85,6 +85,7 @@ class KisClient:
         limiter: RateLimiter | None = None,
         tokens: TokenProvider | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] | None = None,
     ) -> None:
         config.check_safety()
         self.config = config
@@ -104,6 +105,7 @@ class KisClient:
             min_issue_interval_s=config.token_min_issue_interval_s,
             max_wait_s=config.token_max_wait_s,
             timeout_s=config.timeout_s,
+            clock=wall_clock,
         )
         self._sleep = sleep
         self.calls: Counter[str] = Counter()  # by tr_id, every HTTP request sent

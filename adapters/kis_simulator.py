@@ -41,7 +41,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 
 from . import kis_sim_replies as R
-from .sim_account import SimAccount, SimRejected
+from .sim_account import SimAccount, SimRejected, SimSession
 
 TEST_APPKEY = "PSsimTESTkey0000KisSimulatorAppKey01"
 TEST_APPSECRET = "SIMsecret" + "0123456789abcdefXYZ" * 9 + "END"
@@ -113,6 +113,10 @@ class KisSimulator:
         self._last_issue = 0.0
         self._rng = random.Random(self.config.seed)
         self._lock = threading.Lock()
+
+    def _now(self) -> float:
+        """The simulated broker's wall time (its account's clock), as a POSIX timestamp."""
+        return self.account.clock().timestamp()
 
     # -- control from tests ------------------------------------------------------------------------
     def inject(self, fault: Fault, times: int = 1, path: str | None = None) -> None:
@@ -203,7 +207,7 @@ class KisSimulator:
                 {"error_code": "EGW00105", "error_description": "유효하지 않은 AppSecret입니다."},
                 kis_headers=False,
             )
-        now = time.time()
+        now = self._now()
         with self._lock:
             if now - self._last_issue < self.config.token_issue_min_interval_s:
                 throttled = True
@@ -283,7 +287,7 @@ class KisSimulator:
         info = self._tokens.get(auth[len("Bearer ") :])
         if info is None:
             return "EGW00121", "유효하지 않은 token 입니다."
-        if info["expired"] or float(info["expires_at"]) <= time.time():
+        if info["expired"] or float(info["expires_at"]) <= self._now():
             return "EGW00123", "기간이 만료된 token 입니다."
         return None
 
@@ -406,7 +410,7 @@ class KisSimulator:
             return 500, err, ""
         s = self.account.read()
         holdings = self.account.holdings()
-        today = R.today_orders(s["orders"], datetime.now(R.KST).date())
+        today = R.today_orders(s["orders"], self.account.clock().astimezone(R.KST).date())
         size = self.config.balance_page_size or (50 if self.config.env == "real" else 20)
         page = self._page(holdings, size, q, req, key=lambda h: h["ticker"])
         if page is None:
@@ -551,7 +555,7 @@ class KisSimulator:
                 output={
                     "KRX_FWDG_ORD_ORGNO": o["org_no"],
                     "ODNO": holder["odno"],
-                    "ORD_TMD": datetime.now(R.KST).strftime("%H%M%S"),
+                    "ORD_TMD": self.account.clock().astimezone(R.KST).strftime("%H%M%S"),
                 },
             ),
             "",
@@ -634,8 +638,10 @@ class SimulatorServer:
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "critical",
+        clock: Callable[[], datetime] | None = None,
+        session: SimSession = "always-open",
     ) -> None:
-        self.account = SimAccount(account_path)
+        self.account = SimAccount(account_path, clock=clock, session=session)
         self.simulator = KisSimulator(self.account, config)
         self._config = uvicorn.Config(
             self.simulator,

@@ -75,6 +75,13 @@ class XkrxCalendar:
         return MarketStatus(True, False, f"outside the {day} session ({hours})", opens, closes)
 
 
+class AlwaysOpen:
+    """The simulated market's default session: open at every instant (the demo, the examples)."""
+
+    def status(self, at: datetime) -> MarketStatus:
+        return MarketStatus(True, True, "the simulated market is always open (REBALANCE_SIM_SESSION=always-open)")
+
+
 def _xkrx() -> Any:
     import exchange_calendars as xcals
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from .clock import SystemClock
+
 
 class RateLimiter:
     def __init__(
@@ -61,7 +63,8 @@ class FileRateLimiter(RateLimiter):
     def __init__(
         self, rate: float, path: str | Path, margin: float = 0.04, sleep: Callable[[float], None] = time.sleep
     ) -> None:
-        super().__init__(rate, margin, clock=time.time, sleep=sleep)
+        # real wall time on purpose: the broker's limit is in real seconds, shared across processes
+        super().__init__(rate, margin, clock=lambda: SystemClock().now().timestamp(), sleep=sleep)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file_lock = FileLock(str(self.path) + ".lock", timeout=60)

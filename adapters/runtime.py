@@ -1,4 +1,4 @@
-"""Process-level pieces: the real clock, lease owners and their liveness, crash hooks for tests,
+"""Process-level pieces: lease owners and their liveness, crash hooks for tests,
 and logging with the run id on every line."""
 
 from __future__ import annotations
@@ -8,22 +8,12 @@ import logging
 import os
 import signal
 import socket
-import time
 import uuid
 from datetime import UTC, datetime
 
 from statemachine.engine import current_run_id
 
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
+from .clock import SystemClock  # noqa: F401 - re-exported for callers of the old location
 
 
 def lease_owner() -> str:

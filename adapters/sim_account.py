@@ -11,6 +11,11 @@ Market orders fill at once at the current price, unless a fault says otherwise:
   cancelled (or until ``fill_remainder_after_s`` passes, if set);
 * ``reject``: {ticker or "*": "insufficient" | "closed" | message} - refuse the order;
 * ``market_closed``: true - refuse every order as outside the session;
+
+The account has a clock of its own (orders are stamped and matured by it, never by the system
+clock) and a market session: ``always-open`` (the default: the demo and the examples trade at any
+hour, and say so) or ``krx`` (the XKRX calendar and the regular session, read on its own clock).
+Outside its session it refuses orders as the paper broker does (``40580000``).
 * ``lose_reply_rate`` / ``lose_reply_seed`` - accept the order but tell the caller nothing
   (used by the adapters to raise OrderOutcomeUnknown).
 """
@@ -24,13 +29,15 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from filelock import FileLock
 
 KST = timezone(timedelta(hours=9))
+SimSession = Literal["always-open", "krx"]
+SESSIONS: tuple[str, ...] = ("always-open", "krx")
 DEMO_DIR = Path(__file__).parent / "demo_data"
 
 
@@ -50,10 +57,27 @@ class PlaceOutcome:
 class SimAccount:
     """Open with :meth:`open`; every operation loads, changes and saves the file under its lock."""
 
-    def __init__(self, path: str | os.PathLike[str], clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], clock: Callable[[], datetime] | None = None,
+                 session: SimSession = "always-open") -> None:
+        if session not in SESSIONS:
+            raise ValueError(f"unknown simulator session '{session}' (one of {', '.join(SESSIONS)})")
         self.path = Path(path)
         self.lock = FileLock(str(self.path) + ".lock", timeout=30)
-        self.clock = clock or (lambda: datetime.now(UTC))
+        if clock is None:
+            from .clock import SystemClock
+
+            clock = SystemClock().now
+        self.clock = clock
+        self.session = session
+
+    def market_status(self, at: datetime | None = None) -> tuple[bool, str]:
+        """Is the simulated market open at ``at`` (default: the account's clock)? With the reason."""
+        if self.session == "always-open":
+            return True, "the simulated market is always open"
+        from .market_calendar import XKRX
+
+        st = XKRX.status(at or self.clock())
+        return st.open, st.reason
 
     # -- creation ------------------------------------------------------------------------------
     @classmethod
@@ -164,7 +188,7 @@ class SimAccount:
         with self._tx() as s:
             faults = s["faults"]
             now = self.clock()
-            if faults.get("market_closed"):
+            if faults.get("market_closed") or not self.market_status(now)[0]:
                 raise SimRejected("40580000", "모의투자 장종료 입니다.")
             rej = faults.get("reject", {})
             why = rej.get(ticker) or rej.get("*")
@@ -221,8 +245,7 @@ class SimAccount:
                     return dict(o)
             raise SimRejected("APBK0346", "원주문번호가 존재하지 않습니다")
 
-    @staticmethod
-    def _fill(s: dict[str, Any], order: dict[str, Any], qty: int, price: int) -> None:
+    def _fill(self, s: dict[str, Any], order: dict[str, Any], qty: int, price: int) -> None:
         if qty <= 0:
             return
         amount = qty * price
@@ -242,7 +265,7 @@ class SimAccount:
         order["amount"] += amount
         order["fees"] += fee
         order["remaining"] -= qty
-        order["filled_at"] = datetime.now(UTC).isoformat()
+        order["filled_at"] = self.clock().isoformat()
 
     def _mature(self, s: dict[str, Any]) -> bool:
         """Open remainders fill once ``fill_remainder_after_s`` has passed (if that fault is set).

@@ -14,6 +14,7 @@
     |   +-- ReplayMismatch            stored history disagrees with the code
     +-- AdapterError                  the outside world failed
         +-- RetryableError            safe to try again (rate limit, timeout on a read, 5xx on a read)
+        |   +-- MarketClosed          the broker refused an order as outside its session (resume later)
         +-- BrokerError               the broker said no (carries code and message)
         |   +-- OrderRejected         an order refused by the broker; nothing was placed
         +-- OrderOutcomeUnknown       an order send whose result is not known (never resent blindly)
@@ -87,6 +88,15 @@ class AdapterError(RebalanceError):
 
 class RetryableError(AdapterError):
     pass
+
+
+class MarketClosed(RetryableError):
+    """The broker refused an order because its market is closed. Nothing was placed; the run
+    stops at its checkpoint (RUNNING, lease released) and ``resume`` sends it inside the session."""
+
+
+#: Broker codes meaning "outside the session / not a trading day" (KIS_API.md, error codes).
+MARKET_CLOSED_CODES = frozenset({"APBK0918", "APBK0919", "KIOK0320", "40580000"})
 
 
 class BrokerError(AdapterError):

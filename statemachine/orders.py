@@ -24,7 +24,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from .errors import BrokerError, OrderOutcomeUnknown, OrderRejected, RetryableError
+from .errors import MARKET_CLOSED_CODES, BrokerError, MarketClosed, OrderOutcomeUnknown, OrderRejected, RetryableError
 from .models import BrokerOrder, OrderRecord, OrderStatus, PlanOrder, Side
 from .ports import Broker, Clock, Hooks, UnitOfWork
 from .records import RunRecord
@@ -85,6 +85,11 @@ class OrderExecutor:
             chain = [self._intent(run, side, order.ticker, order.name, order.quantity, attempt, 0)]
             fresh = True
         rec = chain[-1]
+        if rec.status is OrderStatus.REJECTED and rec.broker_code in MARKET_CLOSED_CODES:
+            # refused as outside the session last time: nothing was placed, so send it anew now
+            self.guard()
+            rec = self._intent(run, side, rec.ticker, rec.name, rec.quantity, attempt, rec.seq + 1)
+            fresh = True
         while True:
             if rec.status is OrderStatus.INTENT:
                 if fresh:
@@ -146,7 +151,15 @@ class OrderExecutor:
         except OrderRejected as exc:
             self.log.warning("order %s %s x%d rejected: [%s] %s", rec.side.value, rec.ticker, rec.quantity,
                              exc.code, exc.message)
-            return self._update(rec, status=OrderStatus.REJECTED, broker_code=exc.code, message=exc.message)
+            rec = self._update(rec, status=OrderStatus.REJECTED, broker_code=exc.code, message=exc.message)
+            if exc.code in MARKET_CLOSED_CODES:
+                # Not a verdict on the order: the market is closed. Stop at this checkpoint; a resume
+                # inside the session sends it again (the refusal stays on record).
+                raise MarketClosed(f"the broker refused {rec.side.value} {rec.ticker} x{rec.quantity} as outside "
+                                   f"its session ([{exc.code}] {exc.message}); nothing was placed. The run "
+                                   f"stays at its checkpoint: resume it inside the session",
+                                   ticker=rec.ticker, code=exc.code) from exc
+            return rec
         except Exception as exc:  # noqa: BLE001 - any other failure: the order may or may not exist
             self.log.warning("order %s %s x%d: outcome unknown (%s); will reconcile, never resend blindly",
                              rec.side.value, rec.ticker, rec.quantity, exc)

@@ -7,7 +7,6 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -236,7 +235,7 @@ def demo(
         SimAccount.demo(a.settings.sim_account_path)
     targets = Targets.model_validate(json.loads((DEMO_DIR / "demo_targets.json").read_text()))
     with a.db.unit_of_work() as uow:
-        uow.add_targets(targets, datetime.now(UTC))
+        uow.add_targets(targets, a.clock.now())
         uow.commit()
     eng = a.engine(progress=None if as_json else _progress())
     started = eng.start(account=a.broker().alias, max_phase=5, planner=a.settings.planner, actor="demo")
@@ -258,7 +257,7 @@ def status(run_id: Annotated[str | None, typer.Argument()] = None, as_json: Json
     if as_json:
         _emit({"runs": rows})
     else:
-        runs_table(out, rows, "Run" if run_id else "Active and interrupted runs")
+        runs_table(out, rows, a.clock.now(), "Run" if run_id else "Active and interrupted runs")
 
 
 @app.command()
@@ -340,7 +339,7 @@ def config_set(
         cur = uow.latest_thresholds()
         new = Thresholds(mp=cur.mp if mp_threshold is None else mp_threshold,
                          sub_mp=cur.sub_mp if sub_mp_threshold is None else sub_mp_threshold)
-        uow.add_thresholds(new, datetime.now(UTC))
+        uow.add_thresholds(new, a.clock.now())
         uow.commit()
     data = {"mp_threshold_percent": new.mp, "sub_mp_threshold_percent": new.sub_mp}
     if as_json:
@@ -375,7 +374,7 @@ def targets_set(file: Path, as_json: JsonOpt = False) -> None:
     t = _read_targets(file)
     a = _app()
     with a.db.unit_of_work() as uow:
-        d = uow.add_targets(t, datetime.now(UTC))
+        d = uow.add_targets(t, a.clock.now())
         uow.commit()
     if as_json:
         _emit({"id": d.id, "mp_id": t.mp_id, "decided_at": d.decided_at.isoformat()})

@@ -3,10 +3,14 @@ cron or a systemd timer) and ``retry`` (a new planning round for a run that fail
 
 They register on the ``app`` of :mod:`adapters.cli.app` (imported at its end).
 
-``--now ISO`` (``schedule`` and ``run-if-due``, simulated broker only) makes the scheduler believe
-it is that instant: ``run-if-due`` decides at it; ``schedule`` runs its clock from it (real time
-passes at the normal rate). Tests and drills use it to make a due time "now"; real orders always
-use the real clock and the market-hours guard.
+``--now ISO`` (``schedule`` and ``run-if-due``, simulated brokers only) starts the process clock at
+that instant (as ``REBALANCE_CLOCK_AT`` does): the scheduler, the engine, its guards and the
+simulator all read it, and real time then passes at the normal rate. Tests and drills use it to
+make a due time "now"; the KIS broker always runs on the real clock.
+
+The scheduler follows the broker's market: the XKRX calendar and session for the KIS broker and
+for a simulator in its ``krx`` session; the default ``always-open`` simulated market is open at
+every instant.
 """
 
 from __future__ import annotations
@@ -19,13 +23,16 @@ from typing import Annotated, Any
 
 import typer
 
+from statemachine.errors import DomainError
 from statemachine.operations import retry as retry_run
 from statemachine.states import MAX_PHASE
 from statemachine.timeline import run_summary
 
-from ..market_calendar import XKRX
-from ..runtime import SystemClock, lease_owner
-from ..scheduler import OffsetClock, Schedule, ScheduleError, Scheduler, TickResult
+from ..bootstrap import follows_krx_session
+from ..clock import parse_instant
+from ..market_calendar import XKRX, AlwaysOpen
+from ..runtime import lease_owner
+from ..scheduler import Schedule, ScheduleError, Scheduler, TickResult
 from . import exit_codes as ec
 from .app import JsonOpt, _app, _emit, _finish, _progress, app, err, handled, out, state
 
@@ -76,34 +83,31 @@ def _schedule(cron: str | None, tz: str | None, grace_s: float | None) -> Schedu
 
 
 def _now(now: str | None) -> datetime | None:
+    """``--now``: the process clock starts at this instant (simulated brokers only) and then ticks,
+    for the scheduler, the engine, its guards and the simulator alike."""
     if now is None:
         return None
-    try:
-        t = datetime.fromisoformat(now)
-    except ValueError:
-        raise ScheduleError(
-            f"--now '{now}' is not an ISO time (e.g. 2026-11-25T10:00:00+09:00)", field="now"
-        ) from None
-    if t.tzinfo is None:
-        raise ScheduleError(f"--now '{now}' needs a UTC offset (e.g. +09:00)", field="now")
     assert state.settings is not None
-    if state.settings.broker != "sim":
-        raise ScheduleError("--now is for the simulated broker only", field="now")
+    try:
+        t = parse_instant(now, field="now")
+    except DomainError as exc:
+        raise ScheduleError(f"--now {exc.message}", field="now") from None
+    if state.settings.broker == "kis":
+        raise ScheduleError("--now is for the simulated brokers only; the KIS broker runs on the real clock",
+                            field="now")
+    state.settings = state.settings.model_copy(update={"clock_at": t.isoformat()})
     return t
 
 
-def _scheduler(
-    schedule: Schedule, start: datetime | None, max_phase: int, planner: str | None, progress: bool
-) -> Scheduler:
+def _scheduler(schedule: Schedule, max_phase: int, planner: str | None, progress: bool) -> Scheduler:
     a = _app()
-    clock = OffsetClock(SystemClock(), start) if start else SystemClock()
     return Scheduler(
         db=a.db,
         engine_factory=lambda: a.engine(progress=_progress() if progress else None),
         account=a.broker().alias,
         schedule=schedule,
-        calendar=XKRX,
-        clock=clock,
+        calendar=XKRX if follows_krx_session(a.settings) else AlwaysOpen(),
+        clock=a.clock,
         owner=f"scheduler:{lease_owner()}",
         max_phase=max_phase,
         planner=planner or a.settings.planner,
@@ -127,8 +131,8 @@ def schedule(
     starts once even with several schedulers. SIGTERM or SIGINT: the current step finishes and
     checkpoints, the run stays RUNNING for 'resume', and the scheduler exits 0."""
     sched_ = _schedule(cron, tz, grace_s)
-    start = _now(now)
-    sched = _scheduler(sched_, start, max_phase, planner, progress=False)
+    _now(now)
+    sched = _scheduler(sched_, max_phase, planner, progress=False)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         if sched.stopping:
@@ -166,9 +170,9 @@ def run_if_due(
     """One scheduling decision, for cron or a systemd timer: start the run that is due now, or print
     "not due" (exit 0). Exit codes as for 'run'; 75 when another run of the account is active."""
     sched_ = _schedule(cron, tz, grace_s)
-    at = _now(now)
-    sched = _scheduler(sched_, None, max_phase, planner, progress=not as_json)
-    result = sched.tick(at or sched.clock.now())
+    _now(now)
+    sched = _scheduler(sched_, max_phase, planner, progress=not as_json)
+    result = sched.tick(sched.clock.now())
     data: dict[str, Any] = {
         "outcome": result.outcome,
         "message": result.message,

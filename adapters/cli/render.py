@@ -103,11 +103,10 @@ def show_run(console: Console, view: dict[str, Any]) -> None:
                       f"  total drift {'-' if b is None else f'{b:.2f}pp'} → {'-' if a is None else f'{a:.2f}pp'}")
 
 
-def runs_table(console: Console, runs: list[dict[str, Any]], title: str = "Runs") -> None:
+def runs_table(console: Console, runs: list[dict[str, Any]], now: datetime, title: str = "Runs") -> None:
     t = Table(title=title)
     for c in ("id", "account", "state", "status", "phase", "age", "lease holder", "error"):
         t.add_column(c)
-    now = datetime.now().astimezone()
     for r in runs:
         age = now - datetime.fromisoformat(r["created_at"])
         t.add_row(r["id"], r["account"], r["state"], _status(r["status"]), str(r["max_phase"]),

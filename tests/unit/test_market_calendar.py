@@ -105,16 +105,21 @@ def test_market_hours_guard_stops_orders_only_when_closed():
     assert opened.calls == 1
 
 
-def test_the_market_hours_guard_is_wired_for_real_brokers_only():
+def test_the_market_hours_guard_is_wired_where_the_market_keeps_the_krx_session():
     from adapters.bootstrap import live_guards
     from adapters.config import Settings
+    from tests.fakes import FakeClock
 
-    assert live_guards(Settings(broker="sim")) == []
-    [guard] = live_guards(Settings(broker="kis"))
-    guard(_run(RunState.FETCHED))  # reading is fine at any hour
-    st = XKRX.status(datetime.now(UTC))
-    if st.open:
-        guard(_run(RunState.SELL_VALIDATED))
-    else:
-        with pytest.raises(SafetyStop, match="market-hours guard"):
+    tuesday_night = FakeClock(datetime(2026, 12, 1, 13, 0, tzinfo=UTC))  # 22:00 KST, closed
+    tuesday_morning = FakeClock(datetime(2026, 12, 1, 1, 30, tzinfo=UTC))  # 10:30 KST, open
+    # the simulated market is always open by default: no guard, at any hour
+    assert live_guards(Settings(broker="sim"), tuesday_night) == []
+    assert live_guards(Settings(broker="kis-sim"), tuesday_night) == []
+    for settings in (Settings(broker="kis"), Settings(broker="kis-sim", sim_session="krx"),
+                     Settings(broker="sim", sim_session="krx")):
+        [guard] = live_guards(settings, tuesday_night)
+        guard(_run(RunState.FETCHED))  # reading is fine at any hour
+        with pytest.raises(SafetyStop, match="market-hours guard: outside the 2026-12-01 session"):
             guard(_run(RunState.SELL_VALIDATED))
+        [guard] = live_guards(settings, tuesday_morning)
+        guard(_run(RunState.SELL_VALIDATED))  # open: no stop
