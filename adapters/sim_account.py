@@ -81,9 +81,9 @@ class SimAccount:
 
     # -- creation ------------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | os.PathLike[str], data: dict[str, Any], *,
-               overwrite: bool = True) -> SimAccount:
-        acc = cls(path)
+    def create(cls, path: str | os.PathLike[str], data: dict[str, Any], *, overwrite: bool = True,
+               clock: Callable[[], datetime] | None = None, session: SimSession = "always-open") -> SimAccount:
+        acc = cls(path, clock=clock, session=session)
         with acc.lock:
             if acc.path.exists() and not overwrite:
                 return acc
@@ -96,8 +96,10 @@ class SimAccount:
         return acc
 
     @classmethod
-    def demo(cls, path: str | os.PathLike[str], *, overwrite: bool = True) -> SimAccount:
-        return cls.create(path, json.loads((DEMO_DIR / "demo_account.json").read_text()), overwrite=overwrite)
+    def demo(cls, path: str | os.PathLike[str], *, overwrite: bool = True,
+             clock: Callable[[], datetime] | None = None, session: SimSession = "always-open") -> SimAccount:
+        return cls.create(path, json.loads((DEMO_DIR / "demo_account.json").read_text()), overwrite=overwrite,
+                          clock=clock, session=session)
 
     # -- file handling ---------------------------------------------------------------------------
     def _load(self) -> dict[str, Any]:

@@ -21,6 +21,12 @@ class FakeClock:
     def monotonic(self) -> float:
         return self.mono
 
+    def set(self, t: datetime) -> datetime:
+        """Move to ``t`` (forward or back; monotonic time moves forward only) and return it."""
+        self.mono += max(0.0, (t - self.t).total_seconds())
+        self.t = t
+        return t
+
     def advance(self, seconds: float) -> None:
         self.t += timedelta(seconds=seconds)
         self.mono += seconds

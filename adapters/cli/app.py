@@ -21,7 +21,7 @@ from statemachine.records import RunRecord
 from statemachine.states import MAX_PHASE, RunState
 from statemachine.timeline import run_summary, timeline
 
-from ..bootstrap import App, bootstrap
+from ..bootstrap import App, bootstrap, market_description
 from ..config import Settings
 from ..runtime import setup_logging
 from . import exit_codes as ec
@@ -242,6 +242,7 @@ def demo(
     if not as_json:
         err.print(f"demo run [bold]{started.id}[/] against the simulated account "
                   f"({a.settings.sim_account_path})")
+        err.print(f"market: {market_description(a.settings)}; clock {a.clock.now():%Y-%m-%d %H:%M:%S} UTC")
     _finish(a, eng.run(started.id), as_json)
 
 

@@ -33,7 +33,11 @@ SOURCES = sorted({t.source for t in OPERATOR_EDGES}, key=list(RunState).index)
 
 @pytest.fixture
 def account(tmp_path):
-    return SimAccount.demo(tmp_path / "account.json")
+    # the broker and every engine of a test share one (fake) time: 2026-11-25 10:00 KST, a session
+    clock = FakeClock()
+    acc = SimAccount.demo(tmp_path / "account.json", clock=clock.now)
+    acc.test_clock = clock  # type: ignore[attr-defined]
+    return acc
 
 
 class StopAt:
@@ -58,7 +62,7 @@ def engine(
         db.unit_of_work,
         SimulatedBroker(account),
         lambda name: planner or greedy,
-        FakeClock(),
+        account.test_clock,
         es,
         hooks=hooks,
         owner=owner,
