@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean bench
+.PHONY: demo test test-anytime lint install clean bench
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need Python 3.11 ($(PYTHON)); set PYTHON=..."; exit 1; }
@@ -22,6 +22,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check statemachine adapters tests bench run_rebalance.py
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# the demo and the date/session-sensitive tests under faketime at closed-market instants (CI runs it)
+test-anytime: $(STAMP)
+	.ci/anytime
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[dev,bench]'

@@ -690,10 +690,14 @@ def serve_simulator(
     port: int = 0,
     config: SimulatorConfig | None = None,
     ready: Callable[[str, SimulatorConfig], None] | None = None,
+    *,
+    session: SimSession = "always-open",
+    clock: Callable[[], datetime] | None = None,
 ) -> None:
     """Serve until interrupted (Ctrl-C). ``ready(url, config)`` is called once it listens."""
     cfg = config or SimulatorConfig()
-    server = SimulatorServer(account_path, cfg, host=host, port=port, log_level="warning")
+    server = SimulatorServer(account_path, cfg, host=host, port=port, log_level="warning", session=session,
+                             clock=clock)
     url = server.start()
     if ready:
         ready(url, cfg)
@@ -706,7 +710,8 @@ def serve_simulator(
         server.stop()
 
 
-def main(account_path: str, port: int = 0, env: str = "paper") -> None:
+def main(account_path: str, port: int = 0, env: str = "paper", session: SimSession = "always-open",
+         clock: Callable[[], datetime] | None = None) -> None:
     """Start the simulator standalone, print its URL and the (fake) test credentials."""
     if not Path(account_path).exists():
         SimAccount.demo(account_path)
@@ -718,9 +723,12 @@ def main(account_path: str, port: int = 0, env: str = "paper") -> None:
         print(
             f"  appkey    {c.appkey}\n  appsecret {c.appsecret}\n  account   {acct['cano']}-{acct['product']}"
         )
-        print(f"  rate limit {c.rate:g} req/s; account file {account_path}", flush=True)
+        print(f"  rate limit {c.rate:g} req/s; account file {account_path}")
+        market = ("always open" if session == "always-open"
+                  else "the KRX session (XKRX calendar, 09:00-15:30 KST) on its own clock")
+        print(f"  market    {market} (--session always-open|krx)", flush=True)
 
-    serve_simulator(account_path, port=port, config=cfg, ready=ready)
+    serve_simulator(account_path, port=port, config=cfg, ready=ready, session=session, clock=clock)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -52,11 +52,12 @@ def test_bad_schedule_input_is_one_line_and_starts_nothing(cli):
     one_line_error(cli("schedule", "--cron", "0 10 * * *", "--tz", "Nowhere/City"), 2, "unknown time zone")
     one_line_error(cli("run-if-due", "--cron", "0 10 * * *", "--now", "tomorrow"), 2, "--now")
     real = cli("run-if-due", "--cron", "0 10 * * *", "--now", DUE_NOW, REBALANCE_BROKER="kis")
-    one_line_error(real, 2, "--now is for the simulated broker only")
+    one_line_error(real, 2, "--now is for the simulated brokers only")
     assert cli.json("history")["history"] == [] and claimed(cli) == []
 
 
 def test_run_if_due(cli):
+    cli.env["REBALANCE_SIM_SESSION"] = "krx"  # the simulator keeps the KRX session: the scheduler follows it
     res = cli("run-if-due", "--cron", "0 10 * * *", "--now", "2026-11-25T11:00:00+09:00")
     assert res.returncode == 0 and "not due" in res.stdout
     res = cli("run-if-due", "--cron", "0 10 * * *", "--now", "2026-10-09T10:00:00+09:00")
@@ -70,6 +71,19 @@ def test_run_if_due(cli):
     assert len(cli.json("history")["history"]) == 1
     [claim] = claimed(cli)
     assert claim.run_id == data["run"]["id"] and claim.outcome == "SUCCEEDED"
+
+
+def test_an_always_open_simulated_market_runs_a_due_time_on_a_sunday_night(cli):
+    sunday_night = "2026-12-06T22:30:00+09:00"
+    closed = cli("run-if-due", "--cron", "30 22 * * *", "--now", sunday_night, REBALANCE_SIM_SESSION="krx")
+    assert closed.returncode == 0 and "not a KRX trading day" in closed.stdout  # krx session: closed
+    ran = cli("run-if-due", "--cron", "30 22 * * *", "--now", sunday_night, "--json")  # always-open
+    assert ran.returncode == 0, ran.stderr
+    data = json.loads(ran.stdout)
+    assert data["outcome"] == "ran" and data["run"]["status"] == "SUCCEEDED"
+    assert data["run"]["id"].startswith("20261206-")  # the run lives on the named instant's clock
+    placed = SimAccount(cli.account).orders()
+    assert placed and all(o["placed_at"].startswith("2026-12-06T13:3") for o in placed)  # 22:3x KST
 
 
 def test_operator_mistakes_are_refused_and_change_nothing(cli):
