@@ -269,8 +269,19 @@ class Scheduler:
             if nxt != announced:
                 log.info("next run due at %s (in %s)", _kst(nxt, self.schedule), _span(nxt - now))
                 announced = nxt
-            self._stop.wait(max(0.05, min(poll_s, (nxt - now).total_seconds())))
+            self._idle(max(0.05, min(poll_s, (nxt - now).total_seconds())))
         log.info("scheduler stopped")
+
+    def _idle(self, seconds: float) -> None:
+        """Wait up to ``seconds`` on the scheduler's clock, in short slices, returning early once a
+        stop is requested. (Time is the clock's: a timed wait on a lock would measure it on the
+        system's monotonic clock instead, which a faked clock does not move.)"""
+        end = self.clock.monotonic() + seconds
+        while not self.stopping:
+            left = end - self.clock.monotonic()
+            if left <= 0:
+                return
+            self.clock.sleep(min(left, 0.25))
 
 
 def _kst(t: datetime, schedule: Schedule) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -211,13 +212,14 @@ def test_interrupted_runs_wait_for_the_session(db, account, targets_set, clock):
 def test_serve_logs_the_next_due_time_and_stops_promptly_when_idle(db, account, targets_set, caplog, clock):
     s = make_scheduler(db, account, clock)
     s.clock.advance(3600)  # 11:00 KST: nothing due until tomorrow
+    clock.sleep = lambda seconds: time.sleep(0.01)  # idle in real time, the named instant stays put
     with caplog.at_level("INFO", logger="rebalance.scheduler"):
         t = threading.Thread(target=s.serve, kwargs={"poll_s": 30})
         t.start()
         for _ in range(100):
             if any("next run due at" in r.getMessage() for r in caplog.records):
                 break
-            threading.Event().wait(0.05)
+            time.sleep(0.05)
         s.request_stop()
         t.join(5)
     assert not t.is_alive()
