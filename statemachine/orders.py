@@ -21,8 +21,9 @@ earlier attempt never satisfies a later attempt's plan, though its fills stay re
 4. poll fills until filled or a timeout, then cancel the open remainder and confirm it;
 5. a partial fill's remainder is re-sent as a new intent, up to ``partial_retries`` times;
 6. before a side finishes, the whole side is reconciled against the broker's list: every broker
-   order of the day on the side's tickers that no intent owns (a late original we gave up on, or
-   an order placed by hand) is recorded as an adopted order row with its fills, and BLOCKS the run.
+   order of the day on the side's tickers, stamped since its first intent (less the tolerance), that
+   no intent owns and the run did not find open at its start (a late original we gave up on, or an
+   order placed by hand) is recorded as an adopted order row with its fills, and BLOCKS the run.
 
 Before every send the lease is renewed (a runner whose run was taken over stops) and the guards
 run (kill switch, abort); one intent is sent at most ``send_attempts`` times per process, after
@@ -392,7 +393,7 @@ class OrderExecutor:
         first = min(o.created_at for o in orders)
         day = broker_day(first)
         rows = self.broker.daily_orders(day, side=side)
-        known = self._known(run, day)
+        known = self._known(run, day) | self._seen_at_start(run)
         offset = self._offset(run, rows)
         since = first - timedelta(seconds=s.clock_skew_tolerance_s)
         tickers = {o.ticker for o in orders}
@@ -424,6 +425,14 @@ class OrderExecutor:
                   f"operator must decide")
         self.log.error(reason)
         return Blocked(ticker=extra[0].ticker, reason=reason, candidates=[_row(o) for o in extra])
+
+    def _seen_at_start(self, run: RunRecord) -> set[str]:
+        """Orders the run found at the broker before planning (open, or cancelled by it): not ours."""
+        with self.uow() as uow:
+            outputs = uow.outputs(run.id)
+        seen = {str(o.get("odno")) for o in (outputs.get("snapshot") or {}).get("open_orders", [])}
+        seen |= {str(o.get("odno")) for o in (outputs.get("cancelled_open_orders") or {}).get("orders", [])}
+        return seen
 
     def _orphan(self, run: RunRecord, side: Side, attempt: int, o: BrokerOrder) -> OrderRecord:
         """One order row for a broker order no intent owns, with its fills, in one transaction."""
