@@ -405,7 +405,9 @@ class OrderExecutor:
                    and o.odno is None and o.sends > 0]
         extra: list[BrokerOrder] = []
         for o in unowned:
-            owner = next((r for r in waiting if r.ticker == o.ticker and r.quantity == o.quantity), None)
+            stamped = o.placed_at - timedelta(seconds=offset)
+            owner = next((r for r in waiting if r.ticker == o.ticker and r.quantity == o.quantity
+                          and stamped >= r.created_at - timedelta(seconds=s.clock_skew_tolerance_s)), None)
             if owner is not None:  # a leftover unknown send (an earlier attempt's): it is this order
                 waiting.remove(owner)
                 self._update(owner, odno=o.odno, org_no=o.org_no, message=ADOPTED,
