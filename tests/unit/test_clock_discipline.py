@@ -31,13 +31,13 @@ def wall_clock_reads(source: str) -> list[tuple[int, str]]:
     tree = ast.parse(source)
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            if (node.value.id, node.attr) in WALL:
-                found.append((node.lineno, f"{node.value.id}.{node.attr}"))
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
-            # datetime.datetime.now, datetime.date.today
-            if (node.value.attr, node.attr) in WALL:
-                found.append((node.lineno, f"{node.value.attr}.{node.attr}"))
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and (node.value.id, node.attr) in WALL):
+            found.append((node.lineno, f"{node.value.id}.{node.attr}"))
+        # datetime.datetime.now, datetime.date.today
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+                and (node.value.attr, node.attr) in WALL):
+            found.append((node.lineno, f"{node.value.attr}.{node.attr}"))
         if isinstance(node, ast.ImportFrom) and node.module == "time":
             for alias in node.names:
                 if ("time", alias.name) in WALL:
