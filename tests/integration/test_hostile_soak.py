@@ -75,10 +75,12 @@ def _soak(db, tmp_path, seeds: range) -> None:
     assert delayed > len(seeds)  # the faults really happened
 
 
+@pytest.mark.timeout(900)
 def test_hostile_soak_20(db, tmp_path):
     _soak(db, tmp_path, range(20))
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_hostile_soak_200(db, tmp_path):
     _soak(db, tmp_path, range(1000, 1200))
