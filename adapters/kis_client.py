@@ -25,7 +25,7 @@ from statemachine.ports import Broker
 from .clock import SystemClock
 from .kis_auth import TokenProvider
 from .kis_config import KisConfig
-from .kis_errors import KisMalformedReply
+from .kis_errors import KisMalformedReply, KisRetryable, KisRetryExhausted
 from .kis_fields import KST, kst_time, num_float, num_int, object_of, rows_of, text
 from .kis_http import KisClient
 from .rate_limit import RateLimiter
@@ -40,6 +40,31 @@ P_ORDER = "/uapi/domestic-stock/v1/trading/order-cash"
 P_CCLD = "/uapi/domestic-stock/v1/trading/inquire-daily-ccld"
 P_RVSE = "/uapi/domestic-stock/v1/trading/order-rvsecncl"
 P_PRICE = "/uapi/domestic-stock/v1/quotations/inquire-price"
+
+
+class KisInconsistentBalance(KisRetryable):
+    """A balance reply marked success whose rows do not add up to its own summary."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="BALANCE_MISMATCH")
+
+
+def _check_summary(summary: dict[str, Any], rows_value: int, tickers: int, what: str) -> None:
+    """The securities value the summary states (``scts_evlu_amt``, else ``evlu_amt_smtl_amt``) must
+    equal the sum of the rows' ``evlu_amt``, within a rounding allowance (0.1% or 1,000 KRW)."""
+    stated: int | None = None
+    for key in ("scts_evlu_amt", "evlu_amt_smtl_amt"):
+        raw = str(summary.get(key, "")).strip()
+        if raw:
+            stated = num_int(summary, key, f"{what} output2")
+            break
+    if stated is None:
+        return  # a summary without the securities value cannot be checked (older samples)
+    if abs(stated - rows_value) > max(1000, stated // 1000):
+        raise KisInconsistentBalance(
+            f"{what}: the rows ({tickers} holding(s), {rows_value:,} KRW) do not add up to the reply's own "
+            f"summary ({stated:,} KRW of securities); not a snapshot"
+        )
 
 
 class KisBroker(Broker):
@@ -61,6 +86,7 @@ class KisBroker(Broker):
                                 wall_clock=lambda: self._now().timestamp())
         self.config = config
         self.alias = alias or config.masked_account
+        self._sleep = sleep
 
     @property
     def calls(self) -> Counter[str]:
@@ -74,6 +100,27 @@ class KisBroker(Broker):
 
     # -- reads -------------------------------------------------------------------------------------
     def balance(self) -> Snapshot:
+        """Holdings and cash, every page, and only a snapshot that adds up: the rows must match the
+        reply's own summary (DOMAIN.md section 8). One that does not (say, success with no rows while
+        ``output2`` counts 79,960,000 KRW of securities) is read again under the read retry policy,
+        and never returned as an emptier account."""
+        policy = self.client.config.retry
+        errors: list[Exception] = []
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._balance_once()
+            except KisInconsistentBalance as exc:
+                errors.append(exc)
+                if attempt >= policy.attempts:
+                    raise KisRetryExhausted(
+                        f"inquire-balance: gave up after {attempt} reads; last: {exc.message}", errors
+                    ) from exc
+                log.warning("%s; reading again (attempt %d/%d)", exc.message, attempt, policy.attempts)
+                self._sleep(policy.delay(attempt))
+
+    def _balance_once(self) -> Snapshot:
         what = "inquire-balance"
         params = {
             **self._acct(),
@@ -90,15 +137,25 @@ class KisBroker(Broker):
         sellable: dict[str, int] = {}
         price: dict[str, int] = {}
         names: dict[str, str] = {}
-        for body in pages:
-            for row in rows_of(body, "output1", what):
+        value = 0
+        for n, body in enumerate(pages, 1):
+            rows = rows_of(body, "output1", what)
+            if not rows and n < len(pages):
+                raise KisInconsistentBalance(f"{what}: page {n} of {len(pages)} has no rows although more "
+                                             f"pages follow; the answer is incomplete")
+            for row in rows:
                 t = text(row, "pdno", what)
                 w = f"{what} row {t}"
                 qty[t] = qty.get(t, 0) + num_int(row, "hldg_qty", w)
                 sellable[t] = sellable.get(t, 0) + num_int(row, "ord_psbl_qty", w)
                 price[t] = num_int(row, "prpr", w)
                 names[t] = str(row.get("prdt_name", "")).strip()
+                if "evlu_amt" in row:
+                    value += num_int(row, "evlu_amt", w)
+                else:
+                    value += num_int(row, "hldg_qty", w) * price[t]
         summary = object_of(pages[-1], "output2", what)
+        _check_summary(summary, value, len(qty), what)
         cash = num_int(summary, "prvs_rcdl_excc_amt", f"{what} output2")
         if cash < 0:
             raise BrokerError(

@@ -28,7 +28,7 @@ def kst(iso: str) -> datetime:
 
 
 def today_orders(orders: list[dict[str, Any]], today: date) -> list[dict[str, Any]]:
-    return [o for o in orders if kst(o["placed_at"]).date() == today]
+    return [o for o in orders if not o.get("pending") and kst(o["placed_at"]).date() == today]
 
 
 def balance_row(h: dict[str, Any], today: list[dict[str, Any]]) -> dict[str, str]:

@@ -11,9 +11,10 @@ with its 403 shapes, revoke and hashkey. Response headers go out as the broker s
 Faults (:class:`SimulatorConfig`, plus one-shot :meth:`KisSimulator.inject`): latency, a rate
 limit of N requests per second answered with EGW00201, 5xx pages, timeouts (sleeping past the
 client's timeout), dropped order replies (the order is applied, then the connection closed),
-empty / HTML bodies, expired tokens. Partial fills, rejects (insufficient cash, market closed)
-and lost order replies shared across processes live in the account file's ``faults``
-(:meth:`SimAccount.set_faults`).
+empty / HTML bodies, expired tokens. Partial fills, rejects (insufficient cash, market closed),
+lost order replies, delayed acceptance (the reply is dropped), a lagging order list, a skewed
+broker clock and a balance answered without its rows (``balance_rows_missing``) are shared across
+processes in the account file's ``faults`` (:meth:`SimAccount.set_faults`).
 
 Run it in a background thread with :class:`SimulatorServer` (``start()`` returns the base URL),
 in the foreground with :func:`serve_simulator`, or as ``python -m adapters.kis_simulator ACCOUNT``.
@@ -416,6 +417,10 @@ class KisSimulator:
         if page is None:
             return 500, R.envelope("1", "OPSQ1002", "연속조회 키가 올바르지 않습니다"), ""
         chunk, cont, ctx = page
+        if self._take_balance_fault():
+            # success, no rows, "last page" - while the summary still counts the securities
+            chunk, cont = [], "D"
+            ctx = {**ctx, "ctx_area_nk100": "".ljust(100)}
         msg = (
             ("KIOK0510", "조회가 완료되었습니다")
             if cont in ("D", "E")
@@ -432,6 +437,21 @@ class KisSimulator:
             ),
             cont,
         )
+
+    def _take_balance_fault(self) -> bool:
+        """The account file's ``balance_rows_missing`` fault: N balance reads answer without rows."""
+        hit = False
+
+        def take(st: dict[str, Any]) -> None:
+            nonlocal hit
+            n = int(st["faults"].get("balance_rows_missing", 0) or 0)
+            if n > 0:
+                st["faults"]["balance_rows_missing"] = n - 1
+                hit = True
+
+        if int(self.account.read()["faults"].get("balance_rows_missing", 0) or 0) > 0:
+            self.account.update(take)
+        return hit
 
     def _psbl(self, q: dict[str, str], req: Request, tr: str) -> tuple[int, dict[str, Any], str]:
         if err := self._account_error(q):
@@ -457,7 +477,7 @@ class KisSimulator:
         side = {"01": "sell", "02": "buy"}.get(q.get("SLL_BUY_DVSN_CD", "00"))
         pdno, odno, ccld = q.get("PDNO", ""), q.get("ODNO", "").strip(), q.get("CCLD_DVSN", "00")
         rows = []
-        for o in self.account.orders():
+        for o in self.account.listed_orders():  # list_lag_s applies
             d = R.kst(o["placed_at"]).strftime("%Y%m%d")
             if not start <= d <= end or side and o["side"] != side or pdno and o["ticker"] != pdno:
                 continue

@@ -18,6 +18,19 @@ hour, and say so) or ``krx`` (the XKRX calendar and the regular session, read on
 Outside its session it refuses orders as the paper broker does (``40580000``).
 * ``lose_reply_rate`` / ``lose_reply_seed`` - accept the order but tell the caller nothing
   (used by the adapters to raise OrderOutcomeUnknown).
+
+A hostile broker (issue 14; the engine's answers are in docs/durability.md):
+
+* ``accept_delay_s``: N - an order is taken but reaches the exchange only N seconds (of the
+  account's clock) later: until then it is pending (no fill, not in the order list, no effect on
+  cash or holdings) and the caller gets no reply (``reply_lost``); on arrival it is checked like
+  any order (an unaffordable one is recorded rejected) and filled;
+* ``list_lag_s``: N - the daily order list (:meth:`listed_orders`) hides orders that arrived less
+  than N seconds ago (the fills themselves happen at once: holdings and cash move);
+* ``clock_skew_s``: N - the broker stamps ``placed_at`` / ``filled_at`` (and so ``ORD_TMD`` and
+  ``ord_tmd``) with its clock, which runs N seconds ahead of the account's (negative: behind);
+* ``balance_rows_missing``: N - the next N balance reads (KIS simulator) answer success with an
+  empty ``output1`` while ``output2`` still shows the securities value.
 """
 
 from __future__ import annotations
@@ -158,7 +171,8 @@ class SimAccount:
         for t, h in sorted(s["holdings"].items()):
             if h["qty"] <= 0 and not h.get("sold_today"):
                 continue
-            reserved = sum(o["remaining"] for o in s["orders"] if o["ticker"] == t and o["side"] == "sell")
+            reserved = sum(o["remaining"] for o in s["orders"]
+                           if o["ticker"] == t and o["side"] == "sell" and not o.get("pending"))
             out.append({"ticker": t, "name": s["names"].get(t, ""), "quantity": h["qty"],
                         "orderable_quantity": max(0, h["qty"] - reserved), "price": s["prices"].get(t, 0),
                         "avg_cost": h.get("avg_cost", 0.0)})
@@ -170,7 +184,7 @@ class SimAccount:
     def orderable_cash(self) -> int:
         s = self.read()
         reserved = sum(o["remaining"] * s["prices"].get(o["ticker"], 0)
-                       for o in s["orders"] if o["side"] == "buy")
+                       for o in s["orders"] if o["side"] == "buy" and not o.get("pending"))
         return max(0, int(s["cash"]) - reserved)
 
     def price(self, ticker: str) -> int | None:
@@ -184,9 +198,14 @@ class SimAccount:
         return self.read()["orders"]
 
     # -- orders ----------------------------------------------------------------------------------
+    def broker_now(self, state: dict[str, Any] | None = None) -> datetime:
+        """The broker's own clock: the account's plus the ``clock_skew_s`` fault (may be negative)."""
+        faults = (state if state is not None else self.read())["faults"]
+        return self.clock() + timedelta(seconds=float(faults.get("clock_skew_s", 0) or 0))
+
     def place(self, side: str, ticker: str, qty: int, order_type: str = "01", price: int = 0) -> PlaceOutcome:
         """Accept (and fill) an order, or raise SimRejected. ``reply_lost`` says the caller must not
-        be told the result (the order still exists)."""
+        be told the result (the order still exists, or will once a delayed acceptance arrives)."""
         with self._tx() as s:
             faults = s["faults"]
             now = self.clock()
@@ -205,35 +224,61 @@ class SimAccount:
                 raise SimRejected("APBK0656", "해당종목정보가 없습니다.")
             if qty <= 0:
                 raise SimRejected("APBK0500", "주문수량을 확인하세요")
-            fill_price = int(price) if order_type == "00" and price else int(mkt)
-            if side == "buy":
-                reserved = sum(o["remaining"] * s["prices"].get(o["ticker"], 0)
-                               for o in s["orders"] if o["side"] == "buy")
-                fee = int(qty * fill_price * s.get("commission_rate", 0.000146527))
-                if qty * fill_price + fee > s["cash"] - reserved:
-                    raise SimRejected("APBK0952", "주문가능금액을 초과 했습니다")
-            else:
-                h = s["holdings"].get(ticker, {"qty": 0})
-                reserved = sum(o["remaining"] for o in s["orders"]
-                               if o["ticker"] == ticker and o["side"] == "sell")
-                if qty > h["qty"] - reserved:
-                    raise SimRejected("APBK0400", "주문 가능한 수량을 초과하였습니다.")
+            delay = float(faults.get("accept_delay_s", 0) or 0)
             odno = f"{s['next_odno']:010d}"
-            s["next_odno"] += 1
             order = {"odno": odno, "org_no": "00950", "ticker": ticker, "side": side, "qty": qty,
                      "order_type": order_type, "price": int(price), "filled_qty": 0, "amount": 0, "fees": 0,
-                     "remaining": qty, "rejected": 0, "cancelled": 0,
-                     "placed_at": now.isoformat(), "name": s["names"].get(ticker, "")}
+                     "remaining": qty, "rejected": 0, "cancelled": 0, "name": s["names"].get(ticker, "")}
+            if delay > 0:
+                # taken, but it reaches the exchange only later: the caller hears nothing
+                s["next_odno"] += 1
+                arrive = now + timedelta(seconds=delay)
+                order.update(pending=True, arrive_at=arrive.isoformat(),
+                             placed_at=(self.broker_now(s) + timedelta(seconds=delay)).isoformat())
+                s["orders"].append(order)
+                return PlaceOutcome(order=dict(order), reply_lost=True)
+            why_not = self._refusal(s, side, ticker, qty, order_type, price)
+            if why_not:
+                raise SimRejected(*why_not)
+            s["next_odno"] += 1
+            order.update(placed_at=self.broker_now(s).isoformat(), arrived_at=now.isoformat())
             s["orders"].append(order)
-            pf = faults.get("partial_fill", {})
-            ratio = pf.get(ticker, pf.get("*", 1.0))
-            self._fill(s, order, int(qty * float(ratio)) if ratio < 1 else qty, fill_price)
+            self._execute(s, order)
             lost = False
             rate = float(faults.get("lose_reply_rate", 0) or 0)
             if rate > 0:
                 rng = random.Random(f"{faults.get('lose_reply_seed', 0)}:{odno}")
                 lost = rng.random() < rate
             return PlaceOutcome(order=dict(order), reply_lost=lost)
+
+    @staticmethod
+    def _refusal(s: dict[str, Any], side: str, ticker: str, qty: int, order_type: str,
+                 price: int) -> tuple[str, str] | None:
+        """Why the exchange refuses the order now (cash or shares), or None."""
+        mkt = int(s["prices"].get(ticker) or 0)
+        fill_price = int(price) if order_type == "00" and price else mkt
+        if side == "buy":
+            reserved = sum(o["remaining"] * s["prices"].get(o["ticker"], 0)
+                           for o in s["orders"] if o["side"] == "buy" and not o.get("pending"))
+            fee = int(qty * fill_price * s.get("commission_rate", 0.000146527))
+            if qty * fill_price + fee > s["cash"] - reserved:
+                return "APBK0952", "주문가능금액을 초과 했습니다"
+        else:
+            h = s["holdings"].get(ticker, {"qty": 0})
+            reserved = sum(o["remaining"] for o in s["orders"]
+                           if o["ticker"] == ticker and o["side"] == "sell" and not o.get("pending"))
+            if qty > h["qty"] - reserved:
+                return "APBK0400", "주문 가능한 수량을 초과하였습니다."
+        return None
+
+    def _execute(self, s: dict[str, Any], order: dict[str, Any]) -> None:
+        """Fill an order that reached the exchange (all of it, or the ``partial_fill`` fraction)."""
+        mkt = int(s["prices"].get(order["ticker"]) or 0)
+        fill_price = int(order["price"]) if order["order_type"] == "00" and order["price"] else mkt
+        pf = s["faults"].get("partial_fill", {})
+        ratio = pf.get(order["ticker"], pf.get("*", 1.0))
+        qty = order["qty"]
+        self._fill(s, order, int(qty * float(ratio)) if ratio < 1 else qty, fill_price)
 
     def cancel(self, odno: str, qty: int | None = None) -> dict[str, Any]:
         with self._tx() as s:
@@ -267,22 +312,50 @@ class SimAccount:
         order["amount"] += amount
         order["fees"] += fee
         order["remaining"] -= qty
-        order["filled_at"] = self.clock().isoformat()
+        order["filled_at"] = self.broker_now(s).isoformat()
 
     def _mature(self, s: dict[str, Any]) -> bool:
-        """Open remainders fill once ``fill_remainder_after_s`` has passed (if that fault is set).
-        Returns whether anything filled."""
-        after = s["faults"].get("fill_remainder_after_s")
-        if after is None:
-            return False
+        """Delayed acceptances arrive (``accept_delay_s``) and open remainders fill once
+        ``fill_remainder_after_s`` has passed (if that fault is set). Returns whether anything changed."""
         now = self.clock()
         changed = False
         for o in s["orders"]:
-            placed = datetime.fromisoformat(o["placed_at"])
-            if o["remaining"] > 0 and now - placed >= timedelta(seconds=after):
+            if o.get("pending") and datetime.fromisoformat(o["arrive_at"]) <= now:
+                why_not = self._refusal(s, o["side"], o["ticker"], o["qty"], o["order_type"], o["price"])
+                o.pop("pending")
+                o["arrived_at"] = o.pop("arrive_at")
+                if why_not:
+                    o["rejected"], o["remaining"] = o["qty"], 0
+                    o["reject_code"] = why_not[0]
+                else:
+                    self._execute(s, o)
+                changed = True
+        after = s["faults"].get("fill_remainder_after_s")
+        if after is None:
+            return changed
+        for o in s["orders"]:
+            if o.get("pending"):
+                continue
+            arrived = datetime.fromisoformat(o.get("arrived_at") or o["placed_at"])
+            if o["remaining"] > 0 and now - arrived >= timedelta(seconds=after):
                 self._fill(s, o, o["remaining"], int(s["prices"].get(o["ticker"], 0)))
                 changed = True
         return changed
+
+    def listed_orders(self) -> list[dict[str, Any]]:
+        """The orders the broker's daily order list shows now: arrived, and older than ``list_lag_s``."""
+        s = self.read()
+        lag = float(s["faults"].get("list_lag_s", 0) or 0)
+        now = self.clock()
+        out = []
+        for o in s["orders"]:
+            if o.get("pending"):
+                continue
+            arrived = o.get("arrived_at")
+            if lag > 0 and arrived and now - datetime.fromisoformat(arrived) < timedelta(seconds=lag):
+                continue
+            out.append(o)
+        return out
 
     # -- summaries for tests and the demo -----------------------------------------------------------
     def positions(self) -> dict[str, int]:

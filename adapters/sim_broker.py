@@ -1,8 +1,10 @@
 """The broker port over the simulated account, in process (no HTTP).
 
 Used by unit tests and as the default broker until the KIS REST client is configured. Its
-contract is the port's: complete reads or an exception; an order whose reply was "lost" raises
-OrderOutcomeUnknown although the account accepted it.
+contract is the port's: complete reads or an exception; an order whose reply was "lost" (or whose
+acceptance is delayed, ``accept_delay_s``) raises OrderOutcomeUnknown although the account took it.
+The order list is the account's :meth:`SimAccount.listed_orders` (``list_lag_s`` applies); times are
+the broker's clock (``clock_skew_s``).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class SimulatedBroker(Broker):
                      odno: str | None = None, unfilled_only: bool = False) -> list[BrokerOrder]:
         self.account.count_call("daily_orders")
         out = []
-        for o in self.account.orders():
+        for o in self.account.listed_orders():
             placed = datetime.fromisoformat(o["placed_at"])
             if placed.astimezone(KST).date() != day:
                 continue

@@ -480,15 +480,33 @@ class Engine:
             previous_failures=failures(prev.checks) if prev else [],
         )
         if side is Side.SELL:
-            return PlanningContext(snapshot=Snapshot.model_validate(outputs["snapshot"]),
-                                   drift=DriftReport.model_validate(outputs["drift_before"]), **common)
+            snap = Snapshot.model_validate(outputs["snapshot"])
+            drift = DriftReport.model_validate(outputs["drift_before"])
+            snap, drift, _ = self._after_earlier_attempts(run, side, attempt, snap, drift)
+            return PlanningContext(snapshot=snap, drift=drift, **common)
         cash = outputs["cash"]
         sold = [f["ticker"] for f in outputs.get("sell_fills", {}).get("fills", []) if f["filled"] > 0]
-        return PlanningContext(snapshot=Snapshot.model_validate(cash["snapshot"]),
-                               drift=DriftReport.model_validate(cash["drift"]),
-                               orderable_cash=cash["orderable_cash"],
-                               cash_buffer=self.settings.cash_buffer(cash["orderable_cash"]),
-                               sold_tickers=sold, **common)
+        snap, drift, spent = self._after_earlier_attempts(run, side, attempt, Snapshot.model_validate(cash["snapshot"]),
+                                                          DriftReport.model_validate(cash["drift"]))
+        orderable = max(0, cash["orderable_cash"] - spent)
+        return PlanningContext(snapshot=snap, drift=drift, orderable_cash=orderable,
+                               cash_buffer=self.settings.cash_buffer(orderable), sold_tickers=sold, **common)
+
+    def _after_earlier_attempts(self, run: RunRecord, side: Side, attempt: int, snap: Snapshot,
+                                drift: DriftReport) -> tuple[Snapshot, DriftReport, int]:
+        """A re-plan (an operator's force, a retry) plans on the stored account data: apply what the
+        side's earlier attempts filled since that data was read, so the new plan does not trade it
+        again (each attempt's orders are its own chain, statemachine.orders). Returns the snapshot,
+        its drift and the cash those fills spent (buys)."""
+        with self.uow() as uow:
+            earlier = [o for o in uow.orders(run.id) if o.side is side and o.attempt < attempt
+                       and o.filled_quantity > 0 and (snap.taken_at is None or o.created_at >= snap.taken_at)]
+        if not earlier:
+            return snap, drift, 0
+        trades = [(o.side, o.ticker, o.filled_quantity, int(round(o.avg_price))) for o in earlier]
+        after, _ = apply_trades(snap, trades, self.settings.fees, {o.ticker: o.name for o in earlier})
+        spent = sum(o.amount + o.fees for o in earlier) if side is Side.BUY else 0
+        return after, drift_report(after, run.targets, run.thresholds), spent
 
     def _attempts(self, run: RunRecord, side: Side) -> list[PlanAttemptRecord]:
         with self.uow() as uow:

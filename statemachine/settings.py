@@ -25,7 +25,6 @@ class EngineSettings(BaseModel):
     open_orders_policy: Literal["fail", "cancel"] = "fail"
     sell_untargeted: bool = True
     lease_ttl_s: float = Field(60.0, gt=0)
-    reconcile_skew_s: float = Field(2.0, ge=0, description="broker clock may lag ours by this much")
     # -- a hostile broker (issue 14); documented in docs/durability.md -------------------------------
     send_timeout_s: float = Field(10.0, gt=0, description="the broker client's whole-request limit for a send")
     settle_window_s: float = Field(30.0, ge=0, description="after a send's deadline, how long a late acceptance "

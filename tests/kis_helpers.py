@@ -141,15 +141,18 @@ def balance_row(ticker: str, qty: int, price: int, sellable: int | None = None) 
     }
 
 
-def balance_summary(cash: int) -> dict[str, str]:
-    return {
+def balance_summary(cash: int, scts: int | None = None) -> dict[str, str]:
+    """``scts``: the securities value the summary states (None: the field is absent, not checked)."""
+    out = {
         "dnca_tot_amt": str(cash),
         "nxdy_excc_amt": str(cash),
         "prvs_rcdl_excc_amt": str(cash),
-        "tot_evlu_amt": str(cash),
-        "scts_evlu_amt": "0",
+        "tot_evlu_amt": str(cash + (scts or 0)),
         "thdt_tlex_amt": "0",
     }
+    if scts is not None:
+        out["scts_evlu_amt"] = str(scts)
+    return out
 
 
 # ------------------------------------------------------------------------------ in-memory store

@@ -11,6 +11,7 @@ from adapters.sim_broker import SimulatedBroker
 from statemachine.engine import Engine
 from statemachine.errors import LeaseHeld, RunFinished, RunNotFound, TransitionError
 from statemachine.models import OrderStatus, Side, Targets
+from statemachine.orders import NEVER_SENT
 from statemachine.planner_greedy import GreedyPlanner
 from statemachine.settings import EngineSettings
 from statemachine.states import RunState, RunStatus
@@ -157,7 +158,9 @@ def test_intent_without_order_number_is_resent_only_if_broker_has_none(db, accou
     assert done.status is RunStatus.SUCCEEDED
     with db.unit_of_work() as uow:
         first = uow.orders(run.id)[0]
-    assert first.message == "not at the broker; re-sent"
+    # its send counter (committed before every send) says it never left: sent at once, without
+    # waiting out a settle window for an order that cannot exist
+    assert first.message == NEVER_SENT and first.sends == 1
     tickers = [o["ticker"] + o["side"] for o in account.orders()]
     assert len(tickers) == len(set(tickers))
 

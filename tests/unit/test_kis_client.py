@@ -80,7 +80,8 @@ def test_balance_walks_every_page_passing_ctx_back_unchanged(tmp_path: Path) -> 
             "inquire-balance",
             kis_json(
                 200,
-                ok(ctx_area_fk100=fk, ctx_area_nk100=nk, output1=chunk, output2=[balance_summary(5_000_000)]),
+                ok(ctx_area_fk100=fk, ctx_area_nk100=nk, output1=chunk,
+                   output2=[balance_summary(5_000_000, scts=1_440_000)]),
                 tr_cont=cont,
             ),
         )
@@ -112,7 +113,7 @@ def test_balance_skips_sold_out_rows_and_aggregates_duplicate_lots(tmp_path: Pat
                     balance_row("132030", 5, 13500, 2),
                     balance_row("132030", 3, 13500),
                 ],
-                output2=[balance_summary(100)],
+                output2=[balance_summary(100, scts=108_000)],
             ),
             tr_cont="D",
         ),
