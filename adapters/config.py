@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     open_orders_policy: Literal["fail", "cancel"] = "fail"
     sell_untargeted: bool = True
     lease_ttl_s: float = 60.0
+    # a hostile broker (docs/durability.md): how long an order without a reply may still turn up
+    send_timeout_s: float = Field(10.0, gt=0, description="the broker client's limit for one order send")
+    settle_window_s: float = Field(30.0, ge=0, description="after a send's deadline, how long a late order may "
+                                   "still appear before 'not at the broker' counts")
+    clock_skew_tolerance_s: float = Field(60.0, ge=0, description="how far the broker's clock may differ from ours")
+    unknown_wait_limit_s: float = Field(300.0, gt=0, description="an undecided unknown order blocks the run after this")
     on_llm_failure: Literal["fail", "optimal"] = "fail"
     commission_rate: float = 0.000146527
     commission_min: int = 0
@@ -62,6 +68,8 @@ class Settings(BaseSettings):
             fill_timeout_s=self.fill_timeout_s, fill_poll_s=self.fill_poll_s,
             partial_retries=self.partial_retries, open_orders_policy=self.open_orders_policy,
             sell_untargeted=self.sell_untargeted, lease_ttl_s=self.lease_ttl_s,
+            send_timeout_s=self.send_timeout_s, settle_window_s=self.settle_window_s,
+            clock_skew_tolerance_s=self.clock_skew_tolerance_s, unknown_wait_limit_s=self.unknown_wait_limit_s,
             on_llm_failure=self.on_llm_failure,
             limits=TradingLimits(max_turnover_percent=self.max_turnover_percent,
                                  max_order_value_krw=self.max_order_value_krw),

@@ -73,7 +73,7 @@ def make_kis_broker(settings: Settings, clock: Clock) -> Broker:
                            account=SecretStr(f"{acct['cano']}-{acct['product']}"), base_url=url,
                            requests_per_second=ks.sim_rps,
                            token_cache_path=path.parent / f".{path.name}.token.json",
-                           token_min_issue_interval_s=0)
+                           token_min_issue_interval_s=0, order_timeout_s=settings.send_timeout_s)
         return KisBroker(config, httpx.Client(), alias=settings.account_alias, now=clock.now)
     missing = [f"REBALANCE_KIS_{n.upper()}" for n in ("appkey", "appsecret", "account") if getattr(ks, n) is None]
     if missing:
@@ -81,5 +81,6 @@ def make_kis_broker(settings: Settings, clock: Clock) -> Broker:
                           field=missing[0])
     config = KisConfig(env=ks.env, appkey=ks.appkey, appsecret=ks.appsecret, account=ks.account,  # type: ignore[arg-type]
                        base_url=ks.base_url, live=ks.live, live_confirm=ks.live_confirm,
-                       requests_per_second=ks.rps, token_cache_path=Path(ks.token_cache_path).expanduser())
+                       requests_per_second=ks.rps, token_cache_path=Path(ks.token_cache_path).expanduser(),
+                       order_timeout_s=settings.send_timeout_s)  # the engine's settle window counts from it
     return KisBroker(config, httpx.Client(), alias=settings.account_alias, now=clock.now)

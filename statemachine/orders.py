@@ -295,9 +295,19 @@ class OrderExecutor:
                 out.candidates = live
         return out
 
-    def _read(self, day: date, **query: object) -> tuple[list[BrokerOrder] | None, str]:
+    def _daily(self, since: datetime, **query: object) -> list[BrokerOrder]:
+        """The broker's order list of every broker day from ``since`` to now: an order sent just
+        after midnight KST is listed under the next day than its intent (at most a few days)."""
+        first, last = broker_day(since), broker_day(self.clock.now())
+        days = [first + timedelta(days=n) for n in range(min(max(0, (last - first).days), 3) + 1)]
+        rows: list[BrokerOrder] = []
+        for day in days:
+            rows += self.broker.daily_orders(day, **query)  # type: ignore[arg-type]
+        return rows
+
+    def _read(self, since: datetime, **query: object) -> tuple[list[BrokerOrder] | None, str]:
         try:
-            return self.broker.daily_orders(day, **query), ""  # type: ignore[arg-type]
+            return self._daily(since, **query), ""
         except RetryableError as exc:
             return None, exc.message
 
@@ -314,7 +324,7 @@ class OrderExecutor:
         failure = ""
         while True:
             read_at = self.clock.now()
-            rows, failure = self._read(broker_day(rec.created_at), ticker=rec.ticker)
+            rows, failure = self._read(rec.created_at, ticker=rec.ticker)
             if rows is not None:
                 m = self._match(run, rec, rows)
                 if len(m.candidates) == 1 and not m.foreign and not m.early:
@@ -392,7 +402,7 @@ class OrderExecutor:
                 self.clock.sleep(max(0.01, min(5.0, (until - self.clock.now()).total_seconds())))
         first = min(o.created_at for o in orders)
         day = broker_day(first)
-        rows = self.broker.daily_orders(day, side=side)
+        rows = self._daily(first, side=side)
         known = self._known(run, day) | self._seen_at_start(run)
         offset = self._offset(run, rows)
         since = first - timedelta(seconds=s.clock_skew_tolerance_s)
@@ -465,7 +475,7 @@ class OrderExecutor:
         return {"status": status, **self._fill_fields(rec, row)}
 
     def _poll(self, rec: OrderRecord) -> BrokerOrder | None:
-        rows = self.broker.daily_orders(broker_day(rec.created_at), odno=rec.odno)
+        rows = self._daily(rec.created_at, odno=rec.odno)
         for o in rows:
             if o.odno == rec.odno:
                 return o

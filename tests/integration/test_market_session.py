@@ -140,3 +140,38 @@ def test_a_faked_clock_is_refused_for_the_kis_broker(tmp_path):
 
     with pytest.raises(DomainError, match="simulated brokers only"):
         bootstrap(Settings(broker="kis", clock_at="2026-11-25T10:30:00+09:00"), db_url=f"sqlite:///{tmp_path}/x.db")
+
+
+class SlowWire:
+    """The in-process broker, with each order send taking two seconds of the shared clock."""
+
+    def __init__(self, broker, clock: FakeClock) -> None:
+        self.inner, self.clock = broker, clock
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def place_order(self, *args, **kwargs):
+        self.clock.advance(2)
+        return self.inner.place_order(*args, **kwargs)
+
+
+def test_an_order_sent_across_midnight_kst_is_found_on_the_next_broker_day(db, tmp_path):
+    """The always-open market trades at midnight: an intent of 23:59:59 KST whose order the broker
+    stamps 00:00:01 is listed under the next day; polling and reconciliation read both days."""
+    from adapters.sim_broker import SimulatedBroker
+
+    clock = FakeClock(datetime(2026, 11, 25, 23, 59, 58, tzinfo=KST))
+    account = SimAccount.demo(tmp_path / "account.json", clock=clock.now)
+    broker = SlowWire(SimulatedBroker(account), clock)
+    es = EngineSettings(fill_timeout_s=2, fill_poll_s=0.5)
+    eng = Engine(db.unit_of_work, broker, lambda name: GreedyPlanner(), clock, es, owner="a")  # type: ignore[arg-type]
+    run = eng.run(eng.start(account="demo", targets=TARGETS, planner="greedy").id)
+    assert run.status is RunStatus.SUCCEEDED, run.error
+    days = {datetime.fromisoformat(o["placed_at"]).astimezone(KST).date().isoformat() for o in account.orders()}
+    assert days == {"2026-11-26"}
+    keys = [(o["side"], o["ticker"]) for o in account.orders()]
+    assert len(keys) == len(set(keys))
+    with db.unit_of_work() as uow:
+        intents = {o.created_at.astimezone(KST).date().isoformat() for o in uow.orders(run.id)}
+    assert "2026-11-25" in intents  # the first intent was committed before midnight
