@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta, timezone
 from .errors import BrokerError, OrderOutcomeUnknown, OrderRejected, RetryableError
 from .models import BrokerOrder, OrderRecord, OrderStatus, PlanOrder, Side
 from .ports import Broker, Clock, Hooks, UnitOfWork
-from .records import RunRecord
+from .records import Fence, RunRecord
 from .settings import EngineSettings
 
 KST = timezone(timedelta(hours=9))
@@ -54,7 +54,8 @@ class SideResult:
 class OrderExecutor:
     def __init__(self, uow: Callable[[], AbstractContextManager[UnitOfWork]], broker: Broker, clock: Clock,
                  hooks: Hooks, settings: EngineSettings, log: logging.LoggerAdapter,
-                 heartbeat: Callable[[], None], guard: Callable[[], None] | None = None) -> None:
+                 heartbeat: Callable[[], None], guard: Callable[[], None] | None = None, *,
+                 fence: Fence) -> None:
         self.uow = uow
         self.broker = broker
         self.clock = clock
@@ -63,6 +64,7 @@ class OrderExecutor:
         self.log = log
         self.heartbeat = heartbeat
         self.guard = guard or (lambda: None)
+        self.fence = fence  # every order write is conditional on the run's lease (owner, epoch)
 
     # -- the side ------------------------------------------------------------------------------
     def execute(self, run: RunRecord, side: Side, attempt: int, plan: list[PlanOrder]) -> SideResult:
@@ -126,7 +128,7 @@ class OrderExecutor:
         with self.uow() as uow:
             rec = uow.add_order(run_id=run.id, account=run.account, side=side, ticker=ticker, name=name,
                                 quantity=qty, attempt=attempt, seq=seq, status=OrderStatus.INTENT,
-                                created_at=self.clock.now())
+                                created_at=self.clock.now(), fence=self.fence)
             uow.commit()
         self.log.info("order intent %s %s x%d committed (#%d)", side.value, ticker, qty, rec.id)
         self.hooks.point("order:intent_committed")
@@ -134,13 +136,13 @@ class OrderExecutor:
 
     def _update(self, rec: OrderRecord, **fields: object) -> OrderRecord:
         with self.uow() as uow:
-            out = uow.update_order(rec.id, updated_at=self.clock.now(), **fields)
+            out = uow.update_order(rec.id, fence=self.fence, updated_at=self.clock.now(), **fields)
             uow.commit()
         return out
 
     def _send(self, rec: OrderRecord) -> OrderRecord:
         self.hooks.point("order:before_send")
-        rec = self._update(rec, sends=rec.sends + 1)
+        rec = self._update(rec, sends=rec.sends + 1, send_started_at=self.clock.now())
         try:
             res = self.broker.place_order(rec.side, rec.ticker, rec.quantity, self.settings.order_type, 0)
         except OrderRejected as exc:
