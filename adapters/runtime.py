@@ -57,11 +57,11 @@ def _host() -> str:
     return socket.gethostname().replace(_SEP, "_")[:_MAX_HOST]
 
 
-def lease_owner(role: str = "") -> str:
-    """This process's identity as a lease owner, unique per call (a random suffix, after ``role``
-    if given). At most 128 characters: the host name is cut to 32."""
-    suffix = f"{role[:16]}-{uuid.uuid4().hex[:8]}" if role else uuid.uuid4().hex[:8]
-    fields = [OWNER_VERSION, _host(), _boot_id(), _pid_namespace(), str(os.getpid()), suffix]
+def lease_owner() -> str:
+    """This process's identity as a lease owner, unique per call (a random suffix). At most 128
+    characters (the host name is cut to 32), about 106 at most in practice, so that a prefix such
+    as the scheduler's ``scheduler:`` still fits a String(128) column."""
+    fields = [OWNER_VERSION, _host(), _boot_id(), _pid_namespace(), str(os.getpid()), uuid.uuid4().hex[:8]]
     return _SEP.join(fields)[:_MAX_OWNER]
 
 

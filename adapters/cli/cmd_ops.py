@@ -104,7 +104,7 @@ def _scheduler(
         schedule=schedule,
         calendar=XKRX,
         clock=clock,
-        owner=lease_owner("scheduler"),
+        owner=f"scheduler:{lease_owner()}",
         max_phase=max_phase,
         planner=planner or a.settings.planner,
     )
