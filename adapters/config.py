@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     open_orders_policy: Literal["fail", "cancel"] = "fail"
     sell_untargeted: bool = True
     lease_ttl_s: float = 60.0
+    send_timeout_s: float = 10.0  # a takeover waits send_timeout_s + settle_window_s after a send began
+    settle_window_s: float = 30.0
     on_llm_failure: Literal["fail", "optimal"] = "fail"
     commission_rate: float = 0.000146527
     commission_min: int = 0
@@ -56,6 +58,7 @@ class Settings(BaseSettings):
             fill_timeout_s=self.fill_timeout_s, fill_poll_s=self.fill_poll_s,
             partial_retries=self.partial_retries, open_orders_policy=self.open_orders_policy,
             sell_untargeted=self.sell_untargeted, lease_ttl_s=self.lease_ttl_s,
+            send_timeout_s=self.send_timeout_s, settle_window_s=self.settle_window_s,
             on_llm_failure=self.on_llm_failure,
             limits=TradingLimits(max_turnover_percent=self.max_turnover_percent,
                                  max_order_value_krw=self.max_order_value_krw),

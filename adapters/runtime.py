@@ -103,16 +103,20 @@ def _is_zombie(pid: int) -> bool:
 
 
 class CrashHooks:
-    """Kill this process with SIGKILL at a named point, for crash tests only.
+    """Kill (or freeze) this process at a named point, for crash tests only.
 
-    ``REBALANCE_CRASH_AT=name`` or ``name@N`` (the N-th time the point is reached). Points:
+    ``REBALANCE_CRASH_AT=name`` or ``name@N`` (the N-th time the point is reached): SIGKILL.
+    ``REBALANCE_CRASH_AT=stop:name@N``: SIGSTOP instead, every thread frozen (heartbeat included)
+    until a SIGCONT, as a process paused by the kernel, a debugger or a VM migration. Points:
     ``checkpoint``, ``checkpoint:<STATE>``, ``order:intent_committed``, ``order:before_send``,
     ``order:accepted_before_record``, ``order:sent_committed``, ``order:between_polls``.
     """
 
     def __init__(self, spec: str | None) -> None:
-        self.name, self.nth = None, 1
+        self.name, self.nth, self.signal = None, 1, signal.SIGKILL
         if spec:
+            if spec.startswith("stop:"):
+                spec, self.signal = spec[len("stop:"):], signal.SIGSTOP
             name, _, nth = spec.partition("@")
             self.name, self.nth = name, int(nth or 1)
         self.seen = 0
@@ -122,10 +126,10 @@ class CrashHooks:
             return
         self.seen += 1
         if self.seen == self.nth:
-            logging.getLogger("rebalance").warning("crash hook: SIGKILL at %s", name)
+            logging.getLogger("rebalance").warning("crash hook: %s at %s", self.signal.name, name)
             for h in logging.getLogger().handlers:
                 h.flush()
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), self.signal)
 
 
 class _RunIdFilter(logging.Filter):
