@@ -26,16 +26,6 @@ class SystemClock:
         return time.monotonic()
 
 
-#: Owner identities: ``v2|host|boot id|pid namespace|pid|random``. The boot id and the PID
-#: namespace tell two containers (or two boots) sharing a hostname apart; a pid means something
-#: only within its own namespace and boot.
-OWNER_VERSION = "v2"
-_SEP = "|"
-_MAX_OWNER = 128  # runs.lease_owner is String(128)
-_MAX_HOST = 32
-_PROC = "/proc"
-
-
 def _boot_id() -> str:
     """The kernel's boot id ('' when unreadable: then no owner is ever judged dead)."""
     try:
@@ -51,6 +41,16 @@ def _pid_namespace() -> str:
         return os.readlink(f"{_PROC}/self/ns/pid")
     except OSError:
         return ""
+
+
+#: Owner identities: ``v2|host|boot id|pid namespace|pid|random``. The boot id and the PID
+#: namespace tell two containers (or two boots) sharing a hostname apart; a pid means something
+#: only within its own namespace and boot.
+OWNER_VERSION = "v2"
+_SEP = "|"
+_MAX_OWNER = 128  # runs.lease_owner is String(128)
+_MAX_HOST = 32
+_PROC = "/proc"
 
 
 def _host() -> str:
