@@ -119,6 +119,7 @@ class SqlUnitOfWork(UnitOfWork):
                 raise lost_lease(run, fence)
             raise LeaseHeld(f"run {run_id} moved on under this process (expected checkpoint {expect_seq}); "
                             f"another process is driving it", run_id=run_id)
+        self._held.add((run_id, fence))  # the row is locked (updated) by this transaction now
 
     def add_transition(self, record: TransitionRecord, *, fence: Fence) -> None:
         self._hold(record.run_id, fence)
