@@ -230,3 +230,39 @@ def test_a_released_lease_fences_its_last_owner(uow):
     with uow() as u, pytest.raises(LeaseHeld, match="lost the lease"):
         u.update_run("20261125-010000-aaaaaa", fence=a1, error="late")
     assert get(uow).error is None
+
+
+# ------------------------------------------------------------------------------ atomicity (SQL)
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def sql_uow(request, tmp_path) -> Iterator[Uow]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'rebalance.db'}"
+    else:
+        server = request.getfixturevalue("pg_server")
+        url = server.url(server.create_db(template=request.getfixturevalue("pg_template")))
+    database = Database(url, auto_migrate=True)
+    yield database.unit_of_work
+    database.dispose()
+
+
+def test_a_takeover_waits_for_a_fenced_write_in_progress(sql_uow):
+    """The check and the write are one transaction holding the run's row: a takeover that starts
+    meanwhile waits for it, then takes the lease (the write landed before the takeover, never after)."""
+    import threading
+
+    a1 = new_run(sql_uow)
+    took: dict = {}
+    with sql_uow() as u:
+        u.put_output("20261125-010000-aaaaaa", 1, "snapshot", {"by": "a"}, fence=a1)  # row locked from here
+        thread = threading.Thread(target=lambda: took.update(
+            fence=acquire(sql_uow, "runner-b", T0 + timedelta(seconds=TTL + 1))))
+        thread.start()
+        thread.join(1.0)
+        assert thread.is_alive() and not took  # the takeover waits for this transaction
+        u.commit()
+    thread.join(30)
+    assert took["fence"] == Fence("runner-b", 2)
+    with sql_uow() as u:
+        assert u.outputs("20261125-010000-aaaaaa") == {"snapshot": {"by": "a"}}
+        with pytest.raises(LeaseHeld):
+            u.put_output("20261125-010000-aaaaaa", 2, "cash", {"by": "a"}, fence=a1)  # after it: refused
