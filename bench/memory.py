@@ -18,8 +18,9 @@ from typing import Any
 from adapters.sim_account import DEMO_DIR, SimAccount
 from statemachine.errors import LeaseHeld, RunNotFound
 from statemachine.models import OrderRecord, OrderStatus, Side, Targets, Thresholds
-from statemachine.ports import UnitOfWork
+from statemachine.ports import UnitOfWork, check_fence
 from statemachine.records import (
+    Fence,
     HistoryRecord,
     PlanAttemptRecord,
     RunRecord,
@@ -71,28 +72,36 @@ class MemoryUnitOfWork(UnitOfWork):
                and (not statuses or r.status.value in statuses)]
         return sorted(out, key=lambda r: (r.created_at, r.id), reverse=True)[:limit]
 
-    def update_run(self, run_id: str, *, expect_seq: int | None = None, **fields: Any) -> None:
+    def _hold(self, run_id: str, fence: Fence) -> None:
+        check_fence(self.get_run(run_id), fence)
+
+    def update_run(self, run_id: str, *, fence: Fence, expect_seq: int | None = None, **fields: Any) -> None:
         run = self.get_run(run_id)
+        check_fence(run, fence)
         if expect_seq is not None and run.seq != expect_seq:
             raise LeaseHeld(f"run {run_id} moved on", run_id=run_id)
         self.s.runs[run_id] = run.model_copy(update=fields)
 
-    def add_transition(self, record: TransitionRecord) -> None:
+    def add_transition(self, record: TransitionRecord, *, fence: Fence) -> None:
+        self._hold(record.run_id, fence)
         self.s.transitions.append(record)
 
     def transitions(self, run_id: str) -> list[TransitionRecord]:
         return [t for t in self.s.transitions if t.run_id == run_id]
 
-    def put_output(self, run_id: str, seq: int, kind: str, payload: dict[str, Any]) -> None:
+    def put_output(self, run_id: str, seq: int, kind: str, payload: dict[str, Any], *, fence: Fence) -> None:
+        self._hold(run_id, fence)
         self.s.outputs.append((run_id, seq, kind, payload))
 
     def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
         return {kind: payload for rid, _, kind, payload in self.s.outputs if rid == run_id}
 
-    def add_plan_attempt(self, record: PlanAttemptRecord) -> None:
+    def add_plan_attempt(self, record: PlanAttemptRecord, *, fence: Fence) -> None:
+        self._hold(record.run_id, fence)
         self.s.attempts.append(record)
 
-    def update_plan_attempt(self, run_id: str, side: Side, attempt: int, **fields: Any) -> None:
+    def update_plan_attempt(self, run_id: str, side: Side, attempt: int, *, fence: Fence, **fields: Any) -> None:
+        self._hold(run_id, fence)
         for i, a in enumerate(self.s.attempts):
             if a.run_id == run_id and a.side is side and a.attempt == attempt:
                 self.s.attempts[i] = PlanAttemptRecord.model_validate({**a.model_dump(), **fields})
@@ -101,14 +110,17 @@ class MemoryUnitOfWork(UnitOfWork):
         return [a for a in self.s.attempts if a.run_id == run_id]
 
     def add_order(self, *, run_id: str, account: str, side: Side, ticker: str, name: str, quantity: int,
-                  attempt: int, seq: int, status: OrderStatus, created_at: datetime) -> OrderRecord:
+                  attempt: int, seq: int, status: OrderStatus, created_at: datetime,
+                  fence: Fence) -> OrderRecord:
+        self._hold(run_id, fence)
         rec = OrderRecord(id=next(self.s.ids), run_id=run_id, side=side, ticker=ticker, name=name,
                           quantity=quantity, attempt=attempt, seq=seq, status=status, created_at=created_at)
         self.s.orders[rec.id] = (account, rec)
         return rec
 
-    def update_order(self, order_id: int, **fields: Any) -> OrderRecord:
+    def update_order(self, order_id: int, *, fence: Fence, **fields: Any) -> OrderRecord:
         account, rec = self.s.orders[order_id]
+        self._hold(rec.run_id, fence)
         new = rec.model_copy(update=fields)
         self.s.orders[order_id] = (account, new)
         return new
@@ -121,21 +133,22 @@ class MemoryUnitOfWork(UnitOfWork):
                 if acc == account and rec.odno and rec.created_at >= since}
 
     def acquire_lease(self, run_id: str, owner: str, now: datetime, ttl_s: float,
-                      steal_if: Callable[[str], bool] | None = None) -> bool:
+                      steal_if: Callable[[str], bool] | None = None) -> Fence | None:
         from datetime import timedelta
 
         run = self.get_run(run_id)
         free = run.lease_owner in (None, owner) or (run.lease_expires_at and run.lease_expires_at < now)
-        if free or (steal_if is not None and run.lease_owner and steal_if(run.lease_owner)):
-            self.s.runs[run_id] = run.model_copy(update={"lease_owner": owner,
-                                                         "lease_expires_at": now + timedelta(seconds=ttl_s)})
-            return True
-        return False
+        if not (free or (steal_if is not None and run.lease_owner and steal_if(run.lease_owner))):
+            return None
+        epoch = run.lease_epoch if run.lease_owner == owner else run.lease_epoch + 1
+        self.s.runs[run_id] = run.model_copy(update={"lease_owner": owner, "lease_epoch": epoch,
+                                                     "lease_expires_at": now + timedelta(seconds=ttl_s)})
+        return Fence(owner, epoch)
 
-    def release_lease(self, run_id: str, owner: str) -> None:
+    def release_lease(self, run_id: str, fence: Fence) -> None:
         run = self.get_run(run_id)
-        if run.lease_owner == owner:
-            self.s.runs[run_id] = run.model_copy(update={"lease_owner": None, "lease_expires_at": None})
+        check_fence(run, fence)
+        self.s.runs[run_id] = run.model_copy(update={"lease_owner": None, "lease_expires_at": None})
 
     def latest_targets(self) -> StrategyDecision | None:
         return self.s.targets[-1] if self.s.targets else None
@@ -151,7 +164,8 @@ class MemoryUnitOfWork(UnitOfWork):
     def add_thresholds(self, thresholds: Thresholds, at: datetime) -> None:
         self.s.thresholds.append(thresholds)
 
-    def add_history(self, record: HistoryRecord) -> None:
+    def add_history(self, record: HistoryRecord, *, fence: Fence) -> None:
+        self._hold(record.run_id, fence)
         self.s.history.append(record)
 
     def history(self, limit: int = 50) -> list[HistoryRecord]:

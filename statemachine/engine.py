@@ -47,7 +47,7 @@ from .models import (
 from .orders import OrderExecutor, broker_day, cancel_open_orders, ticker_results
 from .ports import Broker, Clock, Hooks, NoHooks, PlannerFactory, UnitOfWork
 from .projection import apply_trades
-from .records import HistoryRecord, PlanAttemptRecord, RunRecord, TransitionRecord
+from .records import Fence, HistoryRecord, PlanAttemptRecord, RunRecord, TransitionRecord
 from .rules import check_plan, failures, passed
 from .settings import EngineSettings
 from .states import (
@@ -107,6 +107,9 @@ class Engine:
         self.guards = guards or []
         self.progress = progress or (lambda msg: None)
         self._stop_requested = threading.Event()
+        #: run id -> the (owner, epoch) this engine got when it took the run's lease; every write
+        #: about the run carries it, so once another runner took over, this engine writes nothing.
+        self._fences: dict[str, Fence] = {}
 
     def request_stop(self) -> None:
         """Ask :meth:`run` to return after the current step commits (safe from a signal handler).
@@ -136,14 +139,16 @@ class Engine:
                 seq=0, max_phase=max_phase, planner=planner, actor=actor, thresholds=thresholds,
                 targets=targets, engine_version=ENGINE_VERSION, checkpoint_format=CHECKPOINT_FORMAT,
                 lease_owner=self.owner, lease_expires_at=now + timedelta(seconds=self.settings.lease_ttl_s),
-                created_at=now, updated_at=now,
+                lease_epoch=1, created_at=now, updated_at=now,
             )
+            fence = Fence(self.owner, run.lease_epoch)
             uow.add_run(run)
             uow.add_transition(TransitionRecord(run_id=run.id, seq=0, trigger="start", source="-",
                                                 dest=RunState.CREATED.value, actor=actor,
                                                 reason=f"max_phase={max_phase} planner={planner}", at=now,
-                                                status=RunStatus.RUNNING.value))
+                                                status=RunStatus.RUNNING.value), fence=fence)
             uow.commit()
+        self._fences[run.id] = fence
         run_log(run.id).info("run started for %s: max_phase=%d planner=%s thresholds mp=%.2f sub_mp=%.2f",
                              account, max_phase, planner, thresholds.mp, thresholds.sub_mp)
         return run
@@ -187,9 +192,7 @@ class Engine:
         finally:
             current_run_id.reset(token)
             heartbeat.stop()
-            with self.uow() as uow:
-                uow.release_lease(run_id, self.owner)
-                uow.commit()
+            self._release(run_id)
 
     def resume(self, run_id: str) -> RunRecord:
         """Continue an interrupted run from its last checkpoint; safe to call again and again."""
@@ -197,8 +200,10 @@ class Engine:
         self._check_resumable(run)
         if run.status is RunStatus.BLOCKED:
             return run
-        self._take_lease(run)
-        run_log(run.id).info("resuming from %s (checkpoint %d)", run.state, run.seq)
+        fence = self._take_lease(run)
+        if fence.epoch != run.lease_epoch:  # taken from another runner (or free): it may have a send in flight
+            self._await_pending_sends(run)
+        run_log(run.id).info("resuming from %s (checkpoint %d, lease epoch %d)", run.state, run.seq, fence.epoch)
         return self.run(run_id)
 
     def check_resumable(self, run_id: str) -> RunRecord:
@@ -236,9 +241,7 @@ class Engine:
         status = RunStatus.RUNNING if edge.dest in self._steps() else RunStatus.SUCCEEDED
         outcome = Outcome(trigger=None, status=status, reason=reason, run_fields=fields, outputs=outputs)
         self._commit(run, outcome, None, forced=(edge.trigger, edge.dest), actor=actor)
-        with self.uow() as uow:
-            uow.release_lease(run_id, self.owner)
-            uow.commit()
+        self._release(run_id)
         run_log(run_id).warning("forced %s -> %s by %s: %s", run.state, edge.dest, actor, reason)
         return self.get(run_id)
 
@@ -248,7 +251,13 @@ class Engine:
         run = self.get(run_id)
         if run.status not in ACTIVE_STATUSES:
             raise RunFinished(f"run {run_id} is already {run.status}; it cannot be aborted", run_id=run_id)
-        self._abort(run, reason=reason, actor=actor)
+        # An operator's abort is authoritative: it takes the lease even from a live runner, whose
+        # epoch is thereby fenced (its next write about the run raises LeaseHeld and writes nothing).
+        self._take_lease(run, steal=True)
+        try:
+            self._abort(run, reason=reason, actor=actor)
+        finally:
+            self._release(run_id)
         return self.get(run_id)
 
     # ============================================================ leases and guards
@@ -265,24 +274,92 @@ class Engine:
             raise RunFinished(f"run {run.id} already finished with status {run.status}; nothing to resume",
                               run_id=run.id, status=run.status.value)
 
-    def _take_lease(self, run: RunRecord, allow_blocked: bool = False) -> None:
+    def _take_lease(self, run: RunRecord, allow_blocked: bool = False, steal: bool = False) -> Fence:
+        """Take the run's lease (a new owner gets a new epoch) and keep the fence for every write."""
         with self.uow() as uow:
-            ok = uow.acquire_lease(run.id, self.owner, self.clock.now(), self.settings.lease_ttl_s,
-                                   steal_if=self.lease_is_dead)
+            fence = uow.acquire_lease(run.id, self.owner, self.clock.now(), self.settings.lease_ttl_s,
+                                      steal_if=(lambda owner: True) if steal else self.lease_is_dead)
             uow.commit()
-        if not ok:
+        if fence is None:
             fresh = self.get(run.id)
-            raise LeaseHeld(f"run {run.id} is being driven by {fresh.lease_owner} (lease until "
-                            f"{fresh.lease_expires_at:%H:%M:%S}); not touching it", run_id=run.id,
-                            owner=fresh.lease_owner)
+            expires = f"{fresh.lease_expires_at:%H:%M:%S}" if fresh.lease_expires_at else "-"
+            raise LeaseHeld(f"run {run.id} is being driven by {fresh.lease_owner} (lease until {expires}); not "
+                            f"touching it", run_id=run.id, owner=fresh.lease_owner)
+        if run.lease_owner not in (None, self.owner) and fence.epoch != run.lease_epoch:
+            run_log(run.id).warning("took the lease of run %s over from %s (epoch %d -> %d)", run.id,
+                                    run.lease_owner, run.lease_epoch, fence.epoch)
+        self._fences[run.id] = fence
+        return fence
+
+    def _fence(self, run_id: str) -> Fence:
+        """The fence this engine writes about ``run_id`` with; LeaseHeld when it never took the lease.
+
+        An engine that did not take the lease itself (``run`` called by another object of the same
+        owner) adopts the stored fence only if the stored owner is this engine's owner."""
+        fence = self._fences.get(run_id)
+        if fence is None:
+            stored = self.get(run_id).fence
+            if stored is None or stored.owner != self.owner:
+                raise LeaseHeld(f"{self.owner} does not hold the lease of run {run_id} (held by "
+                                f"{stored or 'nobody'}); take it first", run_id=run_id)
+            fence = self._fences.setdefault(run_id, stored)
+        return fence
 
     def _renew(self, run: RunRecord) -> None:
         """Extend the lease this engine holds; fails once anyone else took it (or it was released)."""
+        fence = self._fence(run.id)
         with self.uow() as uow:
-            ok = uow.renew_lease(run.id, self.owner, self.clock.now(), self.settings.lease_ttl_s)
+            ok = uow.renew_lease(run.id, fence, self.clock.now(), self.settings.lease_ttl_s)
+            if not ok:
+                current = uow.get_run(run.id)
             uow.commit()
         if not ok:
-            raise LeaseHeld(f"lost the lease of run {run.id}; another process took it over", run_id=run.id)
+            raise LeaseHeld(f"{fence.owner} lost the lease of run {run.id} (its epoch {fence.epoch}): another "
+                            f"runner took over (epoch {current.lease_epoch}, held by "
+                            f"{current.lease_owner or 'nobody now'}); not sending or writing anything more",
+                            run_id=run.id, owner=current.lease_owner, epoch=current.lease_epoch)
+
+    def _release(self, run_id: str) -> None:
+        """Give the lease up, if this engine still holds it (a fenced runner has nothing to release)."""
+        fence = self._fences.pop(run_id, None)
+        if fence is None:
+            return
+        try:
+            with self.uow() as uow:
+                uow.release_lease(run_id, fence)
+                uow.commit()
+        except LeaseHeld as exc:
+            run_log(run_id).warning("lease not released: %s", exc.message)
+
+    def _await_pending_sends(self, run: RunRecord) -> None:
+        """After a takeover, wait out a send the previous runner may still have in flight.
+
+        A runner frozen mid-send (SIGSTOP, a long GC pause, a partitioned host) loses its lease, but
+        its request may still reach the broker, and the broker's order list may show it only later.
+        Reconciling before then would find nothing and send the order a second time. So a new owner
+        waits until the newest pending send (INTENT or UNKNOWN, sent at least once) is older than
+        ``send_timeout_s + settle_window_s``, renewing its own lease meanwhile."""
+        with self.uow() as uow:
+            pending = [o for o in uow.orders(run.id)
+                       if o.status in (OrderStatus.INTENT, OrderStatus.UNKNOWN) and o.sends > 0]
+        if not pending:
+            return
+        last = max(pending, key=lambda o: o.send_started_at or o.updated_at or o.created_at)
+        started = last.send_started_at or last.updated_at or last.created_at
+        until = started + timedelta(seconds=self.settings.send_timeout_s + self.settings.settle_window_s)
+        left = (until - self.clock.now()).total_seconds()
+        if left <= 0:
+            return
+        run_log(run.id).warning(
+            "took run %s over with a send in flight: %s %s x%d (%s, send started %s); waiting %.1fs, until its "
+            "deadline plus the settle window (%gs + %gs) has passed, before reconciling, so that the earlier "
+            "runner's order, if it reached the broker, shows in the order list and is not sent twice",
+            run.id, last.side.value, last.ticker, last.quantity, last.status.value, f"{started:%H:%M:%S}", left,
+            self.settings.send_timeout_s, self.settings.settle_window_s)
+        step = max(0.5, self.settings.lease_ttl_s / 3)
+        while (left := (until - self.clock.now()).total_seconds()) > 0:
+            self.clock.sleep(min(left, step))
+            self._renew(run)
 
     def _guard(self, run: RunRecord) -> bool:
         """Run the guards; True when one of them stopped (and aborted) the run."""
@@ -327,21 +404,24 @@ class Engine:
             fields["blocked_reason"] = None
         if finished:
             fields["finished_at"] = now
+        fence = self._fence(run.id)
         with self.uow() as uow:
-            uow.update_run(run.id, expect_seq=run.seq, **fields)
+            uow.update_run(run.id, fence=fence, expect_seq=run.seq, **fields)
             uow.add_transition(TransitionRecord(
                 run_id=run.id, seq=seq, trigger=trigger, source=run.state.value, dest=dest.value, actor=actor,
-                reason=outcome.reason or outcome.error, at=now, duration_ms=duration_ms, status=status.value))
+                reason=outcome.reason or outcome.error, at=now, duration_ms=duration_ms, status=status.value),
+                fence=fence)
             for kind, payload in outcome.outputs.items():
-                uow.put_output(run.id, seq, kind, payload)
+                uow.put_output(run.id, seq, kind, payload, fence=fence)
             if outcome.new_attempt:
-                uow.add_plan_attempt(outcome.new_attempt)
+                uow.add_plan_attempt(outcome.new_attempt, fence=fence)
             if outcome.attempt_update:
                 side, n, upd = outcome.attempt_update
-                uow.update_plan_attempt(run.id, side, n, **upd)
+                uow.update_plan_attempt(run.id, side, n, fence=fence, **upd)
             if finished:
                 outputs = {**uow.outputs(run.id)}
-                uow.add_history(self._history(run, status, outputs, uow, now, outcome.error or outcome.reason))
+                uow.add_history(self._history(run, status, outputs, uow, now, outcome.error or outcome.reason),
+                                fence=fence)
             uow.commit()
         rl = run_log(run.id)
         if status in (RunStatus.FAILED, RunStatus.ABORTED, RunStatus.BLOCKED):
@@ -358,9 +438,12 @@ class Engine:
         message = exc.message if isinstance(exc, RebalanceError) else f"{type(exc).__name__}: {exc}"
         run_log(run.id).error("step from %s failed, state kept: %s", run.state, message)
         try:
+            fence = self._fence(run.id)
             with self.uow() as uow:
-                uow.update_run(run.id, error=message[:2000], updated_at=self.clock.now())
+                uow.update_run(run.id, fence=fence, error=message[:2000], updated_at=self.clock.now())
                 uow.commit()
+        except LeaseHeld as lost:  # another runner took the run over meanwhile: write nothing
+            run_log(run.id).warning("error not recorded: %s", lost.message)
         except Exception:  # noqa: BLE001 - the original error matters more
             run_log(run.id).exception("could not record the error")
 
@@ -626,7 +709,8 @@ class Engine:
             return Outcome(trigger=trigger, outputs={kind: {"projected": True, "fills": fills}},
                            reason=f"{len(fills)} order(s) projected at snapshot prices, none sent")
         executor = OrderExecutor(self.uow, self.broker, self.clock, self.hooks, self.settings, run_log(run.id),
-                                 heartbeat=lambda: self._renew(run), guard=lambda: self._order_guard(run.id))
+                                 heartbeat=lambda: self._renew(run), guard=lambda: self._order_guard(run.id),
+                                 fence=self._fence(run.id))
         self.progress(f"executing {len(plan.orders)} {side.value} order(s)")
         result = executor.execute(run, side, attempt.attempt, plan.orders)
         if result.blocked:
@@ -693,10 +777,12 @@ class _Heartbeat:
         current_run_id.set(self.run_id)
         interval = max(0.5, self.engine.settings.lease_ttl_s / 3)
         while not self._stop.wait(interval):
+            fence = self.engine._fences.get(self.run_id)
+            if fence is None:
+                continue
             try:
                 with self.engine.uow() as uow:
-                    uow.renew_lease(self.run_id, self.engine.owner, self.engine.clock.now(),
-                                    self.engine.settings.lease_ttl_s)
+                    uow.renew_lease(self.run_id, fence, self.engine.clock.now(), self.engine.settings.lease_ttl_s)
                     uow.commit()
             except Exception:  # noqa: BLE001 - the step's own renewals will notice a lost lease
                 log.debug("heartbeat failed", exc_info=True)

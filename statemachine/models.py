@@ -327,6 +327,7 @@ class OrderRecord(Frozen):
     amount: int = 0
     fees: int = 0
     sends: int = 0  # how many times this intent was sent to the broker
+    send_started_at: datetime | None = None  # when the last send began (a takeover waits past it)
     broker_code: str | None = None
     message: str | None = None
     created_at: datetime

@@ -41,7 +41,7 @@ from datetime import date, datetime, timedelta, timezone
 from .errors import MARKET_CLOSED_CODES, BrokerError, MarketClosed, OrderOutcomeUnknown, OrderRejected, RetryableError
 from .models import BrokerOrder, OrderRecord, OrderStatus, PlanOrder, Side
 from .ports import Broker, Clock, Hooks, UnitOfWork
-from .records import RunRecord
+from .records import Fence, RunRecord
 from .settings import EngineSettings
 
 KST = timezone(timedelta(hours=9))
@@ -94,7 +94,8 @@ class _Match:
 class OrderExecutor:
     def __init__(self, uow: Callable[[], AbstractContextManager[UnitOfWork]], broker: Broker, clock: Clock,
                  hooks: Hooks, settings: EngineSettings, log: logging.LoggerAdapter,
-                 heartbeat: Callable[[], None], guard: Callable[[], None] | None = None) -> None:
+                 heartbeat: Callable[[], None], guard: Callable[[], None] | None = None, *,
+                 fence: Fence) -> None:
         self.uow = uow
         self.broker = broker
         self.clock = clock
@@ -104,6 +105,7 @@ class OrderExecutor:
         self.heartbeat = heartbeat
         self.guard = guard or (lambda: None)
         self.offsets: list[float] = []  # broker clock minus ours, seconds, from order replies
+        self.fence = fence  # every order write is conditional on the run's lease (owner, epoch)
 
     # -- the side ------------------------------------------------------------------------------
     def execute(self, run: RunRecord, side: Side, attempt: int, plan: list[PlanOrder]) -> SideResult:
@@ -187,7 +189,7 @@ class OrderExecutor:
         with self.uow() as uow:
             rec = uow.add_order(run_id=run.id, account=run.account, side=side, ticker=ticker, name=name,
                                 quantity=qty, attempt=attempt, seq=seq, status=OrderStatus.INTENT,
-                                created_at=self.clock.now())
+                                created_at=self.clock.now(), fence=self.fence)
             uow.commit()
         self.log.info("order intent %s %s x%d committed (#%d)", side.value, ticker, qty, rec.id)
         self.hooks.point("order:intent_committed")
@@ -195,14 +197,15 @@ class OrderExecutor:
 
     def _update(self, rec: OrderRecord, **fields: object) -> OrderRecord:
         with self.uow() as uow:
-            out = uow.update_order(rec.id, updated_at=self.clock.now(), **fields)
+            out = uow.update_order(rec.id, fence=self.fence, updated_at=self.clock.now(), **fields)
             uow.commit()
         return out
 
     def _send(self, rec: OrderRecord) -> OrderRecord:
         self.hooks.point("order:before_send")
         # the send's start (our clock) is committed with the counter: the settle window runs from it
-        rec = self._update(rec, sends=rec.sends + 1, sent_at=self.clock.now())
+        started = self.clock.now()
+        rec = self._update(rec, sends=rec.sends + 1, sent_at=started, send_started_at=started)
         try:
             res = self.broker.place_order(rec.side, rec.ticker, rec.quantity, self.settings.order_type, 0)
         except OrderRejected as exc:
@@ -249,7 +252,7 @@ class OrderExecutor:
 
     # -- reconciliation ----------------------------------------------------------------------------
     def _send_started(self, rec: OrderRecord) -> datetime:
-        return rec.sent_at or rec.updated_at or rec.created_at
+        return rec.send_started_at or rec.sent_at or rec.updated_at or rec.created_at
 
     def _offset(self, run: RunRecord, rows: list[BrokerOrder]) -> float:
         """The broker's clock minus ours, in seconds (0 while nothing is known).
@@ -453,8 +456,8 @@ class OrderExecutor:
         with self.uow() as uow:
             rec = uow.add_order(run_id=run.id, account=run.account, side=side, ticker=o.ticker, name="",
                                 quantity=o.quantity, attempt=attempt, seq=seq, status=OrderStatus.INTENT,
-                                created_at=now)
-            rec = uow.update_order(rec.id, odno=o.odno, org_no=o.org_no, updated_at=now,
+                                created_at=now, fence=self.fence)
+            rec = uow.update_order(rec.id, fence=self.fence, odno=o.odno, org_no=o.org_no, updated_at=now,
                                    message=f"{ORPHAN}: {o.odno} stamped {o.placed_at.isoformat()} by the broker",
                                    **self._row_fields(rec, o))
             uow.commit()

@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from .errors import LeaseHeld
 from .models import (
     BrokerOrder,
     OpenOrder,
@@ -30,6 +31,7 @@ from .models import (
     Thresholds,
 )
 from .records import (
+    Fence,
     HistoryRecord,
     PlanAttemptRecord,
     RunRecord,
@@ -102,7 +104,13 @@ PlannerFactory = Callable[[str], Planner]
 
 
 class UnitOfWork(abc.ABC):
-    """One transaction. Leaving the ``with`` block without :meth:`commit` rolls back."""
+    """One transaction. Leaving the ``with`` block without :meth:`commit` rolls back.
+
+    Fencing: every write about a run takes ``fence``, the (owner, epoch) the writer got from
+    :meth:`acquire_lease`. The write happens only if the run's lease is still held by exactly
+    that owner at exactly that epoch, checked atomically with the write (in the same transaction,
+    the run's row locked); otherwise it writes nothing and raises ``LeaseHeld``. A lease that
+    expired but that nobody took over is still held: its owner may renew it and write."""
 
     def __enter__(self) -> UnitOfWork:
         return self
@@ -119,7 +127,8 @@ class UnitOfWork(abc.ABC):
     # -- runs and their checkpoints ------------------------------------------------------------
     @abc.abstractmethod
     def add_run(self, run: RunRecord) -> None:
-        """Insert a run; raises LeaseHeld when the account already has an active run."""
+        """Insert a run (its creator holds its lease, ``run.fence``); raises LeaseHeld when the
+        account already has an active run."""
 
     @abc.abstractmethod
     def get_run(self, run_id: str) -> RunRecord:
@@ -130,27 +139,28 @@ class UnitOfWork(abc.ABC):
                   limit: int = 50) -> list[RunRecord]: ...
 
     @abc.abstractmethod
-    def update_run(self, run_id: str, *, expect_seq: int | None = None, **fields: Any) -> None:
-        """Update a run; with ``expect_seq`` only if no other transition was committed since."""
+    def update_run(self, run_id: str, *, fence: Fence, expect_seq: int | None = None, **fields: Any) -> None:
+        """Update a run held by ``fence``; with ``expect_seq`` only if no other transition was
+        committed since. Raises LeaseHeld otherwise."""
 
     @abc.abstractmethod
-    def add_transition(self, record: TransitionRecord) -> None: ...
+    def add_transition(self, record: TransitionRecord, *, fence: Fence) -> None: ...
 
     @abc.abstractmethod
     def transitions(self, run_id: str) -> list[TransitionRecord]: ...
 
     @abc.abstractmethod
-    def put_output(self, run_id: str, seq: int, kind: str, payload: dict[str, Any]) -> None: ...
+    def put_output(self, run_id: str, seq: int, kind: str, payload: dict[str, Any], *, fence: Fence) -> None: ...
 
     @abc.abstractmethod
     def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
         """The newest payload of each kind."""
 
     @abc.abstractmethod
-    def add_plan_attempt(self, record: PlanAttemptRecord) -> None: ...
+    def add_plan_attempt(self, record: PlanAttemptRecord, *, fence: Fence) -> None: ...
 
     @abc.abstractmethod
-    def update_plan_attempt(self, run_id: str, side: Side, attempt: int, **fields: Any) -> None: ...
+    def update_plan_attempt(self, run_id: str, side: Side, attempt: int, *, fence: Fence, **fields: Any) -> None: ...
 
     @abc.abstractmethod
     def plan_attempts(self, run_id: str) -> list[PlanAttemptRecord]: ...
@@ -158,10 +168,13 @@ class UnitOfWork(abc.ABC):
     # -- orders --------------------------------------------------------------------------------
     @abc.abstractmethod
     def add_order(self, *, run_id: str, account: str, side: Side, ticker: str, name: str, quantity: int,
-                  attempt: int, seq: int, status: OrderStatus, created_at: datetime) -> OrderRecord: ...
+                  attempt: int, seq: int, status: OrderStatus, created_at: datetime,
+                  fence: Fence) -> OrderRecord: ...
 
     @abc.abstractmethod
-    def update_order(self, order_id: int, **fields: Any) -> OrderRecord: ...
+    def update_order(self, order_id: int, *, fence: Fence, **fields: Any) -> OrderRecord:
+        """Update an order of a run held by ``fence`` (adopting, recording an order number,
+        fills, status); raises LeaseHeld otherwise."""
 
     @abc.abstractmethod
     def orders(self, run_id: str) -> list[OrderRecord]: ...
@@ -174,21 +187,29 @@ class UnitOfWork(abc.ABC):
     # -- leases ----------------------------------------------------------------------------------
     @abc.abstractmethod
     def acquire_lease(self, run_id: str, owner: str, now: datetime, ttl_s: float,
-                      steal_if: Callable[[str], bool] | None = None) -> bool:
-        """Take or renew the run's lease; ``steal_if(owner)`` may declare a live lease dead."""
+                      steal_if: Callable[[str], bool] | None = None) -> Fence | None:
+        """Take or renew the run's lease; ``steal_if(owner)`` may declare a live lease dead.
 
-    def renew_lease(self, run_id: str, owner: str, now: datetime, ttl_s: float) -> bool:
-        """Extend a lease ``owner`` still holds (expired or not); False once anyone else took it or
+        Returns the fence to write with, or None when someone else holds the lease. The epoch is
+        incremented when the lease changes owner (taken over, stolen, or taken while free) and
+        kept when its owner takes it again."""
+
+    def renew_lease(self, run_id: str, fence: Fence, now: datetime, ttl_s: float) -> bool:
+        """Extend a lease ``fence`` still holds (expired or not); False once anyone else took it or
         it was released. Unlike :meth:`acquire_lease` it never takes a free lease: a runner that
         stalled past its lease must not resume sending orders after another process finished."""
-        if self.get_run(run_id).lease_owner != owner:
+        if self.get_run(run_id).fence != fence:
             return False
-        return self.acquire_lease(run_id, owner, now, ttl_s)
+        return self.acquire_lease(run_id, fence.owner, now, ttl_s) == fence
 
     @abc.abstractmethod
-    def release_lease(self, run_id: str, owner: str) -> None: ...
+    def release_lease(self, run_id: str, fence: Fence) -> None:
+        """Give the lease up; raises LeaseHeld when ``fence`` no longer holds it."""
 
     # -- targets, thresholds, history ----------------------------------------------------------------
+    @abc.abstractmethod
+    def add_history(self, record: HistoryRecord, *, fence: Fence) -> None: ...
+
     @abc.abstractmethod
     def latest_targets(self) -> StrategyDecision | None: ...
 
@@ -202,10 +223,21 @@ class UnitOfWork(abc.ABC):
     def add_thresholds(self, thresholds: Thresholds, at: datetime) -> None: ...
 
     @abc.abstractmethod
-    def add_history(self, record: HistoryRecord) -> None: ...
-
-    @abc.abstractmethod
     def history(self, limit: int = 50) -> list[HistoryRecord]: ...
+
+
+def lost_lease(run: RunRecord, fence: Fence) -> LeaseHeld:
+    """The error a fenced write raises (the same words from every store)."""
+    holder = f"held by {run.lease_owner}" if run.lease_owner else "released since"
+    return LeaseHeld(f"{fence.owner} lost the lease of run {run.id} (its epoch {fence.epoch}): another runner "
+                     f"took over (epoch {run.lease_epoch}, {holder}); this process writes nothing more on it",
+                     run_id=run.id, owner=run.lease_owner, epoch=run.lease_epoch, stale_epoch=fence.epoch)
+
+
+def check_fence(run: RunRecord, fence: Fence) -> None:
+    """Raise :func:`lost_lease` unless ``fence`` still holds the run's lease."""
+    if run.fence != fence:
+        raise lost_lease(run, fence)
 
 
 class Store(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .models import CheckResult, Plan, Side, Targets, Thresholds
 from .states import RunState, RunStatus
+
+
+@dataclass(frozen=True)
+class Fence:
+    """Who may write about a run: the lease owner and the epoch its acquisition got.
+
+    Every lease acquisition by a new owner (a takeover, or the first take of a free or expired
+    lease) increments the run's ``lease_epoch``; a renewal by the same owner keeps it. Every write
+    about a run is conditional on the writer still holding both, so a runner that stalled past its
+    lease and was taken over writes nothing when it wakes (it gets ``LeaseHeld``)."""
+
+    owner: str
+    epoch: int
+
+    def __str__(self) -> str:
+        return f"{self.owner} (epoch {self.epoch})"
 
 
 class Record(BaseModel):
@@ -34,9 +51,15 @@ class RunRecord(Record):
     checkpoint_format: int
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    lease_epoch: int = 0  # incremented by every acquisition by a new owner (see Fence)
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
+
+    @property
+    def fence(self) -> Fence | None:
+        """The fence of the lease as stored (None when nobody holds it)."""
+        return Fence(self.lease_owner, self.lease_epoch) if self.lease_owner else None
 
 
 class TransitionRecord(Record):

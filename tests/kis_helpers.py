@@ -26,8 +26,9 @@ from adapters.kis_simulator import TEST_ACCOUNT, TEST_APPKEY, TEST_APPSECRET
 from adapters.retry_policy import RetryPolicy
 from statemachine.errors import LeaseHeld, RunNotFound
 from statemachine.models import OrderRecord, OrderStatus, Side, Targets, Thresholds
-from statemachine.ports import UnitOfWork
+from statemachine.ports import UnitOfWork, check_fence
 from statemachine.records import (
+    Fence,
     HistoryRecord,
     PlanAttemptRecord,
     RunRecord,
@@ -207,28 +208,36 @@ class MemoryUow(UnitOfWork):
             if (account is None or r.account == account) and (statuses is None or r.status.value in statuses)
         ][:limit]
 
-    def update_run(self, run_id: str, *, expect_seq: int | None = None, **fields: Any) -> None:
+    def _hold(self, run_id: str, fence: Fence) -> None:
+        check_fence(self.get_run(run_id), fence)
+
+    def update_run(self, run_id: str, *, fence: Fence, expect_seq: int | None = None, **fields: Any) -> None:
         run = self.get_run(run_id)
+        check_fence(run, fence)
         if expect_seq is not None and run.seq != expect_seq:
             raise LeaseHeld("sequence moved")
         self.s.runs[run_id] = RunRecord.model_validate({**run.model_dump(), **fields})
 
-    def add_transition(self, record: TransitionRecord) -> None:
+    def add_transition(self, record: TransitionRecord, *, fence: Fence) -> None:
+        self._hold(record.run_id, fence)
         self.s.transitions_[record.run_id].append(record)
 
     def transitions(self, run_id: str) -> list[TransitionRecord]:
         return list(self.s.transitions_[run_id])
 
-    def put_output(self, run_id: str, seq: int, kind: str, payload: dict[str, Any]) -> None:
+    def put_output(self, run_id: str, seq: int, kind: str, payload: dict[str, Any], *, fence: Fence) -> None:
+        self._hold(run_id, fence)
         self.s.outputs_[run_id][kind] = payload
 
     def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
         return dict(self.s.outputs_[run_id])
 
-    def add_plan_attempt(self, record: PlanAttemptRecord) -> None:
+    def add_plan_attempt(self, record: PlanAttemptRecord, *, fence: Fence) -> None:
+        self._hold(record.run_id, fence)
         self.s.attempts.append(record)
 
-    def update_plan_attempt(self, run_id: str, side: Side, attempt: int, **fields: Any) -> None:
+    def update_plan_attempt(self, run_id: str, side: Side, attempt: int, *, fence: Fence, **fields: Any) -> None:
+        self._hold(run_id, fence)
         for i, a in enumerate(self.s.attempts):
             if a.run_id == run_id and a.side is side and a.attempt == attempt:
                 self.s.attempts[i] = PlanAttemptRecord.model_validate({**a.model_dump(), **fields})
@@ -249,7 +258,9 @@ class MemoryUow(UnitOfWork):
         seq: int,
         status: OrderStatus,
         created_at: datetime,
+        fence: Fence,
     ) -> OrderRecord:
+        self._hold(run_id, fence)
         rec = OrderRecord(
             id=len(self.s.orders_) + 1,
             run_id=run_id,
@@ -265,7 +276,8 @@ class MemoryUow(UnitOfWork):
         self.s.orders_[rec.id] = rec
         return rec
 
-    def update_order(self, order_id: int, **fields: Any) -> OrderRecord:
+    def update_order(self, order_id: int, *, fence: Fence, **fields: Any) -> OrderRecord:
+        self._hold(self.s.orders_[order_id].run_id, fence)
         rec = OrderRecord.model_validate({**self.s.orders_[order_id].model_dump(), **fields})
         self.s.orders_[order_id] = rec
         return rec
@@ -283,7 +295,7 @@ class MemoryUow(UnitOfWork):
         now: datetime,
         ttl_s: float,
         steal_if: Callable[[str], bool] | None = None,
-    ) -> bool:
+    ) -> Fence | None:
         run = self.get_run(run_id)
         free = (
             run.lease_owner in (None, owner)
@@ -291,16 +303,18 @@ class MemoryUow(UnitOfWork):
             or run.lease_expires_at < now
             or (steal_if is not None and steal_if(run.lease_owner))
         )
-        if free:
-            self.s.runs[run_id] = run.model_copy(
-                update={"lease_owner": owner, "lease_expires_at": now + timedelta(seconds=ttl_s)}
-            )
-        return free
+        if not free:
+            return None
+        epoch = run.lease_epoch if run.lease_owner == owner else run.lease_epoch + 1
+        self.s.runs[run_id] = run.model_copy(
+            update={"lease_owner": owner, "lease_epoch": epoch, "lease_expires_at": now + timedelta(seconds=ttl_s)}
+        )
+        return Fence(owner, epoch)
 
-    def release_lease(self, run_id: str, owner: str) -> None:
+    def release_lease(self, run_id: str, fence: Fence) -> None:
         run = self.get_run(run_id)
-        if run.lease_owner == owner:
-            self.s.runs[run_id] = run.model_copy(update={"lease_owner": None, "lease_expires_at": None})
+        check_fence(run, fence)
+        self.s.runs[run_id] = run.model_copy(update={"lease_owner": None, "lease_expires_at": None})
 
     def latest_targets(self) -> StrategyDecision | None:
         return self.s.targets[-1] if self.s.targets else None
@@ -316,7 +330,8 @@ class MemoryUow(UnitOfWork):
     def add_thresholds(self, thresholds: Thresholds, at: datetime) -> None:
         self.s.thresholds = thresholds
 
-    def add_history(self, record: HistoryRecord) -> None:
+    def add_history(self, record: HistoryRecord, *, fence: Fence) -> None:
+        self._hold(record.run_id, fence)
         self.s.history_.append(record)
 
     def history(self, limit: int = 50) -> list[HistoryRecord]:

@@ -17,8 +17,9 @@ from typing import Any
 
 from statemachine.errors import LeaseHeld, RunNotFound
 from statemachine.models import OrderRecord, OrderStatus, Side, Targets, Thresholds
-from statemachine.ports import UnitOfWork
+from statemachine.ports import UnitOfWork, check_fence
 from statemachine.records import (
+    Fence,
     HistoryRecord,
     PlanAttemptRecord,
     RunRecord,
@@ -97,19 +98,25 @@ class MemoryUnitOfWork(UnitOfWork):
                 and (statuses is None or r.status.value in statuses)]
         return sorted(rows, key=lambda r: r.created_at, reverse=True)[:limit]
 
-    def update_run(self, run_id: str, *, expect_seq: int | None = None, **fields: Any) -> None:
+    def _hold(self, run_id: str, fence: Fence) -> None:
+        check_fence(self.get_run(run_id), fence)  # one lock serialises every unit of work
+
+    def update_run(self, run_id: str, *, fence: Fence, expect_seq: int | None = None, **fields: Any) -> None:
         run = self.get_run(run_id)
+        check_fence(run, fence)
         if expect_seq is not None and run.seq != expect_seq:
             raise LeaseHeld(f"run {run_id} moved on (seq {run.seq}, expected {expect_seq})", run_id=run_id)
         self.d.runs[run_id] = run.model_copy(update=fields)
 
-    def add_transition(self, record: TransitionRecord) -> None:
+    def add_transition(self, record: TransitionRecord, *, fence: Fence) -> None:
+        self._hold(record.run_id, fence)
         self.d.transitions.append(record)
 
     def transitions(self, run_id: str) -> list[TransitionRecord]:
         return [t for t in self.d.transitions if t.run_id == run_id]
 
-    def put_output(self, run_id: str, seq: int, kind: str, payload: dict[str, Any]) -> None:
+    def put_output(self, run_id: str, seq: int, kind: str, payload: dict[str, Any], *, fence: Fence) -> None:
+        self._hold(run_id, fence)
         self.d.outputs.append((run_id, seq, kind, payload))
 
     def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
@@ -119,10 +126,12 @@ class MemoryUnitOfWork(UnitOfWork):
                 out[kind] = payload
         return out
 
-    def add_plan_attempt(self, record: PlanAttemptRecord) -> None:
+    def add_plan_attempt(self, record: PlanAttemptRecord, *, fence: Fence) -> None:
+        self._hold(record.run_id, fence)
         self.d.attempts.append(record)
 
-    def update_plan_attempt(self, run_id: str, side: Side, attempt: int, **fields: Any) -> None:
+    def update_plan_attempt(self, run_id: str, side: Side, attempt: int, *, fence: Fence, **fields: Any) -> None:
+        self._hold(run_id, fence)
         for i, a in enumerate(self.d.attempts):
             if a.run_id == run_id and a.side is side and a.attempt == attempt:
                 self.d.attempts[i] = a.model_validate({**a.model_dump(), **fields})
@@ -134,7 +143,9 @@ class MemoryUnitOfWork(UnitOfWork):
 
     # -- orders ----------------------------------------------------------------------------------
     def add_order(self, *, run_id: str, account: str, side: Side, ticker: str, name: str, quantity: int,
-                  attempt: int, seq: int, status: OrderStatus, created_at: datetime) -> OrderRecord:
+                  attempt: int, seq: int, status: OrderStatus, created_at: datetime,
+                  fence: Fence) -> OrderRecord:
+        self._hold(run_id, fence)
         oid = max(self.d.orders, default=0) + 1
         rec = OrderRecord(id=oid, run_id=run_id, side=side, ticker=ticker, name=name, quantity=quantity,
                           attempt=attempt, seq=seq, status=status, created_at=created_at)
@@ -142,7 +153,8 @@ class MemoryUnitOfWork(UnitOfWork):
         self.d.accounts[oid] = account
         return rec
 
-    def update_order(self, order_id: int, **fields: Any) -> OrderRecord:
+    def update_order(self, order_id: int, *, fence: Fence, **fields: Any) -> OrderRecord:
+        self._hold(self.d.orders[order_id].run_id, fence)
         rec = self.d.orders[order_id].model_copy(update=fields)
         self.d.orders[order_id] = rec
         return rec
@@ -156,20 +168,21 @@ class MemoryUnitOfWork(UnitOfWork):
 
     # -- leases ----------------------------------------------------------------------------------
     def acquire_lease(self, run_id: str, owner: str, now: datetime, ttl_s: float,
-                      steal_if: Callable[[str], bool] | None = None) -> bool:
+                      steal_if: Callable[[str], bool] | None = None) -> Fence | None:
         run = self.get_run(run_id)
         free = (run.lease_owner in (None, owner) or run.lease_expires_at is None
-                or run.lease_expires_at <= now or (steal_if is not None and steal_if(run.lease_owner)))
+                or run.lease_expires_at < now or (steal_if is not None and steal_if(run.lease_owner)))
         if not free:
-            return False
-        self.d.runs[run_id] = run.model_copy(update={"lease_owner": owner,
+            return None
+        epoch = run.lease_epoch if run.lease_owner == owner else run.lease_epoch + 1
+        self.d.runs[run_id] = run.model_copy(update={"lease_owner": owner, "lease_epoch": epoch,
                                                      "lease_expires_at": now + timedelta(seconds=ttl_s)})
-        return True
+        return Fence(owner, epoch)
 
-    def release_lease(self, run_id: str, owner: str) -> None:
-        run = self.d.runs.get(run_id)
-        if run is not None and run.lease_owner == owner:
-            self.d.runs[run_id] = run.model_copy(update={"lease_owner": None, "lease_expires_at": None})
+    def release_lease(self, run_id: str, fence: Fence) -> None:
+        run = self.get_run(run_id)
+        check_fence(run, fence)
+        self.d.runs[run_id] = run.model_copy(update={"lease_owner": None, "lease_expires_at": None})
 
     # -- targets, thresholds, history --------------------------------------------------------------
     def latest_targets(self) -> StrategyDecision | None:
@@ -186,7 +199,8 @@ class MemoryUnitOfWork(UnitOfWork):
     def add_thresholds(self, thresholds: Thresholds, at: datetime) -> None:
         self.d.thresholds.append(thresholds)
 
-    def add_history(self, record: HistoryRecord) -> None:
+    def add_history(self, record: HistoryRecord, *, fence: Fence) -> None:
+        self._hold(record.run_id, fence)
         self.d.history.append(record)
 
     def history(self, limit: int = 50) -> list[HistoryRecord]:

@@ -6,14 +6,15 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, insert, or_, select, update
+from sqlalchemy import Engine, and_, case, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from statemachine.errors import LeaseHeld, RunNotFound
 from statemachine.models import OrderRecord, OrderStatus, Side, Targets, Thresholds
-from statemachine.ports import UnitOfWork
+from statemachine.ports import UnitOfWork, lost_lease
 from statemachine.records import (
+    Fence,
     HistoryRecord,
     PlanAttemptRecord,
     RunRecord,
@@ -25,10 +26,17 @@ from . import tables as t
 
 
 class SqlUnitOfWork(UnitOfWork):
+    """Fencing: a fenced write first locks the run's row (``SELECT ... FOR UPDATE`` on PostgreSQL;
+    SQLite transactions begin IMMEDIATE, so the whole database is locked for writing) and checks
+    the (owner, epoch) in it, in the same transaction as the write. A takeover updates that row,
+    so it waits for this transaction or this transaction sees it: never both writers. Once checked
+    the lock is held until the transaction ends, so later writes of the transaction skip the check."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.conn: Connection = engine.connect()
         self.tx = self.conn.begin()
+        self._held: set[tuple[str, Fence]] = set()  # checked (and locked) in this transaction
 
     def __exit__(self, *exc: object) -> None:
         try:
@@ -38,12 +46,34 @@ class SqlUnitOfWork(UnitOfWork):
             self.conn.close()
 
     def commit(self) -> None:
+        self._held.clear()
         self.tx.commit()
         self.tx = self.conn.begin()
 
     def rollback(self) -> None:
+        self._held.clear()
         if self.tx.is_active:
             self.tx.rollback()
+
+    # -- fencing --------------------------------------------------------------------------------
+    def _hold(self, run_id: str, fence: Fence) -> None:
+        """Lock the run's row and check ``fence`` holds its lease; raise LeaseHeld otherwise."""
+        if (run_id, fence) in self._held:
+            return
+        c = t.runs.c
+        row = self.conn.execute(select(c.lease_owner, c.lease_epoch).where(c.id == run_id)
+                                .with_for_update()).first()
+        if row is None:
+            raise RunNotFound(f"no run with id '{run_id}'", run_id=run_id)
+        if (row.lease_owner, row.lease_epoch) != (fence.owner, fence.epoch):
+            raise lost_lease(self.get_run(run_id), fence)
+        self._held.add((run_id, fence))
+
+    def _order_run(self, order_id: int) -> str:
+        run_id = self.conn.execute(select(t.orders.c.run_id).where(t.orders.c.id == order_id)).scalar()
+        if run_id is None:
+            raise KeyError(order_id)
+        return str(run_id)
 
     # -- runs ---------------------------------------------------------------------------------
     def add_run(self, run: RunRecord) -> None:
@@ -74,19 +104,25 @@ class SqlUnitOfWork(UnitOfWork):
             q = q.where(t.runs.c.status.in_(statuses))
         return [RunRecord.model_validate(dict(r)) for r in self.conn.execute(q).mappings()]
 
-    def update_run(self, run_id: str, *, expect_seq: int | None = None, **fields: Any) -> None:
+    def update_run(self, run_id: str, *, fence: Fence, expect_seq: int | None = None, **fields: Any) -> None:
         values = {k: (v.model_dump(mode="json") if hasattr(v, "model_dump") else
                       (v.value if hasattr(v, "value") else v)) for k, v in fields.items()}
-        q = update(t.runs).where(t.runs.c.id == run_id).values(**values)
+        c = t.runs.c
+        q = update(t.runs).where(and_(c.id == run_id, c.lease_owner == fence.owner,
+                                      c.lease_epoch == fence.epoch)).values(**values)
         if expect_seq is not None:
-            q = q.where(t.runs.c.seq == expect_seq)
+            q = q.where(c.seq == expect_seq)
         res = self.conn.execute(q)
         if res.rowcount != 1:
-            self.get_run(run_id)  # raises RunNotFound
+            run = self.get_run(run_id)  # raises RunNotFound
+            if run.fence != fence:
+                raise lost_lease(run, fence)
             raise LeaseHeld(f"run {run_id} moved on under this process (expected checkpoint {expect_seq}); "
                             f"another process is driving it", run_id=run_id)
+        self._held.add((run_id, fence))  # the row is locked (updated) by this transaction now
 
-    def add_transition(self, record: TransitionRecord) -> None:
+    def add_transition(self, record: TransitionRecord, *, fence: Fence) -> None:
+        self._hold(record.run_id, fence)
         self.conn.execute(insert(t.run_transitions).values(**record.model_dump()))
 
     def transitions(self, run_id: str) -> list[TransitionRecord]:
@@ -94,19 +130,22 @@ class SqlUnitOfWork(UnitOfWork):
         return [TransitionRecord.model_validate({k: v for k, v in dict(r).items() if k != "id"})
                 for r in self.conn.execute(q).mappings()]
 
-    def put_output(self, run_id: str, seq: int, kind: str, payload: dict[str, Any]) -> None:
+    def put_output(self, run_id: str, seq: int, kind: str, payload: dict[str, Any], *, fence: Fence) -> None:
+        self._hold(run_id, fence)
         self.conn.execute(insert(t.step_outputs).values(run_id=run_id, seq=seq, kind=kind, payload=payload))
 
     def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
         q = select(t.step_outputs).where(t.step_outputs.c.run_id == run_id).order_by(t.step_outputs.c.seq)
         return {r["kind"]: r["payload"] for r in self.conn.execute(q).mappings()}
 
-    def add_plan_attempt(self, record: PlanAttemptRecord) -> None:
+    def add_plan_attempt(self, record: PlanAttemptRecord, *, fence: Fence) -> None:
+        self._hold(record.run_id, fence)
         row = record.model_dump(mode="json")
         row["created_at"] = record.created_at
         self.conn.execute(insert(t.plan_attempts).values(**row))
 
-    def update_plan_attempt(self, run_id: str, side: Side, attempt: int, **fields: Any) -> None:
+    def update_plan_attempt(self, run_id: str, side: Side, attempt: int, *, fence: Fence, **fields: Any) -> None:
+        self._hold(run_id, fence)
         self.conn.execute(update(t.plan_attempts).where(and_(
             t.plan_attempts.c.run_id == run_id, t.plan_attempts.c.side == side.value,
             t.plan_attempts.c.attempt == attempt)).values(**fields))
@@ -119,7 +158,9 @@ class SqlUnitOfWork(UnitOfWork):
 
     # -- orders ---------------------------------------------------------------------------------
     def add_order(self, *, run_id: str, account: str, side: Side, ticker: str, name: str, quantity: int,
-                  attempt: int, seq: int, status: OrderStatus, created_at: datetime) -> OrderRecord:
+                  attempt: int, seq: int, status: OrderStatus, created_at: datetime,
+                  fence: Fence) -> OrderRecord:
+        self._hold(run_id, fence)
         res = self.conn.execute(insert(t.orders).values(
             run_id=run_id, account=account, side=side.value, ticker=ticker, name=name, quantity=quantity,
             attempt=attempt, seq=seq, status=status.value, created_at=created_at, filled_quantity=0,
@@ -130,7 +171,8 @@ class SqlUnitOfWork(UnitOfWork):
         row = self.conn.execute(select(t.orders).where(t.orders.c.id == order_id)).mappings().one()
         return OrderRecord.model_validate({k: v for k, v in dict(row).items() if k != "account"})
 
-    def update_order(self, order_id: int, **fields: Any) -> OrderRecord:
+    def update_order(self, order_id: int, *, fence: Fence, **fields: Any) -> OrderRecord:
+        self._hold(self._order_run(order_id), fence)
         values = {k: (v.value if hasattr(v, "value") else v) for k, v in fields.items()}
         self.conn.execute(update(t.orders).where(t.orders.c.id == order_id).values(**values))
         return self._order(order_id)
@@ -147,31 +189,41 @@ class SqlUnitOfWork(UnitOfWork):
 
     # -- leases ---------------------------------------------------------------------------------
     def acquire_lease(self, run_id: str, owner: str, now: datetime, ttl_s: float,
-                      steal_if: Callable[[str], bool] | None = None) -> bool:
+                      steal_if: Callable[[str], bool] | None = None) -> Fence | None:
         exp = now + timedelta(seconds=ttl_s)
         c = t.runs.c
+        self._held.clear()
+        # the same owner keeps its epoch; anyone else (a free lease included: NULL = owner is NULL) bumps it
+        epoch = case((c.lease_owner == owner, c.lease_epoch), else_=c.lease_epoch + 1)
         res = self.conn.execute(update(t.runs).where(and_(
             c.id == run_id,
             or_(c.lease_owner.is_(None), c.lease_owner == owner, c.lease_expires_at < now),
-        )).values(lease_owner=owner, lease_expires_at=exp))
-        if res.rowcount == 1:
-            return True
-        current = self.get_run(run_id).lease_owner
-        if steal_if is not None and current and steal_if(current):
+        )).values(lease_owner=owner, lease_expires_at=exp, lease_epoch=epoch))
+        if res.rowcount != 1:
+            current = self.get_run(run_id).lease_owner
+            if steal_if is None or not current or not steal_if(current):
+                return None
             res = self.conn.execute(update(t.runs).where(and_(c.id == run_id, c.lease_owner == current))
-                                    .values(lease_owner=owner, lease_expires_at=exp))
-            return res.rowcount == 1
-        return False
+                                    .values(lease_owner=owner, lease_expires_at=exp, lease_epoch=c.lease_epoch + 1))
+            if res.rowcount != 1:
+                return None
+        return Fence(owner, int(self.conn.execute(select(c.lease_epoch).where(c.id == run_id)).scalar_one()))
 
-    def renew_lease(self, run_id: str, owner: str, now: datetime, ttl_s: float) -> bool:
+    def renew_lease(self, run_id: str, fence: Fence, now: datetime, ttl_s: float) -> bool:
         c = t.runs.c
-        res = self.conn.execute(update(t.runs).where(and_(c.id == run_id, c.lease_owner == owner))
+        res = self.conn.execute(update(t.runs).where(and_(c.id == run_id, c.lease_owner == fence.owner,
+                                                          c.lease_epoch == fence.epoch))
                                 .values(lease_expires_at=now + timedelta(seconds=ttl_s)))
         return res.rowcount == 1
 
-    def release_lease(self, run_id: str, owner: str) -> None:
-        self.conn.execute(update(t.runs).where(and_(t.runs.c.id == run_id, t.runs.c.lease_owner == owner))
-                          .values(lease_owner=None, lease_expires_at=None))
+    def release_lease(self, run_id: str, fence: Fence) -> None:
+        c = t.runs.c
+        self._held.discard((run_id, fence))
+        res = self.conn.execute(update(t.runs).where(and_(c.id == run_id, c.lease_owner == fence.owner,
+                                                          c.lease_epoch == fence.epoch))
+                                .values(lease_owner=None, lease_expires_at=None))
+        if res.rowcount != 1:
+            raise lost_lease(self.get_run(run_id), fence)
 
     # -- targets, thresholds, history ---------------------------------------------------------------
     def latest_targets(self) -> StrategyDecision | None:
@@ -204,9 +256,10 @@ class SqlUnitOfWork(UnitOfWork):
         q = select(t.rebalancing_config).order_by(t.rebalancing_config.c.id.desc()).limit(limit)
         return [dict(r) for r in self.conn.execute(q).mappings()]
 
-    def add_history(self, record: HistoryRecord) -> None:
+    def add_history(self, record: HistoryRecord, *, fence: Fence) -> None:
         """One row per finished run: a run retried by an operator and finished again replaces its row
         (the earlier outcome stays in the run's transitions)."""
+        self._hold(record.run_id, fence)
         row = record.model_dump(mode="json")
         row["executed_at"] = record.executed_at
         h = t.rebalancing_history

@@ -77,6 +77,8 @@ runs = Table(
     Column("checkpoint_format", Integer, nullable=False),
     Column("lease_owner", String(128)),
     Column("lease_expires_at", UTCDateTime),
+    # fencing: +1 on every acquisition by a new owner; every write about the run checks it (0003)
+    Column("lease_epoch", Integer, nullable=False, default=0, server_default=text("0")),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
@@ -146,6 +148,7 @@ orders = Table(
     Column("amount", BigInteger, nullable=False, default=0),
     Column("fees", BigInteger, nullable=False, default=0),
     Column("sends", Integer, nullable=False, default=0),
+    Column("send_started_at", UTCDateTime),  # the last send's start: a takeover waits past it (0003)
     Column("broker_code", String(16)),
     Column("message", Text),
     Column("created_at", UTCDateTime, nullable=False),

@@ -20,6 +20,9 @@ class Cli:
         self.env = {**os.environ, "REBALANCE_SIM_ACCOUNT_PATH": str(self.account),
                     "REBALANCE_DATABASE_URL": db_url,
                     "REBALANCE_KILL_SWITCH_FILE": str(tmp / "KILL"), "REBALANCE_FILL_POLL_S": "0.05",
+                    # a resume that takes over a run with a send in flight waits send timeout + settle
+                    # window (40 s by default); the simulated broker answers at once and its list never lags
+                    "REBALANCE_SEND_TIMEOUT_S": "1", "REBALANCE_SETTLE_WINDOW_S": "1",
                     "PYTHONPATH": str(ROOT), **env}
         self.env.pop("REBALANCE_CRASH_AT", None)
 

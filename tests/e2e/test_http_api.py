@@ -9,6 +9,7 @@ import pytest
 from adapters.http_api import API
 from adapters.runtime import SystemClock
 from statemachine.engine import Engine
+from statemachine.records import Fence
 from statemachine.states import TRANSITIONS, RunState, RunStatus
 from tests.e2e.http_helpers import AUTH, TOKEN, account, client, make_app, wait_finished
 
@@ -82,7 +83,7 @@ def interrupted_run(app, state: str | None = None) -> str:
             eng.run(run.id)
     else:
         with app.db.unit_of_work() as uow:
-            uow.release_lease(run.id, "crashed-process")
+            uow.release_lease(run.id, Fence("crashed-process", run.lease_epoch))
             uow.commit()
     return run.id
 
