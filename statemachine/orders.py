@@ -464,17 +464,9 @@ class OrderExecutor:
         return rec
 
     def _row_fields(self, rec: OrderRecord, row: BrokerOrder) -> dict:
-        """Status and fills of a broker order as the list shows it now."""
-        if row.filled_quantity >= row.quantity:
-            status = OrderStatus.FILLED
-        elif row.remaining > 0:
-            status = OrderStatus.SENT
-        elif row.filled_quantity > 0:
-            status = OrderStatus.PARTIAL
-        elif row.rejected > 0:
-            status = OrderStatus.REJECTED
-        else:
-            status = OrderStatus.CANCELLED
+        """Status and fills of a broker order as the list shows it now (SENT while it is open)."""
+        status = OrderStatus.SENT if row.filled_quantity < row.quantity and row.remaining > 0 \
+            else _closed_status(row.filled_quantity, row.quantity, row.rejected)
         return {"status": status, **self._fill_fields(rec, row)}
 
     def _poll(self, rec: OrderRecord) -> BrokerOrder | None:
@@ -534,14 +526,7 @@ class OrderExecutor:
     def _closed(self, rec: OrderRecord, row: BrokerOrder) -> OrderRecord:
         """The broker will fill no more of this order."""
         fields = self._fill_fields(rec, row)
-        if row.filled_quantity >= rec.quantity:
-            status = OrderStatus.FILLED
-        elif row.filled_quantity > 0:
-            status = OrderStatus.PARTIAL
-        elif row.rejected > 0:
-            status = OrderStatus.REJECTED
-        else:
-            status = OrderStatus.CANCELLED
+        status = _closed_status(row.filled_quantity, rec.quantity, row.rejected)
         self.log.warning("order %s %s x%d closed %s with %d filled", rec.side.value, rec.ticker, rec.quantity,
                          status.value, row.filled_quantity)
         return self._update(rec, status=status, **fields)
@@ -572,6 +557,15 @@ def cancel_open_orders(broker: Broker, clock: Clock, settings: EngineSettings, d
         clock.sleep(settings.fill_poll_s)
     raise RetryableError(f"cancel of open order(s) {', '.join(still)} not confirmed by the broker's order "
                          f"list; resume to check again", odnos=still)
+
+
+def _closed_status(filled: int, quantity: int, rejected: int) -> OrderStatus:
+    """The final status of an order the broker will fill no more of."""
+    if filled >= quantity:
+        return OrderStatus.FILLED
+    if filled > 0:
+        return OrderStatus.PARTIAL
+    return OrderStatus.REJECTED if rejected > 0 else OrderStatus.CANCELLED
 
 
 def _row(o: BrokerOrder) -> dict:

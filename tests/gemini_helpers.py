@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import vcr
 from google import genai
 
+from adapters.clock import SystemClock
 from adapters.gemini_planner import GeminiPlanner, GeminiSettings, make_client
 from adapters.planners import PlannerSettings, planner_factory
 from adapters.sim_account import DEMO_DIR, SimAccount
@@ -142,17 +141,6 @@ def plan_json(plan: Plan, **changes: int) -> str:
 
 
 # ------------------------------------------------------------------------------ the engine
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-
 def engine_for(tmp: Path, planners: PlannerFactory,
                **settings: Any) -> tuple[Engine, MemoryStore, SimAccount]:
     account = SimAccount.demo(tmp / "acct.json")

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import vcr
 
+from adapters.clock import SystemClock as RealClock  # noqa: F401 - the real clock, for tests
 from adapters.kis_config import KisConfig
 from adapters.kis_simulator import TEST_ACCOUNT, TEST_APPKEY, TEST_APPSECRET
 from adapters.retry_policy import RetryPolicy
@@ -336,17 +336,6 @@ class MemoryUow(UnitOfWork):
 
     def history(self, limit: int = 50) -> list[HistoryRecord]:
         return list(reversed(self.s.history_))[:limit]
-
-
-class RealClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 # ------------------------------------------------------------------------------ cassettes
