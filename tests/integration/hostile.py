@@ -56,10 +56,11 @@ class HostileBroker(SimulatedBroker):
         return super().daily_orders(day, ticker=ticker, side=side, odno=odno, unfilled_only=unfilled_only)
 
 
-def make_engine(db, broker, clock: FakeClock, owner: str = "owner-a", planner=None, **settings) -> Engine:
+def make_engine(db, broker, clock: FakeClock, owner: str = "owner-a", planner=None, hooks=None,
+                **settings) -> Engine:
     planner = planner or GreedyPlanner()
     return Engine(db.unit_of_work, broker, lambda name: planner, clock,
-                  EngineSettings(**{**SETTINGS, **settings}), owner=owner)
+                  EngineSettings(**{**SETTINGS, **settings}), owner=owner, hooks=hooks)
 
 
 def new_account(path, clock: FakeClock, **faults) -> SimAccount:
