@@ -16,7 +16,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import CHECKPOINT_FORMAT, ENGINE_VERSION
@@ -36,6 +36,7 @@ from .machine import RunMachine, force_edge
 from .models import (
     CheckResult,
     DriftReport,
+    OrderRecord,
     OrderStatus,
     Plan,
     PlanningContext,
@@ -253,6 +254,18 @@ class Engine:
             raise RunFinished(f"run {run_id} is already {run.status}; it cannot be aborted", run_id=run_id)
         # An operator's abort is authoritative: it takes the lease even from a live runner, whose
         # epoch is thereby fenced (its next write about the run raises LeaseHeld and writes nothing).
+        # Except while that runner has a send in flight: fenced then, it could not record the
+        # broker's answer, and an order placed would be known to no run. The kill switch stops such
+        # a runner before its next order, after it recorded this one.
+        inflight = self._send_in_flight(run)
+        holder_live = (run.lease_owner not in (None, self.owner) and run.lease_expires_at is not None
+                       and run.lease_expires_at > self.clock.now() and not self.lease_is_dead(run.lease_owner))
+        if inflight and holder_live:
+            order, until = inflight
+            raise LeaseHeld(f"run {run_id} has a send in flight ({order.side.value} {order.ticker} x{order.quantity}) "
+                            f"by its live runner {run.lease_owner}; aborting now would leave that order unrecorded. "
+                            f"Set the kill switch (the runner stops before its next order) or abort again after "
+                            f"{until:%H:%M:%S} UTC", run_id=run_id, owner=run.lease_owner)
         self._take_lease(run, steal=True)
         try:
             self._abort(run, reason=reason, actor=actor)
@@ -331,6 +344,20 @@ class Engine:
         except LeaseHeld as exc:
             run_log(run_id).warning("lease not released: %s", exc.message)
 
+    def _send_in_flight(self, run: RunRecord) -> tuple[OrderRecord, datetime] | None:
+        """The newest pending send (INTENT or UNKNOWN, sent at least once) whose outcome may still
+        show at the broker, with the moment that stops being possible (its start plus
+        ``send_timeout_s + settle_window_s``); None when there is none."""
+        with self.uow() as uow:
+            pending = [o for o in uow.orders(run.id)
+                       if o.status in (OrderStatus.INTENT, OrderStatus.UNKNOWN) and o.sends > 0]
+        if not pending:
+            return None
+        last = max(pending, key=lambda o: o.send_started_at or o.updated_at or o.created_at)
+        started = last.send_started_at or last.updated_at or last.created_at
+        until = started + timedelta(seconds=self.settings.send_timeout_s + self.settings.settle_window_s)
+        return (last, until) if until > self.clock.now() else None
+
     def _await_pending_sends(self, run: RunRecord) -> None:
         """After a takeover, wait out a send the previous runner may still have in flight.
 
@@ -339,17 +366,12 @@ class Engine:
         Reconciling before then would find nothing and send the order a second time. So a new owner
         waits until the newest pending send (INTENT or UNKNOWN, sent at least once) is older than
         ``send_timeout_s + settle_window_s``, renewing its own lease meanwhile."""
-        with self.uow() as uow:
-            pending = [o for o in uow.orders(run.id)
-                       if o.status in (OrderStatus.INTENT, OrderStatus.UNKNOWN) and o.sends > 0]
-        if not pending:
+        inflight = self._send_in_flight(run)
+        if inflight is None:
             return
-        last = max(pending, key=lambda o: o.send_started_at or o.updated_at or o.created_at)
+        last, until = inflight
         started = last.send_started_at or last.updated_at or last.created_at
-        until = started + timedelta(seconds=self.settings.send_timeout_s + self.settings.settle_window_s)
         left = (until - self.clock.now()).total_seconds()
-        if left <= 0:
-            return
         run_log(run.id).warning(
             "took run %s over with a send in flight: %s %s x%d (%s, send started %s); waiting %.1fs, until its "
             "deadline plus the settle window (%gs + %gs) has passed, before reconciling, so that the earlier "

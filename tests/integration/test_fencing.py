@@ -27,7 +27,7 @@ from adapters.sim_account import DEMO_DIR, SimAccount
 from adapters.sim_broker import SimulatedBroker
 from statemachine import engine as engine_module
 from statemachine.engine import Engine
-from statemachine.errors import LeaseHeld
+from statemachine.errors import LeaseHeld, SafetyStop
 from statemachine.models import BrokerOrder, OrderStatus, PlaceResult, Side, Targets
 from statemachine.orders import OrderExecutor
 from statemachine.planner_greedy import GreedyPlanner
@@ -269,3 +269,33 @@ def test_an_operator_abort_fences_a_live_runner(db, account, clock):
     assert a.run(run.id).status is RunStatus.ABORTED  # sees the abort, runs no step
     a._record_error(a.get(run.id), RuntimeError("late"))  # logged, not written
     assert a.get(run.id).error == "aborted by alice: stop it"
+
+
+def test_an_abort_is_refused_while_a_live_runner_has_a_send_in_flight(db, account, clock):
+    """Fencing a runner between its send and the record of the broker's answer would leave a placed
+    order known to no run: the abort says so and names the way out (the kill switch, or later)."""
+    broker = FreezesMidSend(account)
+    a = engine(db, broker, clock, "runner-a")
+    run = a.start(account="demo", targets=TARGETS)
+    thread, out = in_thread(lambda: a.run(run.id))
+    assert broker.frozen.wait(30)  # A's first order is at the broker, its answer not recorded
+    op = engine(db, SimulatedBroker(account), clock, "operator")
+    with pytest.raises(LeaseHeld, match="send in flight .* kill switch"):
+        op.abort(run.id, reason="stop it", actor="alice")
+    held = op.get(run.id)
+    assert (held.status, held.lease_owner, held.lease_epoch) == (RunStatus.RUNNING, "runner-a", 1)
+    kill = {"on": False}
+
+    def kill_switch(r):
+        if kill["on"]:
+            raise SafetyStop("kill switch is on", run_id=r.id)
+
+    a.guards.append(kill_switch)
+    kill["on"] = True
+    broker.wake.set()
+    thread.join(30)
+    assert isinstance(out.get("error"), SafetyStop), out  # the runner stopped on the kill switch
+    done, orders, _, _ = rows(db, run.id)
+    assert done.status is RunStatus.ABORTED
+    assert [o.odno for o in orders if o.odno] == broker.placed  # the order in flight was recorded
+    assert len(account.orders()) == 1
