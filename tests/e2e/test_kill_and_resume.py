@@ -61,6 +61,12 @@ SCENARIOS = {
                           ["order:between_polls@1", "order:intent_committed@2",
                            "order:accepted_before_record@2"],
                           {SLOW: "0.3"}, again=("order:accepted_before_record@2",), status="PARTIAL"),
+    # a hostile broker (issue 14): the order list lags 1.5 s and the broker's clock is 5 s behind
+    # ours; a kill right after the broker accepted an order is a lost reply the list does not show yet
+    "hostile": Scenario({"list_lag_s": 1.5, "clock_skew_s": -5.0},
+                        ["order:accepted_before_record@1", "order:sent_committed@2"],
+                        {"REBALANCE_SEND_TIMEOUT_S": "1", "REBALANCE_SETTLE_WINDOW_S": "2"},
+                        again=("order:accepted_before_record@1",)),
 }
 
 
