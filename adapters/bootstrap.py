@@ -9,17 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapters.clock import make_clock
+from adapters.config import Settings
+from adapters.db.connect import Database, database_url
+from adapters.runtime import CrashHooks, lease_is_dead, lease_owner
+from adapters.sim.account import SimAccount
+from adapters.sim.broker import SimulatedBroker
 from statemachine.engine import Engine
 from statemachine.errors import DomainError, SafetyStop
 from statemachine.ports import Broker, Clock, Planner
 from statemachine.records import RunRecord
-
-from .clock import make_clock
-from .config import Settings
-from .db.connect import Database, database_url
-from .runtime import CrashHooks, lease_is_dead, lease_owner
-from .sim_account import SimAccount
-from .sim_broker import SimulatedBroker
 
 
 @dataclass
@@ -44,7 +43,7 @@ def make_broker(settings: Settings, clock: Clock) -> Broker:
             SimAccount.demo(path, overwrite=False)
         return SimulatedBroker(SimAccount(path, clock=clock.now, session=settings.sim_session),
                                alias=settings.account_alias)
-    from .kis_bootstrap import make_kis_broker  # the KIS REST client
+    from adapters.kis.bootstrap import make_kis_broker  # the KIS REST client
 
     return make_kis_broker(settings, clock)
 
@@ -56,7 +55,7 @@ def make_planners(settings: Settings):  # type: ignore[no-untyped-def]
 
     def factory(name: str) -> Planner:
         if "f" not in built:
-            from .planners import planner_factory
+            from adapters.planners import planner_factory
 
             built["f"] = planner_factory(settings)
         return built["f"](name)  # type: ignore[operator]
@@ -105,7 +104,7 @@ def live_guards(settings: Settings, clock: Clock) -> list:  # type: ignore[type-
     the real broker, for a simulator only in its ``krx`` session (on the same clock)."""
     if not follows_krx_session(settings):
         return []
-    from .market_calendar import XKRX, market_hours_guard
+    from adapters.scheduler.calendar import XKRX, market_hours_guard
 
     return [market_hours_guard(XKRX, clock.now)]
 

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     kill_switch_file: str = "var/KILL_SWITCH"
     crash_at: str | None = None  # tests only: see adapters.runtime.CrashHooks
 
-    # scheduler (adapters.scheduler)
+    # scheduler (adapters.scheduler.runner)
     schedule_cron: str | None = Field(None, description='cron in schedule_tz, e.g. "0 10 * * 1-5"')
     schedule_tz: str = "Asia/Seoul"
     schedule_grace_s: float = Field(600.0, gt=0, description="a due time may start this late, then is missed")

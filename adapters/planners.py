@@ -1,6 +1,6 @@
 """Planner choice: resolves the names a run may ask for to Planner objects.
 
-* ``gemini``  - :class:`adapters.gemini_planner.GeminiPlanner` (needs an API key);
+* ``gemini``  - :class:`adapters.gemini.planner.GeminiPlanner` (needs an API key);
 * ``greedy``  - :class:`statemachine.planner_greedy.GreedyPlanner`;
 * ``optimal`` - ``statemachine.planner_optimal.OptimalPlanner``, imported lazily; when that module
   is missing the planner returned says so on every attempt ("optimal planner not available"),
@@ -9,7 +9,7 @@
   as in the SDK), otherwise optimal. The object returned is the real planner, so the run records
   the name of the one it used.
 
-The Gemini client is built once, lazily, by :func:`adapters.gemini_planner.make_client`.
+The Gemini client is built once, lazily, by :func:`adapters.gemini.planner.make_client`.
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ from typing import Any
 from google import genai
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from adapters.gemini.planner import GeminiPlanner, GeminiSettings, make_client
 from statemachine.errors import PlanningError
 from statemachine.models import Plan, PlanningContext
 from statemachine.planner_greedy import GreedyPlanner
 from statemachine.ports import Planner
 from statemachine.settings import EngineSettings
-
-from .gemini_planner import GeminiPlanner, GeminiSettings, make_client
 
 NAMES = ("auto", "gemini", "greedy", "optimal")
 KEY_VARIABLES = ("GOOGLE_API_KEY", "GEMINI_API_KEY")  # first one set wins

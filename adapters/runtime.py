@@ -11,9 +11,8 @@ import socket
 import uuid
 from datetime import UTC, datetime
 
+from adapters.clock import SystemClock  # noqa: F401 - re-exported for callers of the old location
 from statemachine.engine import current_run_id
-
-from .clock import SystemClock  # noqa: F401 - re-exported for callers of the old location
 
 
 def _boot_id() -> str:

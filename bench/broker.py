@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 from kis_helpers import MemoryStore, RealClock, kis_config  # noqa: E402, I001
 
-from adapters.kis_client import KisBroker  # noqa: E402
-from adapters.kis_simulator import SimulatorConfig, SimulatorServer  # noqa: E402
-from adapters.sim_account import SimAccount  # noqa: E402
+from adapters.kis.broker import KisBroker  # noqa: E402
+from adapters.kis_sim.simulator import SimulatorConfig, SimulatorServer  # noqa: E402
+from adapters.sim.account import SimAccount  # noqa: E402
 from statemachine.engine import Engine  # noqa: E402
 from statemachine.models import Side, Targets, Thresholds  # noqa: E402
 from statemachine.planner_greedy import GreedyPlanner  # noqa: E402

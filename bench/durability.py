@@ -46,8 +46,8 @@ import psycopg  # noqa: E402
 
 from adapters.db.connect import Database  # noqa: E402
 from adapters.runtime import SystemClock  # noqa: E402
-from adapters.sim_account import DEMO_DIR, SimAccount  # noqa: E402
-from adapters.sim_broker import SimulatedBroker  # noqa: E402
+from adapters.sim.account import DEMO_DIR, SimAccount  # noqa: E402
+from adapters.sim.broker import SimulatedBroker  # noqa: E402
 from bench.memory import MemoryAccount, MemoryStore  # noqa: E402
 from statemachine.engine import Engine  # noqa: E402
 from statemachine.models import Targets  # noqa: E402

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adapters.sim_account import DEMO_DIR, SimAccount
+from adapters.sim.account import DEMO_DIR, SimAccount
 from statemachine.errors import LeaseHeld, RunNotFound
 from statemachine.models import OrderRecord, OrderStatus, Side, Targets, Thresholds
 from statemachine.ports import UnitOfWork, check_fence

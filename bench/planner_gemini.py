@@ -31,9 +31,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapters.gemini_schema import parse_reply  # noqa: E402
-from adapters.sim_account import DEMO_DIR, SimAccount  # noqa: E402
-from adapters.sim_broker import SimulatedBroker  # noqa: E402
+from adapters.gemini.schema import parse_reply  # noqa: E402
+from adapters.sim.account import DEMO_DIR, SimAccount  # noqa: E402
+from adapters.sim.broker import SimulatedBroker  # noqa: E402
 from statemachine.drift import drift_report  # noqa: E402
 from statemachine.errors import PlanningError  # noqa: E402
 from statemachine.models import Plan, PlanningContext, Side, Targets, Thresholds  # noqa: E402

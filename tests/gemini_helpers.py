@@ -21,10 +21,10 @@ import vcr
 from google import genai
 
 from adapters.clock import SystemClock
-from adapters.gemini_planner import GeminiPlanner, GeminiSettings, make_client
+from adapters.gemini.planner import GeminiPlanner, GeminiSettings, make_client
 from adapters.planners import PlannerSettings, planner_factory
-from adapters.sim_account import DEMO_DIR, SimAccount
-from adapters.sim_broker import SimulatedBroker
+from adapters.sim.account import DEMO_DIR, SimAccount
+from adapters.sim.broker import SimulatedBroker
 from statemachine.drift import drift_report
 from statemachine.engine import Engine
 from statemachine.models import Plan, PlanningContext, Side, Snapshot, Targets, Thresholds

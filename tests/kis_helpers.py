@@ -21,8 +21,8 @@ import httpx
 import vcr
 
 from adapters.clock import SystemClock as RealClock  # noqa: F401 - the real clock, for tests
-from adapters.kis_config import KisConfig
-from adapters.kis_simulator import TEST_ACCOUNT, TEST_APPKEY, TEST_APPSECRET
+from adapters.kis.config import KisConfig
+from adapters.kis_sim.simulator import TEST_ACCOUNT, TEST_APPKEY, TEST_APPSECRET
 from adapters.retry_policy import RetryPolicy
 from statemachine.errors import LeaseHeld, RunNotFound
 from statemachine.models import OrderRecord, OrderStatus, Side, Targets, Thresholds

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.gemini_planner import GeminiSettings, make_client  # noqa: E402
+from adapters.gemini.planner import GeminiSettings, make_client  # noqa: E402
 from adapters.planners import api_key_from_env  # noqa: E402
 from statemachine.errors import PlanningError  # noqa: E402
 from statemachine.models import Side  # noqa: E402

@@ -26,15 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kis_helpers import CASSETTES, kis_config, many_holdings_account, scrubbing_vcr  # noqa: E402
 
-from adapters.kis_client import KST, KisBroker  # noqa: E402
-from adapters.kis_simulator import (  # noqa: E402
+from adapters.kis.broker import KST, KisBroker  # noqa: E402
+from adapters.kis_sim.simulator import (  # noqa: E402
     TEST_ACCOUNT,
     TEST_APPKEY,
     TEST_APPSECRET,
     SimulatorConfig,
     SimulatorServer,
 )
-from adapters.sim_account import SimAccount  # noqa: E402
+from adapters.sim.account import SimAccount  # noqa: E402
 from statemachine.errors import OrderRejected  # noqa: E402
 from statemachine.models import Side  # noqa: E402
 

@@ -14,18 +14,17 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from adapters.bootstrap import App, bootstrap, market_description
+from adapters.cli import exit_codes as ec
+from adapters.cli.render import history_table, runs_table, show_run
+from adapters.config import Settings
+from adapters.runtime import setup_logging
 from statemachine.errors import RebalanceError, TargetsError
 from statemachine.machine import mermaid
 from statemachine.models import Targets, Thresholds
 from statemachine.records import RunRecord
 from statemachine.states import MAX_PHASE, RunState
 from statemachine.timeline import run_summary, timeline
-
-from ..bootstrap import App, bootstrap, market_description
-from ..config import Settings
-from ..runtime import setup_logging
-from . import exit_codes as ec
-from .render import history_table, runs_table, show_run
 
 HELP = f"""Rebalance a KIS brokerage account toward its target allocation, durably.
 
@@ -146,7 +145,7 @@ def _progress() -> Callable[[str], None]:
 
 
 def _check_planner(name: str | None) -> None:
-    from ..bootstrap import PLANNER_NAMES
+    from adapters.bootstrap import PLANNER_NAMES
 
     if name is not None and name not in PLANNER_NAMES:
         raise TargetsError(f"unknown planner '{name}' (choose one of {', '.join(PLANNER_NAMES)})", field="planner")
@@ -226,7 +225,7 @@ def demo(
     as_json: JsonOpt = False,
 ) -> None:
     """Reset the simulated account to the bundled demo, set the demo targets, rebalance, show the timeline."""
-    from ..sim_account import DEMO_DIR, SimAccount
+    from adapters.sim.account import DEMO_DIR, SimAccount
 
     a = _app()
     if a.settings.broker == "kis":
@@ -424,7 +423,7 @@ def abort(
 @handled
 def db_upgrade() -> None:
     """Migrate the database to the newest schema (PostgreSQL needs this; SQLite migrates itself)."""
-    from ..db.connect import database_url, safe_url, upgrade
+    from adapters.db.connect import database_url, safe_url, upgrade
 
     assert state.settings is not None
     url = database_url(state.db or state.settings.database_url)
@@ -437,4 +436,4 @@ def entry() -> None:
 
 
 # Commands kept in modules of their own register themselves on `app` when imported.
-from . import cmd_ops, cmd_plan, cmd_serve, cmd_sim  # noqa: E402,F401
+from adapters.cli import cmd_ops, cmd_plan, cmd_serve, cmd_sim  # noqa: E402,F401

@@ -23,18 +23,17 @@ from typing import Annotated, Any
 
 import typer
 
+from adapters.bootstrap import follows_krx_session
+from adapters.cli import exit_codes as ec
+from adapters.cli.app import JsonOpt, _app, _emit, _finish, _progress, app, err, handled, out, state
+from adapters.clock import parse_instant
+from adapters.runtime import lease_owner
+from adapters.scheduler.calendar import XKRX, AlwaysOpen
+from adapters.scheduler.runner import Schedule, ScheduleError, Scheduler, TickResult
 from statemachine.errors import DomainError
 from statemachine.operations import retry as retry_run
 from statemachine.states import MAX_PHASE
 from statemachine.timeline import run_summary
-
-from ..bootstrap import follows_krx_session
-from ..clock import parse_instant
-from ..market_calendar import XKRX, AlwaysOpen
-from ..runtime import lease_owner
-from ..scheduler import Schedule, ScheduleError, Scheduler, TickResult
-from . import exit_codes as ec
-from .app import JsonOpt, _app, _emit, _finish, _progress, app, err, handled, out, state
 
 log = logging.getLogger("rebalance.scheduler")
 # Errors are one line each (scripts and log collectors read them): no wrapping at the terminal width.

@@ -8,9 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from adapters.cli.app import JsonOpt, _emit, app, handled, out
 from statemachine.errors import SnapshotError, TargetsError
-
-from .app import JsonOpt, _emit, app, handled, out
 
 
 def _load(path: Path, what: str, error: type[Exception]) -> Any:
@@ -34,10 +33,9 @@ def plan(
     as_json: JsonOpt = False,
 ) -> None:
     """Plan sells and buys for a snapshot without any broker or database (a what-if)."""
+    from adapters.config import Settings
     from statemachine.fees import FeeModel
     from statemachine.whatif import what_if
-
-    from ..config import Settings
 
     snap = _load(snapshot, "snapshot", SnapshotError)
     tgt = _load(targets, "targets", TargetsError)

@@ -1,7 +1,7 @@
 """``run_rebalance.py serve``: the HTTP API and the operator page (uvicorn).
 
 Writes need ``REBALANCE_API_TOKEN``; without it the server listens on loopback only and refuses
-writes. See :mod:`adapters.http_api`.
+writes. See :mod:`adapters.http.api`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Annotated
 
 import typer
 
-from ..http_security import TOKEN_ENV, allowed_hosts, bind_problem
-from . import exit_codes as ec
-from .app import _app, app, err, handled, state
+from adapters.cli import exit_codes as ec
+from adapters.cli.app import _app, app, err, handled, state
+from adapters.http.security import TOKEN_ENV, allowed_hosts, bind_problem
 
 
 @app.command()
@@ -27,7 +27,7 @@ def serve(
     """Serve the HTTP API (/api, OpenAPI docs at /docs) and the operator page (/)."""
     import uvicorn
 
-    from ..http_api import create_app
+    from adapters.http.api import create_app
 
     token = os.environ.get(TOKEN_ENV) or None
     problem = bind_problem(host, token)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .app import app, handled, state
+from adapters.cli.app import app, handled, state
 
 
 @app.command()
@@ -24,11 +24,10 @@ def simulator(
     """Start the KIS simulator on loopback, printing its URL and test credentials (Ctrl-C stops it).
 
     Its clock is the system clock, or starts at REBALANCE_CLOCK_AT when that is set."""
+    from adapters.clock import make_clock
+    from adapters.kis_sim.simulator import main as serve
+    from adapters.sim.account import SESSIONS
     from statemachine.errors import DomainError
-
-    from ..clock import make_clock
-    from ..kis_simulator import main as serve
-    from ..sim_account import SESSIONS
 
     assert state.settings is not None
     if env not in ("paper", "real"):

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Engine, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import tables as t
+from adapters.db import tables as t
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,8 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from adapters.db.store import SqlUnitOfWork
 from statemachine.errors import AdapterError
-
-from .store import SqlUnitOfWork
 
 if TYPE_CHECKING:
     from alembic.config import Config

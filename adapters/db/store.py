@@ -10,6 +10,7 @@ from sqlalchemy import Engine, and_, case, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from adapters.db import tables as t
 from statemachine.errors import LeaseHeld, RunNotFound
 from statemachine.models import OrderRecord, OrderStatus, Side, Targets, Thresholds
 from statemachine.ports import UnitOfWork, lost_lease
@@ -21,8 +22,6 @@ from statemachine.records import (
     StrategyDecision,
     TransitionRecord,
 )
-
-from . import tables as t
 
 
 class SqlUnitOfWork(UnitOfWork):

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_TARGETS = ROOT / "adapters" / "demo_data" / "demo_targets.json"
+DEMO_TARGETS = ROOT / "adapters" / "sim" / "demo_data" / "demo_targets.json"
 
 
 class Cli:

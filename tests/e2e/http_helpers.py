@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 
 from adapters.bootstrap import App, bootstrap
 from adapters.config import Settings
-from adapters.http_api import API, create_app
-from adapters.http_security import LOOPBACK_NAMES
-from adapters.sim_account import DEMO_DIR, SimAccount
+from adapters.http.api import API, create_app
+from adapters.http.security import LOOPBACK_NAMES
+from adapters.sim.account import DEMO_DIR, SimAccount
 from statemachine.models import Targets
 
 TOKEN = "test-token-7f3a9c2e51d84b06"

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from adapters.db.connect import Database
-from adapters.sim_account import SimAccount
-from adapters.sim_broker import SimulatedBroker
+from adapters.sim.account import SimAccount
+from adapters.sim.broker import SimulatedBroker
 from statemachine.engine import Engine
 from statemachine.models import Targets
 from tests.e2e.cli_helpers import DEMO_TARGETS, Cli

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.http_api import API
+from adapters.http.api import API
 from adapters.runtime import SystemClock
 from statemachine.engine import Engine
 from statemachine.records import Fence

@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from adapters.http_api import create_app
+from adapters.http.api import create_app
 from tests.e2e.http_helpers import AUTH, TOKEN, make_app
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -31,7 +31,7 @@ import pytest
 
 from adapters.cli import exit_codes as ec
 from adapters.db.connect import Database
-from adapters.sim_account import SimAccount
+from adapters.sim.account import SimAccount
 from statemachine.models import Targets
 from tests.e2e.cli_helpers import DEMO_TARGETS, Cli
 

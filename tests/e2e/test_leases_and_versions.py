@@ -23,7 +23,7 @@ from sqlalchemy import update
 from adapters.cli import exit_codes as ec
 from adapters.db import tables as t
 from adapters.runtime import lease_is_dead
-from adapters.sim_account import SimAccount
+from adapters.sim.account import SimAccount
 from statemachine import CHECKPOINT_FORMAT, ENGINE_VERSION
 from statemachine.models import Targets
 from statemachine.states import RunState, RunStatus

@@ -7,8 +7,8 @@ import re
 
 from sqlalchemy import create_engine, inspect, text
 
-from adapters.kis_simulator import TEST_APPKEY, TEST_APPSECRET
-from adapters.sim_account import SimAccount
+from adapters.kis_sim.simulator import TEST_APPKEY, TEST_APPSECRET
+from adapters.sim.account import SimAccount
 from tests.e2e.cli_helpers import DEMO_TARGETS, Cli
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}")

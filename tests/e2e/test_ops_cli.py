@@ -15,7 +15,7 @@ import pytest
 
 from adapters.db import claims
 from adapters.db.connect import Database
-from adapters.sim_account import SimAccount
+from adapters.sim.account import SimAccount
 from tests.e2e.cli_helpers import DEMO_TARGETS, ROOT, Cli
 
 DUE_NOW = "2026-11-25T10:00:05+09:00"  # a Wednesday in session; cron "0 10 * * *" is due

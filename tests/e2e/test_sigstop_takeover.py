@@ -25,7 +25,7 @@ import pytest
 
 from adapters.cli import exit_codes as ec
 from adapters.runtime import lease_is_dead
-from adapters.sim_account import SimAccount
+from adapters.sim.account import SimAccount
 from statemachine.models import OrderStatus, Targets
 from statemachine.states import RunStatus
 from tests.e2e.cli_helpers import DEMO_TARGETS, ROOT, Cli

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.http_api import API
+from adapters.http.api import API
 from statemachine.states import TRANSITIONS
 from tests.e2e.http_helpers import TOKEN, account, live_server, make_app
 from tests.e2e.test_http_api import interrupted_run

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from adapters.sim_account import DEMO_DIR, SimAccount
-from adapters.sim_broker import SimulatedBroker
+from adapters.sim.account import DEMO_DIR, SimAccount
+from adapters.sim.broker import SimulatedBroker
 from statemachine.engine import Engine
 from statemachine.errors import OrderOutcomeUnknown
 from statemachine.models import OrderRecord, Side, Targets

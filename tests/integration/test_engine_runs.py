@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from adapters.sim_account import DEMO_DIR, SimAccount
-from adapters.sim_broker import SimulatedBroker
+from adapters.sim.account import DEMO_DIR, SimAccount
+from adapters.sim.broker import SimulatedBroker
 from statemachine.engine import Engine
 from statemachine.errors import LeaseHeld, RunFinished, RunNotFound, TransitionError
 from statemachine.models import OrderStatus, Side, Targets

@@ -23,8 +23,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from adapters.sim_account import DEMO_DIR, SimAccount
-from adapters.sim_broker import SimulatedBroker
+from adapters.sim.account import DEMO_DIR, SimAccount
+from adapters.sim.broker import SimulatedBroker
 from statemachine import engine as engine_module
 from statemachine.engine import Engine
 from statemachine.errors import LeaseHeld, SafetyStop

@@ -11,8 +11,8 @@ import time
 import pytest
 
 from adapters.runtime import SystemClock
-from adapters.sim_account import DEMO_DIR, SimAccount
-from adapters.sim_broker import SimulatedBroker
+from adapters.sim.account import DEMO_DIR, SimAccount
+from adapters.sim.broker import SimulatedBroker
 from statemachine.engine import Engine
 from statemachine.errors import LeaseHeld
 from statemachine.models import Side, Targets

@@ -15,8 +15,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kis_helpers import CASSETTES, JWT_RE, kis_config, scrubbing_vcr  # noqa: E402, I001
 
-from adapters.kis_client import KisBroker  # noqa: E402
-from adapters.kis_simulator import TEST_ACCOUNT, TEST_APPKEY, TEST_APPSECRET  # noqa: E402
+from adapters.kis.broker import KisBroker  # noqa: E402
+from adapters.kis_sim.simulator import TEST_ACCOUNT, TEST_APPKEY, TEST_APPSECRET  # noqa: E402
 from statemachine.errors import OrderRejected  # noqa: E402
 from statemachine.models import Side  # noqa: E402
 

@@ -20,9 +20,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kis_helpers import kis_config, many_holdings_account  # noqa: E402, I001
 
-from adapters.kis_client import KST, KisBroker  # noqa: E402
-from adapters.kis_errors import KisAuthError, KisMalformedReply, KisRetryExhausted  # noqa: E402
-from adapters.kis_simulator import (  # noqa: E402
+from adapters.kis.broker import KST, KisBroker  # noqa: E402
+from adapters.kis.errors import KisAuthError, KisMalformedReply, KisRetryExhausted  # noqa: E402
+from adapters.kis_sim.simulator import (  # noqa: E402
     BALANCE,
     ORDER,
     PRICE,
@@ -32,7 +32,7 @@ from adapters.kis_simulator import (  # noqa: E402
     SimulatorServer,
 )
 from adapters.retry_policy import NO_RETRY  # noqa: E402
-from adapters.sim_account import SimAccount  # noqa: E402
+from adapters.sim.account import SimAccount  # noqa: E402
 from statemachine.errors import OrderOutcomeUnknown, OrderRejected  # noqa: E402
 from statemachine.models import Side  # noqa: E402
 
@@ -367,7 +367,7 @@ def test_client_limiter_keeps_under_the_simulator_limit(make_sim, tmp_path: Path
 def test_standalone_main_prints_url_and_credentials(tmp_path: Path) -> None:
     acct = tmp_path / "acct.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "adapters.kis_simulator", str(acct)],
+        [sys.executable, "-m", "adapters.kis_sim.simulator", str(acct)],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[2],
@@ -420,7 +420,7 @@ def test_random_5xx_rate_on_reads_is_absorbed_by_retries(make_sim, tmp_path: Pat
 
 
 def test_file_rate_limiter_from_config(make_sim, tmp_path: Path) -> None:
-    from adapters.rate_limit import FileRateLimiter
+    from adapters.kis.rate_limit import FileRateLimiter
 
     srv = make_sim()
     b = broker(srv, tmp_path, rate_limit_path=tmp_path / "kis.rate")

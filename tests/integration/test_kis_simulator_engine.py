@@ -12,9 +12,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kis_helpers import MemoryStore, RealClock, kis_config  # noqa: E402, I001
 
-from adapters.kis_client import KisBroker  # noqa: E402
-from adapters.kis_simulator import SimulatorConfig, SimulatorServer  # noqa: E402
-from adapters.sim_account import DEMO_DIR, SimAccount  # noqa: E402
+from adapters.kis.broker import KisBroker  # noqa: E402
+from adapters.kis_sim.simulator import SimulatorConfig, SimulatorServer  # noqa: E402
+from adapters.sim.account import DEMO_DIR, SimAccount  # noqa: E402
 from statemachine.engine import Engine  # noqa: E402
 from statemachine.models import OrderStatus, Targets  # noqa: E402
 from statemachine.planner_greedy import GreedyPlanner  # noqa: E402

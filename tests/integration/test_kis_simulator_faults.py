@@ -15,9 +15,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kis_helpers import kis_config  # noqa: E402, I001
 
-from adapters.kis_client import KisBroker  # noqa: E402
-from adapters.kis_simulator import SimulatorConfig, SimulatorServer  # noqa: E402
-from adapters.sim_account import SimAccount  # noqa: E402
+from adapters.kis.broker import KisBroker  # noqa: E402
+from adapters.kis_sim.simulator import SimulatorConfig, SimulatorServer  # noqa: E402
+from adapters.sim.account import SimAccount  # noqa: E402
 from statemachine.errors import OrderOutcomeUnknown  # noqa: E402
 from statemachine.models import Side  # noqa: E402
 from tests.fakes import FakeClock  # noqa: E402

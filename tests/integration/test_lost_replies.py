@@ -28,8 +28,8 @@ import random
 import pytest
 
 from adapters.db.connect import Database
-from adapters.sim_account import DEMO_DIR, SimAccount
-from adapters.sim_broker import SimulatedBroker
+from adapters.sim.account import DEMO_DIR, SimAccount
+from adapters.sim.broker import SimulatedBroker
 from statemachine.engine import Engine
 from statemachine.models import OrderStatus, Targets
 from statemachine.planner_greedy import GreedyPlanner
@@ -59,7 +59,7 @@ class CrashAt:
 
 
 def _lost(seed: int, odno: str) -> bool:
-    """The simulator's own rule for dropping a reply (adapters.sim_account.SimAccount.place)."""
+    """The simulator's own rule for dropping a reply (adapters.sim.account.SimAccount.place)."""
     return random.Random(f"{seed}:{odno}").random() < RATE
 
 

@@ -13,10 +13,10 @@ import pytest
 
 from adapters.bootstrap import bootstrap
 from adapters.config import Settings
-from adapters.kis_client import KisBroker
-from adapters.kis_config import KisConfig
-from adapters.kis_simulator import TEST_ACCOUNT, TEST_APPKEY, TEST_APPSECRET, SimulatorConfig, SimulatorServer
-from adapters.sim_account import DEMO_DIR, SimAccount
+from adapters.kis.broker import KisBroker
+from adapters.kis.config import KisConfig
+from adapters.kis_sim.simulator import TEST_ACCOUNT, TEST_APPKEY, TEST_APPSECRET, SimulatorConfig, SimulatorServer
+from adapters.sim.account import DEMO_DIR, SimAccount
 from statemachine.engine import Engine
 from statemachine.errors import MarketClosed
 from statemachine.models import OrderStatus, Side, Targets
@@ -159,7 +159,7 @@ class SlowWire:
 def test_an_order_sent_across_midnight_kst_is_found_on_the_next_broker_day(db, tmp_path):
     """The always-open market trades at midnight: an intent of 23:59:59 KST whose order the broker
     stamps 00:00:01 is listed under the next day; polling and reconciliation read both days."""
-    from adapters.sim_broker import SimulatedBroker
+    from adapters.sim.broker import SimulatedBroker
 
     clock = FakeClock(datetime(2026, 11, 25, 23, 59, 58, tzinfo=KST))
     account = SimAccount.demo(tmp_path / "account.json", clock=clock.now)

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from adapters.sim_account import DEMO_DIR, SimAccount
-from adapters.sim_broker import SimulatedBroker
+from adapters.sim.account import DEMO_DIR, SimAccount
+from adapters.sim.broker import SimulatedBroker
 from statemachine.engine import Engine
 from statemachine.errors import RetryableError
 from statemachine.models import Targets

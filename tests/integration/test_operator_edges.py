@@ -14,8 +14,8 @@ from rich.console import Console
 from adapters.bootstrap import kill_switch_guard
 from adapters.cli.render import show_run
 from adapters.config import Settings
-from adapters.sim_account import DEMO_DIR, SimAccount
-from adapters.sim_broker import SimulatedBroker
+from adapters.sim.account import DEMO_DIR, SimAccount
+from adapters.sim.broker import SimulatedBroker
 from statemachine.engine import Engine
 from statemachine.errors import LeaseHeld, RunFinished, TransitionError
 from statemachine.limits import TradingLimits

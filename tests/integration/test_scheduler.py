@@ -12,10 +12,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from adapters.db import claims
-from adapters.market_calendar import XKRX, MarketStatus
-from adapters.scheduler import Schedule, Scheduler
-from adapters.sim_account import DEMO_DIR, SimAccount
-from adapters.sim_broker import SimulatedBroker
+from adapters.scheduler.calendar import XKRX, MarketStatus
+from adapters.scheduler.runner import Schedule, Scheduler
+from adapters.sim.account import DEMO_DIR, SimAccount
+from adapters.sim.broker import SimulatedBroker
 from statemachine.engine import Engine
 from statemachine.models import Targets
 from statemachine.settings import EngineSettings

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from adapters.db.connect import Database
-from adapters.sim_account import DEMO_DIR
+from adapters.sim.account import DEMO_DIR
 from bench.memory import MemoryStore as BenchStore
 from statemachine.errors import LeaseHeld
 from statemachine.models import OrderStatus, Side, Targets, Thresholds

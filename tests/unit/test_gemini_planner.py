@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from google.genai import types
 
-from adapters.gemini_planner import (
+from adapters.gemini.planner import (
     DEFAULT_API_VERSION,
     DEFAULT_MODEL,
     GeminiSettings,

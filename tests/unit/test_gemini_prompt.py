@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.gemini_prompt import SYSTEM_INSTRUCTION, build_prompt, previous_attempt_text
+from adapters.gemini.prompt import SYSTEM_INSTRUCTION, build_prompt, previous_attempt_text
 from statemachine.models import CheckResult, Plan, PlanOrder, Side
 from tests.gemini_helpers import demo_context
 

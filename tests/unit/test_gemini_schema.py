@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from adapters.gemini_schema import BuyPlanReply, SellPlanReply, parse_reply, reply_schema
+from adapters.gemini.schema import BuyPlanReply, SellPlanReply, parse_reply, reply_schema
 from statemachine.errors import PlanningError
 from statemachine.models import Side
 

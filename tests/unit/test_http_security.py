@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from adapters.db.connect import DatabaseError
-from adapters.http_errors import status_for
-from adapters.http_security import MIN_TOKEN_LENGTH, Unauthorized, WritesDisabled, bind_problem, is_loopback
+from adapters.http.errors import status_for
+from adapters.http.security import MIN_TOKEN_LENGTH, Unauthorized, WritesDisabled, bind_problem, is_loopback
 from statemachine import errors as e
 
 TOKEN = "x" * MIN_TOKEN_LENGTH

@@ -14,8 +14,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kis_helpers import TOKEN, FakeKis, kis_json  # noqa: E402, I001
 
-from adapters.kis_auth import TokenProvider  # noqa: E402
-from adapters.kis_errors import KisAuthError, KisTokenThrottled  # noqa: E402
+from adapters.kis.auth import TokenProvider  # noqa: E402
+from adapters.kis.errors import KisAuthError, KisTokenThrottled  # noqa: E402
 
 URL = "http://127.0.0.1:9"
 

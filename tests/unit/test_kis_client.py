@@ -22,15 +22,15 @@ from kis_helpers import (  # noqa: E402, I001
     ok,
 )
 
-from adapters.kis_client import KisBroker  # noqa: E402
-from adapters.kis_config import LIVE_CONFIRMATION, REAL_URL  # noqa: E402
-from adapters.kis_errors import (  # noqa: E402
+from adapters.kis.broker import KisBroker  # noqa: E402
+from adapters.kis.config import LIVE_CONFIRMATION, REAL_URL  # noqa: E402
+from adapters.kis.errors import (  # noqa: E402
     KisAuthError,
     KisMalformedReply,
     KisRetryExhausted,
     KisTokenExpired,
 )
-from adapters.kis_simulator import TEST_APPKEY, TEST_APPSECRET  # noqa: E402
+from adapters.kis_sim.simulator import TEST_APPKEY, TEST_APPSECRET  # noqa: E402
 from statemachine.errors import BrokerError, OrderOutcomeUnknown, OrderRejected, SafetyStop  # noqa: E402
 from statemachine.models import Side  # noqa: E402
 

@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from adapters.rate_limit import FileRateLimiter, RateLimiter, shared_limiter
+from adapters.kis.rate_limit import FileRateLimiter, RateLimiter, shared_limiter
 from adapters.retry_policy import RetryPolicy
 
 

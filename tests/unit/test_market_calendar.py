@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from adapters.market_calendar import XKRX, MarketStatus, XkrxCalendar, market_hours_guard
+from adapters.scheduler.calendar import XKRX, MarketStatus, XkrxCalendar, market_hours_guard
 from statemachine.errors import SafetyStop
 from statemachine.models import Targets
 from statemachine.records import RunRecord

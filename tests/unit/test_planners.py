@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.gemini_planner import GeminiPlanner, GeminiSettings
+from adapters.gemini.planner import GeminiPlanner, GeminiSettings
 from adapters.planners import PlannerSettings, UnavailablePlanner, api_key_from_env, planner_factory
 from statemachine.errors import PlanningError
 from statemachine.fees import FeeModel

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from adapters.scheduler import Schedule, ScheduleError
+from adapters.scheduler.runner import Schedule, ScheduleError
 
 KST = timezone(timedelta(hours=9))
 

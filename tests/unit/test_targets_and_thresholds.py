@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from adapters.sim_account import DEMO_DIR
+from adapters.sim.account import DEMO_DIR
 from statemachine.errors import TargetsError, ThresholdError
 from statemachine.models import Targets, Thresholds
 

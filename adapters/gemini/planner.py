@@ -1,0 +1,271 @@
+"""The LLM planner: asks Gemini for one side's plan with structured output.
+
+Needs: a ``google.genai.Client`` from the composition root (:func:`make_client`), the
+:class:`GeminiSettings` and the fee model. Gives: a :class:`Plan` whose ``meta`` records the
+attempt (model id, API version, prompt and reply capped at ``record_limit_bytes``, token usage,
+latency, every transport attempt), or a :class:`PlanningError` with a reason the next attempt's
+prompt carries back; ``last_meta`` then holds the same record, since no plan exists.
+
+Transport retries: the client is built WITHOUT the SDK's ``retry_options`` (so it makes one HTTP
+attempt per call) and :meth:`GeminiPlanner._call` retries itself under a frozen
+:class:`RetryPolicy`: at most ``attempts`` calls, on 408/429/5xx and on timeouts/connection
+errors only, with exponential backoff capped at ``max_delay_s`` (a 429's ``RetryInfo`` delay is
+honoured within that cap). Doing it here, not in the SDK, lets each attempt be counted and
+recorded; one bounded loop, never two stacked. Exhausting the policy raises one PlanningError
+listing every attempt's error.
+
+Secrets: the API key lives only in the client. Everything that leaves this module (meta, error
+messages, logs) passes through :func:`redact`, which removes the client's key and anything that
+looks like a Google API key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpx
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from adapters.gemini.prompt import SYSTEM_INSTRUCTION, build_prompt
+from adapters.gemini.schema import parse_reply, reply_schema
+from statemachine.errors import PlanningError
+from statemachine.fees import FeeModel
+from statemachine.models import Plan, PlanningContext, PlanOrder, Side
+
+try:  # the SDK's default HTTP stack is the httpx2 fork; plain httpx with GOOGLE_GENAI_HTTP_CLIENT=httpx
+    import httpx2
+except ImportError:  # pragma: no cover - depends on the installed SDK
+    httpx2 = None  # type: ignore[assignment]
+
+log = logging.getLogger("rebalance.gemini")
+
+DEFAULT_MODEL = "gemini-3.1-pro-preview"  # gemini-3-pro-preview (the seed's) was shut down 2026-03-09
+DEFAULT_API_VERSION = "v1beta"  # preview models are served on v1beta only
+API_KEY_RE = re.compile(r"AIza[0-9A-Za-z_\-]{35}")
+
+_TIMEOUTS: tuple[type[BaseException], ...] = (httpx.TimeoutException,) + (
+    (httpx2.TimeoutException,) if httpx2 is not None else ())
+_TRANSPORT: tuple[type[BaseException], ...] = (httpx.TransportError,) + (
+    (httpx2.TransportError,) if httpx2 is not None else ())
+
+
+class RetryPolicy(BaseModel):
+    """Transport retries as data: ``attempts`` calls at most (the first included)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    attempts: int = Field(3, ge=1, le=10)
+    initial_delay_s: float = Field(1.0, ge=0)
+    max_delay_s: float = Field(16.0, ge=0)
+    exp_base: float = Field(2.0, ge=1)
+    retry_statuses: tuple[int, ...] = (408, 429, 500, 502, 503, 504)
+
+    def delay(self, retry: int, hint_s: float | None = None) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based); a server hint wins, within the cap."""
+        base = self.initial_delay_s * self.exp_base ** (retry - 1)
+        if hint_s is not None:
+            base = max(base, hint_s)
+        return min(self.max_delay_s, base)
+
+
+class GeminiSettings(BaseSettings):
+    """Read from ``REBALANCE_GEMINI_*``; the API key is not here (see adapters.planners)."""
+
+    model_config = SettingsConfigDict(env_prefix="REBALANCE_GEMINI_", extra="ignore", frozen=True)
+
+    model: str = DEFAULT_MODEL
+    api_version: str = DEFAULT_API_VERSION
+    base_url: str | None = None
+    timeout_ms: int = Field(120_000, ge=100, description="per HTTP call, milliseconds")
+    retry_attempts: int = Field(3, ge=1, le=10)
+    retry_initial_delay_s: float = Field(2.0, ge=0)
+    retry_max_delay_s: float = Field(30.0, ge=0)
+    record_limit_bytes: int = Field(8192, ge=256, description="cap on the prompt and reply kept in meta")
+    temperature: float | None = None
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.retry_attempts, initial_delay_s=self.retry_initial_delay_s,
+                           max_delay_s=self.retry_max_delay_s)
+
+
+def make_client(api_key: str | SecretStr, base_url: str | None = None, timeout_ms: int = 120_000,
+                api_version: str = DEFAULT_API_VERSION) -> genai.Client:
+    """A Gemini Developer API client: one HTTP attempt per call (the planner retries), explicit timeout."""
+    key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+    if not key:
+        raise ValueError("make_client needs an API key")
+    return genai.Client(api_key=key, http_options=types.HttpOptions(
+        base_url=base_url, api_version=api_version, timeout=timeout_ms))
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    for s in secrets:
+        if s:
+            text = text.replace(s, "[REDACTED]")
+    return API_KEY_RE.sub("[REDACTED]", text)
+
+
+def cap(text: str, limit: int) -> str:
+    """At most ``limit`` UTF-8 bytes of ``text``, with a note when something was cut."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    return raw[:limit].decode("utf-8", errors="ignore") + f"...[truncated: {len(raw):,} bytes in all]"
+
+
+def _retry_hint(details: Any) -> float | None:
+    """A 429's ``google.rpc.RetryInfo`` delay ("17s") in seconds, if the error carries one."""
+    try:
+        for d in details["error"].get("details", []):
+            if str(d.get("@type", "")).endswith("google.rpc.RetryInfo"):
+                return float(str(d["retryDelay"]).rstrip("s"))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return None
+
+
+class GeminiPlanner:
+    name = "gemini"
+
+    def __init__(self, client: genai.Client, settings: GeminiSettings | None = None,
+                 fees: FeeModel | None = None, *, sleep: Callable[[float], None] = time.sleep,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self.settings = settings or GeminiSettings()
+        self.fees = fees or FeeModel()
+        self.policy = self.settings.retry_policy()
+        self.sleep = sleep
+        self.monotonic = monotonic
+        self.last_meta: dict[str, Any] = {}
+        key = getattr(getattr(client, "_api_client", None), "api_key", None)
+        self._secrets = [key] if isinstance(key, str) and key else []
+
+    # ------------------------------------------------------------------ the Planner protocol
+    def plan(self, ctx: PlanningContext) -> Plan:
+        prompt = build_prompt(ctx, self.fees)
+        meta = self._meta(ctx, prompt)
+        self.last_meta = meta
+        t0 = self.monotonic()
+        try:
+            response = self._call(prompt, ctx.side, meta)
+            self._record_reply(meta, response)
+            orders = self._orders(ctx, response)
+        except PlanningError as exc:
+            message = redact(exc.message, self._secrets)
+            meta["error"] = message
+            meta["call_latency_ms"] = int((self.monotonic() - t0) * 1000)
+            log.warning("gemini %s attempt %d failed: %s", ctx.side.value, ctx.attempt, message)
+            raise PlanningError(message, planner=self.name, model=self.settings.model,
+                                reason=exc.fields.get("reason", "error")) from None
+        meta["call_latency_ms"] = int((self.monotonic() - t0) * 1000)
+        return Plan(side=ctx.side, orders=orders, planner=self.name, meta=meta)
+
+    # ------------------------------------------------------------------ steps
+    def _meta(self, ctx: PlanningContext, prompt: str) -> dict[str, Any]:
+        limit = self.settings.record_limit_bytes
+        return {
+            "planner": self.name, "model": self.settings.model, "api_version": self.settings.api_version,
+            "side": ctx.side.value, "attempt": ctx.attempt, "timeout_ms": self.settings.timeout_ms,
+            "prompt": cap(redact(prompt, self._secrets), limit),
+            "prompt_bytes": len(prompt.encode("utf-8")),
+            "prompt_sha256": hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
+            "reply": None, "usage": None, "transport_attempts": [], "transport_retries": 0,
+        }
+
+    def _config(self, side: Side) -> types.GenerateContentConfig:
+        return types.GenerateContentConfig(
+            system_instruction=SYSTEM_INSTRUCTION, response_mime_type="application/json",
+            response_schema=reply_schema(side), temperature=self.settings.temperature)
+
+    def _call(self, prompt: str, side: Side, meta: dict[str, Any]) -> types.GenerateContentResponse:
+        """One generateContent call under the retry policy; every HTTP attempt is recorded."""
+        rows: list[dict[str, Any]] = meta["transport_attempts"]
+        config = self._config(side)
+        for n in range(1, self.policy.attempts + 1):
+            t0 = self.monotonic()
+            hint = None
+            try:
+                response = self.client.models.generate_content(model=self.settings.model, contents=prompt,
+                                                               config=config)
+            except genai_errors.APIError as exc:
+                retryable = exc.code in self.policy.retry_statuses
+                hint = _retry_hint(exc.details)
+                error = f"HTTP {exc.code} {exc.status or ''}: {exc.message or ''}".strip()
+            except _TIMEOUTS:
+                retryable, error = True, f"timed out after {self.settings.timeout_ms} ms"
+            except _TRANSPORT as exc:
+                retryable, error = True, f"transport error: {type(exc).__name__}: {exc}"
+            except Exception as exc:  # noqa: BLE001 - an unreadable reply is a failed attempt, not a crash
+                retryable, error = False, f"{type(exc).__name__}: {exc}"
+            else:
+                rows.append({"attempt": n, "outcome": "ok", "ms": int((self.monotonic() - t0) * 1000)})
+                meta["transport_retries"] = n - 1
+                return response
+            error = redact(error, self._secrets)[:500]
+            row: dict[str, Any] = {"attempt": n, "outcome": "error", "error": error,
+                                   "ms": int((self.monotonic() - t0) * 1000)}
+            rows.append(row)
+            meta["transport_retries"] = n - 1
+            if not retryable:
+                raise PlanningError(f"the Gemini call failed and is not retryable: {error}",
+                                    reason="transport")
+            if n < self.policy.attempts:
+                row["retry_in_s"] = self.policy.delay(n, hint)
+                log.info("gemini call attempt %d failed (%s); retrying in %.1fs", n, error, row["retry_in_s"])
+                self.sleep(row["retry_in_s"])
+        listing = "; ".join(f"#{r['attempt']}: {r['error']}" for r in rows)
+        raise PlanningError(f"the Gemini call failed {len(rows)} times (retries exhausted): {listing}",
+                            reason="transport")
+
+    def _record_reply(self, meta: dict[str, Any], response: types.GenerateContentResponse) -> None:
+        text = redact(_reply_text(response) or "", self._secrets)
+        meta["reply"] = cap(text, self.settings.record_limit_bytes)
+        meta["model_version"] = response.model_version
+        meta["response_id"] = response.response_id
+        cand = response.candidates[0] if response.candidates else None
+        meta["finish_reason"] = str(cand.finish_reason.value) if cand and cand.finish_reason else None
+        u = response.usage_metadata
+        if u is not None:
+            counts = {"prompt_token_count": u.prompt_token_count,
+                      "candidates_token_count": u.candidates_token_count,
+                      "thoughts_token_count": u.thoughts_token_count,
+                      "total_token_count": u.total_token_count}
+            meta["usage"] = {k: v for k, v in counts.items() if v is not None}
+
+    def _orders(self, ctx: PlanningContext, response: types.GenerateContentResponse) -> list[PlanOrder]:
+        if not response.candidates:
+            feedback = response.prompt_feedback
+            block = getattr(feedback.block_reason, "value", None) if feedback else None
+            why = f" (prompt blocked: {block})" if block else ""
+            raise PlanningError(f"the model returned no candidates{why}", reason="empty")
+        text = _reply_text(response)
+        known = set(ctx.targets.tickers()) | {h.ticker for h in ctx.snapshot.holdings}
+        known |= set(ctx.snapshot.prices)
+        try:
+            orders = parse_reply(text, ctx.side, known)
+        except PlanningError as exc:
+            finish = response.candidates[0].finish_reason
+            if finish and finish.value not in ("STOP", "FINISH_REASON_UNSPECIFIED"):
+                raise PlanningError(f"{exc.message} (finish reason {finish.value})", **exc.fields) from None
+            raise
+        if response.parsed is None:  # the SDK's own reading of the schema; parse_reply should agree
+            raise PlanningError("the reply does not fit the response schema", reason="schema")
+        return orders
+
+
+def _reply_text(response: types.GenerateContentResponse) -> str | None:
+    """The model's answer: the text parts of the first candidate, thoughts left out."""
+    if not response.candidates or response.candidates[0].content is None:
+        return None
+    parts = response.candidates[0].content.parts or []
+    texts = [p.text for p in parts if p.text and not p.thought]
+    return "".join(texts) if texts else None

@@ -1,0 +1,85 @@
+"""Building the KIS broker from settings: the real/paper host, or the bundled KIS simulator.
+
+* ``REBALANCE_BROKER=kis``: the KIS REST client against the paper host (or the real one with the
+  live-trading opt-in), credentials from ``REBALANCE_KIS_APPKEY`` / ``_APPSECRET`` / ``_ACCOUNT``.
+* ``REBALANCE_BROKER=kis-sim``: the same client, over HTTP, against the KIS protocol simulator
+  started in this process on a loopback port, in front of the simulated account file
+  (``REBALANCE_SIM_ACCOUNT_PATH``). The demo and the crash tests use this.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Literal
+
+import httpx
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from adapters.config import Settings
+from adapters.kis.broker import KisBroker
+from adapters.kis.config import KisConfig
+from adapters.sim.account import SimAccount
+from statemachine.errors import DomainError
+from statemachine.ports import Broker, Clock
+
+
+class KisSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REBALANCE_KIS_", extra="ignore")
+
+    env: Literal["paper", "real"] = "paper"
+    appkey: SecretStr | None = None
+    appsecret: SecretStr | None = None
+    account: SecretStr | None = None
+    base_url: str | None = None
+    live: bool = False
+    live_confirm: str = ""
+    rps: float | None = None
+    token_cache_path: str = "~/.cache/kis-rebalancer/kis_token.json"
+    sim_rps: float = 50.0  # the in-process simulator's rate limit (kis-sim)
+
+
+_servers: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+def _simulator_url(account_path: Path, rps: float, clock: Clock, session: str) -> str:
+    from adapters.kis_sim.simulator import SimulatorConfig, SimulatorServer
+
+    key = str(account_path.resolve())
+    with _lock:
+        server = _servers.get(key)
+        if server is None:
+            server = SimulatorServer(account_path, SimulatorConfig(env="paper", rate_limit_per_s=rps),
+                                     clock=clock.now, session=session)  # type: ignore[arg-type]
+            server.start()
+            _servers[key] = server
+        return server.url  # type: ignore[attr-defined]
+
+
+def make_kis_broker(settings: Settings, clock: Clock) -> Broker:
+    ks = KisSettings()
+    if settings.broker == "kis-sim":
+        from adapters.kis_sim.simulator import TEST_APPKEY, TEST_APPSECRET
+
+        path = Path(settings.sim_account_path)
+        if not path.exists():
+            SimAccount.demo(path, overwrite=False)
+        acct = SimAccount(path).read()
+        url = _simulator_url(path, ks.sim_rps, clock, settings.sim_session)
+        config = KisConfig(env="paper", appkey=SecretStr(TEST_APPKEY), appsecret=SecretStr(TEST_APPSECRET),
+                           account=SecretStr(f"{acct['cano']}-{acct['product']}"), base_url=url,
+                           requests_per_second=ks.sim_rps,
+                           token_cache_path=path.parent / f".{path.name}.token.json",
+                           token_min_issue_interval_s=0, order_timeout_s=settings.send_timeout_s)
+        return KisBroker(config, httpx.Client(), alias=settings.account_alias, now=clock.now)
+    missing = [f"REBALANCE_KIS_{n.upper()}" for n in ("appkey", "appsecret", "account") if getattr(ks, n) is None]
+    if missing:
+        raise DomainError(f"the KIS broker needs {', '.join(missing)} (or use REBALANCE_BROKER=sim / kis-sim)",
+                          field=missing[0])
+    config = KisConfig(env=ks.env, appkey=ks.appkey, appsecret=ks.appsecret, account=ks.account,  # type: ignore[arg-type]
+                       base_url=ks.base_url, live=ks.live, live_confirm=ks.live_confirm,
+                       requests_per_second=ks.rps, token_cache_path=Path(ks.token_cache_path).expanduser(),
+                       order_timeout_s=settings.send_timeout_s)  # the engine's settle window counts from it
+    return KisBroker(config, httpx.Client(), alias=settings.account_alias, now=clock.now)

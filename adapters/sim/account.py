@@ -1,0 +1,365 @@
+"""A simulated KIS-like brokerage account: holdings, prices, cash, orders and fills.
+
+One model, kept in a JSON file of its own (never in the engine's database) under a file lock, so a
+killed run and its resume see the same account, and the order log shows every order it accepted.
+The in-process broker (:mod:`adapters.sim.broker`) and the KIS REST simulator both sit in front of
+this same model.
+
+Market orders fill at once at the current price, unless a fault says otherwise:
+
+* ``partial_fill``: {ticker or "*": fraction} - fill that fraction now; the rest stays open until
+  cancelled (or until ``fill_remainder_after_s`` passes, if set);
+* ``reject``: {ticker or "*": "insufficient" | "closed" | message} - refuse the order;
+* ``market_closed``: true - refuse every order as outside the session;
+
+The account has a clock of its own (orders are stamped and matured by it, never by the system
+clock) and a market session: ``always-open`` (the default: the demo and the examples trade at any
+hour, and say so) or ``krx`` (the XKRX calendar and the regular session, read on its own clock).
+Outside its session it refuses orders as the paper broker does (``40580000``).
+* ``lose_reply_rate`` / ``lose_reply_seed`` - accept the order but tell the caller nothing
+  (used by the adapters to raise OrderOutcomeUnknown).
+
+A hostile broker (issue 14; the engine's answers are in docs/durability.md):
+
+* ``accept_delay_s``: N - an order is taken but reaches the exchange only N seconds (of the
+  account's clock) later: until then it is pending (no fill, not in the order list, no effect on
+  cash or holdings) and the caller gets no reply (``reply_lost``); on arrival it is checked like
+  any order (an unaffordable one is recorded rejected) and filled;
+* ``list_lag_s``: N - the daily order list (:meth:`listed_orders`) hides orders that arrived less
+  than N seconds ago (the fills themselves happen at once: holdings and cash move);
+* ``clock_skew_s``: N - the broker stamps ``placed_at`` / ``filled_at`` (and so ``ORD_TMD`` and
+  ``ord_tmd``) with its clock, which runs N seconds ahead of the account's (negative: behind);
+* ``balance_rows_missing``: N - the next N balance reads (KIS simulator) answer success with an
+  empty ``output1`` while ``output2`` still shows the securities value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from filelock import FileLock
+
+KST = timezone(timedelta(hours=9))
+SimSession = Literal["always-open", "krx"]
+SESSIONS: tuple[str, ...] = ("always-open", "krx")
+DEMO_DIR = Path(__file__).parent / "demo_data"
+
+
+class SimRejected(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class PlaceOutcome:
+    order: dict[str, Any]
+    reply_lost: bool
+
+
+class SimAccount:
+    """Open with :meth:`open`; every operation loads, changes and saves the file under its lock."""
+
+    def __init__(self, path: str | os.PathLike[str], clock: Callable[[], datetime] | None = None,
+                 session: SimSession = "always-open") -> None:
+        if session not in SESSIONS:
+            raise ValueError(f"unknown simulator session '{session}' (one of {', '.join(SESSIONS)})")
+        self.path = Path(path)
+        self.lock = FileLock(str(self.path) + ".lock", timeout=30)
+        if clock is None:
+            from adapters.clock import SystemClock
+
+            clock = SystemClock().now
+        self.clock = clock
+        self.session = session
+
+    def market_status(self, at: datetime | None = None) -> tuple[bool, str]:
+        """Is the simulated market open at ``at`` (default: the account's clock)? With the reason."""
+        if self.session == "always-open":
+            return True, "the simulated market is always open"
+        from adapters.scheduler.calendar import XKRX
+
+        st = XKRX.status(at or self.clock())
+        return st.open, st.reason
+
+    # -- creation ------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], data: dict[str, Any], *, overwrite: bool = True,
+               clock: Callable[[], datetime] | None = None, session: SimSession = "always-open") -> SimAccount:
+        acc = cls(path, clock=clock, session=session)
+        with acc.lock:
+            if acc.path.exists() and not overwrite:
+                return acc
+            state = {
+                "cano": "50001234", "product": "01", "alias": "demo", "cash": 0, "holdings": {}, "prices": {},
+                "names": {}, "orders": [], "next_odno": 1, "faults": {}, "calls": {},
+            }
+            state.update(json.loads(json.dumps(data)))
+            acc._save(state)
+        return acc
+
+    @classmethod
+    def demo(cls, path: str | os.PathLike[str], *, overwrite: bool = True,
+             clock: Callable[[], datetime] | None = None, session: SimSession = "always-open") -> SimAccount:
+        return cls.create(path, json.loads((DEMO_DIR / "demo_account.json").read_text()), overwrite=overwrite,
+                          clock=clock, session=session)
+
+    # -- file handling ---------------------------------------------------------------------------
+    def _load(self) -> dict[str, Any]:
+        if not self.path.exists():
+            raise FileNotFoundError(f"simulated account file {self.path} does not exist")
+        return json.loads(self.path.read_text())
+
+    def _save(self, state: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(state, f, ensure_ascii=False, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    @contextmanager
+    def _tx(self) -> Iterator[dict[str, Any]]:
+        with self.lock:
+            state = self._load()
+            self._mature(state)
+            yield state
+            self._save(state)
+
+    def read(self) -> dict[str, Any]:
+        """A fresh copy of the state; written back only when maturing filled something."""
+        with self.lock:
+            state = self._load()
+            if self._mature(state):
+                self._save(state)
+            return state
+
+    def update(self, fn: Callable[[dict[str, Any]], None]) -> None:
+        with self._tx() as s:
+            fn(s)
+
+    def set_faults(self, **faults: Any) -> None:
+        def f(s: dict[str, Any]) -> None:
+            s["faults"].update(faults)
+        self.update(f)
+
+    def set_prices(self, prices: dict[str, int]) -> None:
+        def f(s: dict[str, Any]) -> None:
+            s["prices"].update(prices)
+        self.update(f)
+
+    # -- reads -----------------------------------------------------------------------------------
+    def count_call(self, name: str) -> None:
+        def f(s: dict[str, Any]) -> None:
+            s["calls"][name] = s["calls"].get(name, 0) + 1
+        self.update(f)
+
+    def holdings(self) -> list[dict[str, Any]]:
+        s = self.read()
+        out = []
+        for t, h in sorted(s["holdings"].items()):
+            if h["qty"] <= 0 and not h.get("sold_today"):
+                continue
+            reserved = sum(o["remaining"] for o in s["orders"]
+                           if o["ticker"] == t and o["side"] == "sell" and not o.get("pending"))
+            out.append({"ticker": t, "name": s["names"].get(t, ""), "quantity": h["qty"],
+                        "orderable_quantity": max(0, h["qty"] - reserved), "price": s["prices"].get(t, 0),
+                        "avg_cost": h.get("avg_cost", 0.0)})
+        return out
+
+    def cash(self) -> int:
+        return int(self.read()["cash"])
+
+    def orderable_cash(self) -> int:
+        s = self.read()
+        reserved = sum(o["remaining"] * s["prices"].get(o["ticker"], 0)
+                       for o in s["orders"] if o["side"] == "buy" and not o.get("pending"))
+        return max(0, int(s["cash"]) - reserved)
+
+    def price(self, ticker: str) -> int | None:
+        p = self.read()["prices"].get(ticker)
+        return int(p) if p else None
+
+    def name(self, ticker: str) -> str:
+        return self.read()["names"].get(ticker, "")
+
+    def orders(self) -> list[dict[str, Any]]:
+        return self.read()["orders"]
+
+    # -- orders ----------------------------------------------------------------------------------
+    def broker_now(self, state: dict[str, Any] | None = None) -> datetime:
+        """The broker's own clock: the account's plus the ``clock_skew_s`` fault (may be negative)."""
+        faults = (state if state is not None else self.read())["faults"]
+        return self.clock() + timedelta(seconds=float(faults.get("clock_skew_s", 0) or 0))
+
+    def place(self, side: str, ticker: str, qty: int, order_type: str = "01", price: int = 0) -> PlaceOutcome:
+        """Accept (and fill) an order, or raise SimRejected. ``reply_lost`` says the caller must not
+        be told the result (the order still exists, or will once a delayed acceptance arrives)."""
+        with self._tx() as s:
+            faults = s["faults"]
+            now = self.clock()
+            if faults.get("market_closed") or not self.market_status(now)[0]:
+                raise SimRejected("40580000", "모의투자 장종료 입니다.")
+            rej = faults.get("reject", {})
+            why = rej.get(ticker) or rej.get("*")
+            if why:
+                if why == "closed":
+                    raise SimRejected("APBK0918", "장운영시간이 아닙니다.(주문불가)")
+                if why == "insufficient":
+                    raise SimRejected("APBK0952", "주문가능금액을 초과 했습니다")
+                raise SimRejected("APBK0999", str(why))
+            mkt = s["prices"].get(ticker)
+            if not mkt:
+                raise SimRejected("APBK0656", "해당종목정보가 없습니다.")
+            if qty <= 0:
+                raise SimRejected("APBK0500", "주문수량을 확인하세요")
+            delay = float(faults.get("accept_delay_s", 0) or 0)
+            odno = f"{s['next_odno']:010d}"
+            order = {"odno": odno, "org_no": "00950", "ticker": ticker, "side": side, "qty": qty,
+                     "order_type": order_type, "price": int(price), "filled_qty": 0, "amount": 0, "fees": 0,
+                     "remaining": qty, "rejected": 0, "cancelled": 0, "name": s["names"].get(ticker, "")}
+            if delay > 0:
+                # taken, but it reaches the exchange only later: the caller hears nothing
+                s["next_odno"] += 1
+                arrive = now + timedelta(seconds=delay)
+                order.update(pending=True, arrive_at=arrive.isoformat(),
+                             placed_at=(self.broker_now(s) + timedelta(seconds=delay)).isoformat())
+                s["orders"].append(order)
+                return PlaceOutcome(order=dict(order), reply_lost=True)
+            why_not = self._refusal(s, side, ticker, qty, order_type, price)
+            if why_not:
+                raise SimRejected(*why_not)
+            s["next_odno"] += 1
+            order.update(placed_at=self.broker_now(s).isoformat(), arrived_at=now.isoformat())
+            s["orders"].append(order)
+            self._execute(s, order)
+            lost = False
+            rate = float(faults.get("lose_reply_rate", 0) or 0)
+            if rate > 0:
+                rng = random.Random(f"{faults.get('lose_reply_seed', 0)}:{odno}")
+                lost = rng.random() < rate
+            return PlaceOutcome(order=dict(order), reply_lost=lost)
+
+    @staticmethod
+    def _refusal(s: dict[str, Any], side: str, ticker: str, qty: int, order_type: str,
+                 price: int) -> tuple[str, str] | None:
+        """Why the exchange refuses the order now (cash or shares), or None."""
+        mkt = int(s["prices"].get(ticker) or 0)
+        fill_price = int(price) if order_type == "00" and price else mkt
+        if side == "buy":
+            reserved = sum(o["remaining"] * s["prices"].get(o["ticker"], 0)
+                           for o in s["orders"] if o["side"] == "buy" and not o.get("pending"))
+            fee = int(qty * fill_price * s.get("commission_rate", 0.000146527))
+            if qty * fill_price + fee > s["cash"] - reserved:
+                return "APBK0952", "주문가능금액을 초과 했습니다"
+        else:
+            h = s["holdings"].get(ticker, {"qty": 0})
+            reserved = sum(o["remaining"] for o in s["orders"]
+                           if o["ticker"] == ticker and o["side"] == "sell" and not o.get("pending"))
+            if qty > h["qty"] - reserved:
+                return "APBK0400", "주문 가능한 수량을 초과하였습니다."
+        return None
+
+    def _execute(self, s: dict[str, Any], order: dict[str, Any]) -> None:
+        """Fill an order that reached the exchange (all of it, or the ``partial_fill`` fraction)."""
+        mkt = int(s["prices"].get(order["ticker"]) or 0)
+        fill_price = int(order["price"]) if order["order_type"] == "00" and order["price"] else mkt
+        pf = s["faults"].get("partial_fill", {})
+        ratio = pf.get(order["ticker"], pf.get("*", 1.0))
+        qty = order["qty"]
+        self._fill(s, order, int(qty * float(ratio)) if ratio < 1 else qty, fill_price)
+
+    def cancel(self, odno: str, qty: int | None = None) -> dict[str, Any]:
+        with self._tx() as s:
+            for o in s["orders"]:
+                if o["odno"] == odno.zfill(10):
+                    if o["remaining"] <= 0:
+                        raise SimRejected("APBK0344", "취소 가능한 수량이 없습니다")
+                    n = o["remaining"] if not qty else min(qty, o["remaining"])
+                    o["remaining"] -= n
+                    o["cancelled"] += n
+                    return dict(o)
+            raise SimRejected("APBK0346", "원주문번호가 존재하지 않습니다")
+
+    def _fill(self, s: dict[str, Any], order: dict[str, Any], qty: int, price: int) -> None:
+        if qty <= 0:
+            return
+        amount = qty * price
+        fee = int(amount * s.get("commission_rate", 0.000146527))
+        t = order["ticker"]
+        h = s["holdings"].setdefault(t, {"qty": 0, "avg_cost": 0.0})
+        if order["side"] == "buy":
+            cost = h["qty"] * h.get("avg_cost", 0.0) + amount
+            h["qty"] += qty
+            h["avg_cost"] = cost / h["qty"]
+            s["cash"] -= amount + fee
+        else:
+            h["qty"] -= qty
+            h["sold_today"] = True
+            s["cash"] += amount - fee
+        order["filled_qty"] += qty
+        order["amount"] += amount
+        order["fees"] += fee
+        order["remaining"] -= qty
+        order["filled_at"] = self.broker_now(s).isoformat()
+
+    def _mature(self, s: dict[str, Any]) -> bool:
+        """Delayed acceptances arrive (``accept_delay_s``) and open remainders fill once
+        ``fill_remainder_after_s`` has passed (if that fault is set). Returns whether anything changed."""
+        now = self.clock()
+        changed = False
+        for o in s["orders"]:
+            if o.get("pending") and datetime.fromisoformat(o["arrive_at"]) <= now:
+                why_not = self._refusal(s, o["side"], o["ticker"], o["qty"], o["order_type"], o["price"])
+                o.pop("pending")
+                o["arrived_at"] = o.pop("arrive_at")
+                if why_not:
+                    o["rejected"], o["remaining"] = o["qty"], 0
+                    o["reject_code"] = why_not[0]
+                else:
+                    self._execute(s, o)
+                changed = True
+        after = s["faults"].get("fill_remainder_after_s")
+        if after is None:
+            return changed
+        for o in s["orders"]:
+            if o.get("pending"):
+                continue
+            arrived = datetime.fromisoformat(o.get("arrived_at") or o["placed_at"])
+            if o["remaining"] > 0 and now - arrived >= timedelta(seconds=after):
+                self._fill(s, o, o["remaining"], int(s["prices"].get(o["ticker"], 0)))
+                changed = True
+        return changed
+
+    def listed_orders(self) -> list[dict[str, Any]]:
+        """The orders the broker's daily order list shows now: arrived, and older than ``list_lag_s``."""
+        s = self.read()
+        lag = float(s["faults"].get("list_lag_s", 0) or 0)
+        now = self.clock()
+        out = []
+        for o in s["orders"]:
+            if o.get("pending"):
+                continue
+            arrived = o.get("arrived_at")
+            if lag > 0 and arrived and now - datetime.fromisoformat(arrived) < timedelta(seconds=lag):
+                continue
+            out.append(o)
+        return out
+
+    # -- summaries for tests and the demo -----------------------------------------------------------
+    def positions(self) -> dict[str, int]:
+        return {t: h["qty"] for t, h in sorted(self.read()["holdings"].items()) if h["qty"] > 0}
+
+    def accepted_orders(self) -> list[dict[str, Any]]:
+        return [o for o in self.orders()]
