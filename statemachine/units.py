@@ -6,12 +6,18 @@
   never flips a band edge. For display and JSON output a percentage is rounded half away from
   zero to :data:`PCT_DECIMALS` places by :func:`pct`; stored reports keep full precision.
 * Fees are rounded down to the whole won (:func:`krw_floor`), as the broker truncates.
+* Broker and exchange times are in Korea Standard Time, :data:`KST` (UTC+9, no daylight saving);
+  everything stored is UTC.
 """
 
 from __future__ import annotations
 
 import math
+from datetime import timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
+
+#: Korea Standard Time: the broker's day, order times and the exchange session (the one definition).
+KST = timezone(timedelta(hours=9))
 
 PCT_DECIMALS = 4
 PCT_EPSILON = 1e-9
