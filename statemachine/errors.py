@@ -1,25 +1,47 @@
-"""The error hierarchy.
+"""The error hierarchy: the one drawing of every exception class in the project.
 
 ::
 
-    RebalanceError                    every error this project raises on purpose
-    +-- DomainError                   bad input or a rule of the domain (never retried)
+    RebalanceError                    every error this project raises on purpose (retryable = False)
+    +-- DomainError                   bad input or a rule of the domain (never retried; exit 2, HTTP 422)
     |   +-- TargetsError              malformed or inconsistent targets (names the field)
     |   +-- ThresholdError            threshold outside 0-100 or not a number
     |   +-- SnapshotError             a snapshot that cannot be planned on (names the ticker)
     |   +-- PlanningError             no plan can be made (infeasible problem)
     |   +-- TransitionError           an edge that the table does not allow
-    |   +-- RunNotFound / RunFinished
-    |   +-- IncompatibleCheckpoint    a run written by another checkpoint format
-    |   +-- ReplayMismatch            stored history disagrees with the code
-    +-- AdapterError                  the outside world failed
-        +-- RetryableError            safe to try again (rate limit, timeout on a read, 5xx on a read)
-        |   +-- MarketClosed          the broker refused an order as outside its session (resume later)
-        +-- BrokerError               the broker said no (carries code and message)
-        |   +-- OrderRejected         an order refused by the broker; nothing was placed
-        +-- OrderOutcomeUnknown       an order send whose result is not known (never resent blindly)
-        +-- LeaseHeld                 another process drives this run or account
-        +-- SafetyStop                a fail-closed guard said no (kill switch, hours, live opt-in)
+    |   +-- RunNotFound / RunFinished (exit 3 / 4)
+    |   +-- IncompatibleCheckpoint    a run written by another checkpoint format (exit 5)
+    |   +-- ReplayMismatch            stored history disagrees with the code (exit 5)
+    |   +-- ScheduleError             adapters.scheduler.runner: a bad cron, time zone or --now
+    +-- RunGuard                      the run may not go on now; nothing is wrong with it (never retried here)
+    |   +-- LeaseHeld                 another process drives this run or account (exit 75, HTTP 409)
+    |   +-- SafetyStop                a fail-closed guard said no: kill switch, hours, live opt-in
+    |                                 (exit 7, HTTP 503)
+    +-- AdapterError                  the outside world failed (exit 6, HTTP 502)
+    |   +-- RetryableError            safe to try again (retryable = True): rate limit, timeout or 5xx on a read
+    |   |   +-- MarketClosed          the broker refused an order as outside its session (resume later)
+    |   |   +-- KisRetryable          adapters.kis.errors: a KIS read may be tried again (timeout, 5xx page)
+    |   |   |   +-- KisRateLimited    adapters.kis.errors: EGW00201 / EGW00215
+    |   |   |   +-- KisInconsistentBalance  adapters.kis.broker: balance pages that disagree
+    |   |   +-- KisRetryExhausted     adapters.kis.errors: a read's retry policy ran out (``attempts``)
+    |   +-- BrokerError               the broker said no (carries code and message)
+    |   |   +-- OrderRejected         an order refused by the broker; nothing was placed
+    |   |   +-- KisAuthError          adapters.kis.errors: bad key/secret, paper key on the real host
+    |   |   |   +-- KisTokenExpired   adapters.kis.errors: EGW00123 / EGW00121 (reissue once)
+    |   |   |   +-- KisTokenThrottled adapters.kis.errors: EGW00133 (one issuance per minute)
+    |   |   +-- KisMalformedReply     adapters.kis.errors: HTML page, empty body, missing field
+    |   +-- OrderOutcomeUnknown       an order send whose result is not known (never resent blindly)
+    |   +-- DatabaseError             adapters.db.connect: the database cannot be reached (exit 9, HTTP 503)
+    +-- Unauthorized                  adapters.http.security: no or wrong bearer token (HTTP 401)
+    +-- WritesDisabled                adapters.http.security: the server has no token (HTTP 403)
+
+Not part of the tree (never leave their module): ``adapters.sim.account.SimRejected`` (the
+simulated account's refusal, which the simulators turn into a KIS reply) and
+``adapters.kis_sim.simulator._Drop`` (the simulator dropping a connection).
+
+Exit codes and HTTP statuses are mapped in one place each (``adapters.cli.app`` and
+``adapters.http.errors``). Whether an error may be tried again is the class attribute
+``retryable``, not its place in the tree: code deciding a retry reads ``exc.retryable``.
 
 Every error carries structured ``fields`` (ticker, rule, broker code...) for logs, the CLI and
 the API.
@@ -27,11 +49,12 @@ the API.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class RebalanceError(Exception):
-    exit_code = 1
+    exit_code: ClassVar[int] = 1
+    retryable: ClassVar[bool] = False
 
     def __init__(self, message: str, **fields: Any) -> None:
         super().__init__(message)
@@ -82,12 +105,25 @@ class ReplayMismatch(DomainError):
     exit_code = 5
 
 
+class RunGuard(RebalanceError):
+    """A guard of the run (its lease, a safety rule) refused to go on; raised by the engine and the
+    adapters alike, so not an :class:`AdapterError`."""
+
+
+class LeaseHeld(RunGuard):
+    exit_code = 75  # EX_TEMPFAIL: another runner has it; try later
+
+
+class SafetyStop(RunGuard):
+    exit_code = 7
+
+
 class AdapterError(RebalanceError):
     exit_code = 6
 
 
 class RetryableError(AdapterError):
-    pass
+    retryable = True
 
 
 class MarketClosed(RetryableError):
@@ -112,10 +148,3 @@ class OrderRejected(BrokerError):
 class OrderOutcomeUnknown(AdapterError):
     pass
 
-
-class LeaseHeld(AdapterError):
-    exit_code = 75  # EX_TEMPFAIL: another runner has it; try later
-
-
-class SafetyStop(AdapterError):
-    exit_code = 7

@@ -1,21 +1,10 @@
 """KIS errors: the broker's ``rt_cd``/``msg_cd``/``msg1`` envelope turned into typed exceptions.
 
-::
-
-    statemachine.errors.AdapterError
-    +-- RetryableError
-    |   +-- KisRetryable            a read may be tried again (timeout, transport error, 5xx page)
-    |   |   +-- KisRateLimited      EGW00201 (per-second limit) / EGW00215 (balance ledger limit)
-    |   +-- KisRetryExhausted       a read's retry policy ran out; ``attempts`` lists every error
-    +-- BrokerError (code, message)
-    |   +-- KisAuthError            bad app key/secret, paper key on the real host (never retried)
-    |   |   +-- KisTokenExpired     EGW00123 / EGW00121: reissue the token once, then try once more
-    |   |   +-- KisTokenThrottled   EGW00133: one issuance per minute
-    |   +-- KisMalformedReply       HTML page, empty body, missing field, non-numeric amount
-    |   +-- OrderRejected           a business refusal (rt_cd != "0"); nothing was placed
-    +-- OrderOutcomeUnknown         an order send with no trustworthy answer (timeout, lost reply,
-                                    5xx): reconcile against inquire-daily-ccld, never resend blindly
-    +-- SafetyStop                  the real host without the live-trading opt-in
+Where each class sits is drawn once, with every other class of the project, in
+:mod:`statemachine.errors`: reads that may be tried again are ``RetryableError`` (``retryable``
+is True), the broker's refusals ``BrokerError``; an order send with no trustworthy answer is
+``OrderOutcomeUnknown`` (reconcile against inquire-daily-ccld, never resend blindly) and the real
+host without the live-trading opt-in a ``SafetyStop`` (adapters.kis.config).
 
 No message built here ever holds the app key, secret, token or a full account number.
 """
