@@ -1,18 +1,20 @@
 """The LLM planner: asks Gemini for one side's plan with structured output.
 
 Needs: a ``google.genai.Client`` from the composition root (:func:`make_client`), the
-:class:`GeminiSettings` and the fee model. Gives: a :class:`Plan` whose ``meta`` records the
-attempt (model id, API version, prompt and reply capped at ``record_limit_bytes``, token usage,
-latency, every transport attempt), or a :class:`PlanningError` with a reason the next attempt's
-prompt carries back; ``last_meta`` then holds the same record, since no plan exists.
+:class:`adapters.config.GeminiSettings` (``Settings.gemini()``) and the fee model. Gives: a
+:class:`Plan` whose ``meta`` records the attempt (model id, API version, prompt and reply capped
+at ``record_limit_bytes``, token usage, latency, every transport attempt), or a
+:class:`PlanningError` with a reason the next attempt's prompt carries back;
+``last_meta`` then holds the same record, since no plan exists.
 
 Transport retries: the client is built WITHOUT the SDK's ``retry_options`` (so it makes one HTTP
 attempt per call) and :meth:`GeminiPlanner._call` retries itself under a frozen
-:class:`RetryPolicy`: at most ``attempts`` calls, on 408/429/5xx and on timeouts/connection
-errors only, with exponential backoff capped at ``max_delay_s`` (a 429's ``RetryInfo`` delay is
-honoured within that cap). Doing it here, not in the SDK, lets each attempt be counted and
-recorded; one bounded loop, never two stacked. Exhausting the policy raises one PlanningError
-listing every attempt's error.
+:class:`adapters.retry_policy.RetryPolicy` (the KIS client's type too): at most ``attempts``
+calls, on :data:`RETRY_STATUSES` (408/429/5xx) and on timeouts/connection errors only, with
+exponential backoff capped at ``max_s`` (a 429's ``RetryInfo`` delay is honoured within that
+cap). Doing it here, not in the SDK, lets each attempt be counted and recorded; one bounded
+loop, never two stacked. Exhausting the policy raises one PlanningError listing every attempt's
+error.
 
 Secrets: the API key lives only in the client. Everything that leaves this module (meta, error
 messages, logs) passes through :func:`redact`, which removes the client's key and anything that
@@ -32,9 +34,9 @@ import httpx
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr
 
+from adapters.config import GEMINI_DEFAULT_API_VERSION, GEMINI_DEFAULT_MODEL, GeminiSettings
 from adapters.gemini.prompt import SYSTEM_INSTRUCTION, build_prompt
 from adapters.gemini.schema import parse_reply, reply_schema
 from statemachine.errors import PlanningError
@@ -48,8 +50,8 @@ except ImportError:  # pragma: no cover - depends on the installed SDK
 
 log = logging.getLogger("rebalance.gemini")
 
-DEFAULT_MODEL = "gemini-3.1-pro-preview"  # gemini-3-pro-preview (the seed's) was shut down 2026-03-09
-DEFAULT_API_VERSION = "v1beta"  # preview models are served on v1beta only
+DEFAULT_MODEL = GEMINI_DEFAULT_MODEL
+DEFAULT_API_VERSION = GEMINI_DEFAULT_API_VERSION
 API_KEY_RE = re.compile(r"AIza[0-9A-Za-z_\-]{35}")
 
 _TIMEOUTS: tuple[type[BaseException], ...] = (httpx.TimeoutException,) + (
@@ -58,43 +60,8 @@ _TRANSPORT: tuple[type[BaseException], ...] = (httpx.TransportError,) + (
     (httpx2.TransportError,) if httpx2 is not None else ())
 
 
-class RetryPolicy(BaseModel):
-    """Transport retries as data: ``attempts`` calls at most (the first included)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    attempts: int = Field(3, ge=1, le=10)
-    initial_delay_s: float = Field(1.0, ge=0)
-    max_delay_s: float = Field(16.0, ge=0)
-    exp_base: float = Field(2.0, ge=1)
-    retry_statuses: tuple[int, ...] = (408, 429, 500, 502, 503, 504)
-
-    def delay(self, retry: int, hint_s: float | None = None) -> float:
-        """Seconds to wait before retry number ``retry`` (1-based); a server hint wins, within the cap."""
-        base = self.initial_delay_s * self.exp_base ** (retry - 1)
-        if hint_s is not None:
-            base = max(base, hint_s)
-        return min(self.max_delay_s, base)
-
-
-class GeminiSettings(BaseSettings):
-    """Read from ``REBALANCE_GEMINI_*``; the API key is not here (see adapters.planners)."""
-
-    model_config = SettingsConfigDict(env_prefix="REBALANCE_GEMINI_", extra="ignore", frozen=True)
-
-    model: str = DEFAULT_MODEL
-    api_version: str = DEFAULT_API_VERSION
-    base_url: str | None = None
-    timeout_ms: int = Field(120_000, ge=100, description="per HTTP call, milliseconds")
-    retry_attempts: int = Field(3, ge=1, le=10)
-    retry_initial_delay_s: float = Field(2.0, ge=0)
-    retry_max_delay_s: float = Field(30.0, ge=0)
-    record_limit_bytes: int = Field(8192, ge=256, description="cap on the prompt and reply kept in meta")
-    temperature: float | None = None
-
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(attempts=self.retry_attempts, initial_delay_s=self.retry_initial_delay_s,
-                           max_delay_s=self.retry_max_delay_s)
+#: HTTP statuses worth another call (timeouts, rate limits, 5xx); anything else fails the attempt.
+RETRY_STATUSES: tuple[int, ...] = (408, 429, 500, 502, 503, 504)
 
 
 def make_client(api_key: str | SecretStr, base_url: str | None = None, timeout_ms: int = 120_000,
@@ -136,11 +103,11 @@ def _retry_hint(details: Any) -> float | None:
 class GeminiPlanner:
     name = "gemini"
 
-    def __init__(self, client: genai.Client, settings: GeminiSettings | None = None,
+    def __init__(self, client: genai.Client, settings: GeminiSettings,
                  fees: FeeModel | None = None, *, sleep: Callable[[float], None] = time.sleep,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.client = client
-        self.settings = settings or GeminiSettings()
+        self.settings = settings
         self.fees = fees or FeeModel()
         self.policy = self.settings.retry_policy()
         self.sleep = sleep
@@ -197,7 +164,7 @@ class GeminiPlanner:
                 response = self.client.models.generate_content(model=self.settings.model, contents=prompt,
                                                                config=config)
             except genai_errors.APIError as exc:
-                retryable = exc.code in self.policy.retry_statuses
+                retryable = exc.code in RETRY_STATUSES
                 hint = _retry_hint(exc.details)
                 error = f"HTTP {exc.code} {exc.status or ''}: {exc.message or ''}".strip()
             except _TIMEOUTS:

@@ -18,11 +18,11 @@ from adapters.gemini.planner import (
     DEFAULT_API_VERSION,
     DEFAULT_MODEL,
     GeminiSettings,
-    RetryPolicy,
     cap,
     make_client,
     redact,
 )
+from adapters.retry_policy import RetryPolicy
 from statemachine.errors import PlanningError
 from statemachine.fees import FeeModel
 from statemachine.models import Side
@@ -248,7 +248,7 @@ def test_redact_and_cap() -> None:
 
 
 def test_the_retry_policy_is_bounded_data() -> None:
-    p = RetryPolicy(attempts=4, initial_delay_s=1, max_delay_s=5)
+    p = RetryPolicy(attempts=4, initial_s=1, max_s=5)
     assert [p.delay(n) for n in (1, 2, 3, 4)] == [1, 2, 4, 5]
     assert p.delay(1, hint_s=30) == 5 and p.delay(1, hint_s=3) == 3
     with pytest.raises(ValueError):
