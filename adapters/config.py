@@ -1,13 +1,81 @@
-"""Settings from the environment (prefix ``REBALANCE_``) and command-line options."""
+"""Settings: the one place that reads the environment.
+
+The entry point (the CLI's callback, the HTTP server, a test) builds one :class:`Settings`; that
+reads every variable once, at construction, and the parts are passed down from it:
+
+* ``REBALANCE_*``: the fields of :class:`Settings` itself; :meth:`Settings.engine` builds the
+  engine's knobs (:class:`statemachine.settings.EngineSettings`);
+* ``REBALANCE_GEMINI_*``: :class:`GeminiSettings`, by :meth:`Settings.gemini`;
+* ``GOOGLE_API_KEY`` / ``GEMINI_API_KEY``: the Gemini key, by :meth:`Settings.gemini_api_key`
+  (:func:`api_key_from_env`: the first one set wins, as in the SDK);
+* ``REBALANCE_KIS_*``: :class:`KisSettings`, by :meth:`Settings.kis`.
+
+Command-line options override these where the CLI offers them (``--db``, ``--log-level``...).
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.retry_policy import RetryPolicy
 from statemachine.settings import EngineSettings
+
+GEMINI_DEFAULT_MODEL = "gemini-3.1-pro-preview"  # gemini-3-pro-preview (the seed's) was shut down 2026-03-09
+GEMINI_DEFAULT_API_VERSION = "v1beta"  # preview models are served on v1beta only
+GEMINI_KEY_VARIABLES = ("GOOGLE_API_KEY", "GEMINI_API_KEY")  # first one set wins
+
+
+def api_key_from_env(environ: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
+    """(variable, key) of the configured Gemini key: GOOGLE_API_KEY wins over GEMINI_API_KEY.
+    ``environ`` defaults to the process environment."""
+    env = os.environ if environ is None else environ
+    for name in GEMINI_KEY_VARIABLES:
+        value = (env.get(name) or "").strip()
+        if value:
+            return name, value
+    return None, None
+
+
+class GeminiSettings(BaseSettings):
+    """Read from ``REBALANCE_GEMINI_*``; the API key is not here (:func:`api_key_from_env`)."""
+
+    model_config = SettingsConfigDict(env_prefix="REBALANCE_GEMINI_", extra="ignore", frozen=True)
+
+    model: str = GEMINI_DEFAULT_MODEL
+    api_version: str = GEMINI_DEFAULT_API_VERSION
+    base_url: str | None = None
+    timeout_ms: int = Field(120_000, ge=100, description="per HTTP call, milliseconds")
+    retry_attempts: int = Field(3, ge=1, le=10)
+    retry_initial_delay_s: float = Field(2.0, ge=0)
+    retry_max_delay_s: float = Field(30.0, ge=0)
+    record_limit_bytes: int = Field(8192, ge=256, description="cap on the prompt and reply kept in meta")
+    temperature: float | None = None
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.retry_attempts, initial_s=self.retry_initial_delay_s,
+                           max_s=self.retry_max_delay_s)
+
+
+class KisSettings(BaseSettings):
+    """Read from ``REBALANCE_KIS_*``: the KIS broker's credentials, host and limits."""
+
+    model_config = SettingsConfigDict(env_prefix="REBALANCE_KIS_", extra="ignore")
+
+    env: Literal["paper", "real"] = "paper"
+    appkey: SecretStr | None = None
+    appsecret: SecretStr | None = None
+    account: SecretStr | None = None
+    base_url: str | None = None
+    live: bool = False
+    live_confirm: str = ""
+    rps: float | None = None
+    token_cache_path: str = "~/.cache/kis-rebalancer/kis_token.json"
+    sim_rps: float = 50.0  # the in-process simulator's rate limit (kis-sim)
 
 
 class Settings(BaseSettings):
@@ -51,6 +119,7 @@ class Settings(BaseSettings):
     max_order_value_krw: int | None = Field(None, gt=0, description="L1: one order's value, KRW")
     kill_switch: bool = False
     kill_switch_file: str = "var/KILL_SWITCH"
+    api_token: SecretStr | None = Field(None, description="REBALANCE_API_TOKEN: the HTTP API's bearer token")
     crash_at: str | None = None  # tests only: see adapters.runtime.CrashHooks
 
     # scheduler (adapters.scheduler.runner)
@@ -58,7 +127,27 @@ class Settings(BaseSettings):
     schedule_tz: str = "Asia/Seoul"
     schedule_grace_s: float = Field(600.0, gt=0, description="a due time may start this late, then is missed")
 
+    # the other parts, read with this object (once), never again below the entry point
+    _gemini: GeminiSettings = PrivateAttr(default_factory=GeminiSettings)
+    _kis: KisSettings = PrivateAttr(default_factory=KisSettings)
+    _gemini_key: tuple[str | None, str | None] = PrivateAttr(default_factory=api_key_from_env)
+
+    def gemini(self) -> GeminiSettings:
+        return self._gemini
+
+    def kis(self) -> KisSettings:
+        return self._kis
+
+    def gemini_api_key(self) -> tuple[str | None, SecretStr | None]:
+        """(the variable it came from, the key); (None, None) without one."""
+        name, key = self._gemini_key
+        return name, (SecretStr(key) if key else None)
+
     def engine_settings(self) -> EngineSettings:
+        """The engine's knobs (kept for the callers that use this name; see :meth:`engine`)."""
+        return self.engine()
+
+    def engine(self) -> EngineSettings:
         from statemachine.fees import FeeModel
         from statemachine.limits import TradingLimits
 

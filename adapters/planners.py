@@ -6,8 +6,8 @@
   is missing the planner returned says so on every attempt ("optimal planner not available"),
   so the run records the reason instead of crashing;
 * ``auto``    - Gemini when a key is configured (``GOOGLE_API_KEY`` wins over ``GEMINI_API_KEY``,
-  as in the SDK), otherwise optimal. The object returned is the real planner, so the run records
-  the name of the one it used.
+  as in the SDK; read by :mod:`adapters.config`, never here), otherwise optimal. The object
+  returned is the real planner, so the run records the name of the one it used.
 
 The Gemini client is built once, lazily, by :func:`adapters.gemini.planner.make_client`.
 """
@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from google import genai
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from adapters.gemini.planner import GeminiPlanner, GeminiSettings, make_client
+from adapters.config import GEMINI_KEY_VARIABLES, GeminiSettings, Settings, api_key_from_env
+from adapters.gemini.planner import GeminiPlanner, make_client
 from statemachine.errors import PlanningError
 from statemachine.models import Plan, PlanningContext
 from statemachine.planner_greedy import GreedyPlanner
@@ -33,7 +33,9 @@ from statemachine.ports import Planner
 from statemachine.settings import EngineSettings
 
 NAMES = ("auto", "gemini", "greedy", "optimal")
-KEY_VARIABLES = ("GOOGLE_API_KEY", "GEMINI_API_KEY")  # first one set wins
+KEY_VARIABLES = GEMINI_KEY_VARIABLES  # first one set wins
+__all__ = ["NAMES", "KEY_VARIABLES", "PlannerSettings", "UnavailablePlanner", "api_key_from_env", "optimal_planner",
+           "planner_factory"]
 
 
 class PlannerSettings(BaseModel):
@@ -47,19 +49,16 @@ class PlannerSettings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, engine: EngineSettings | None = None,
                  gemini: GeminiSettings | None = None) -> PlannerSettings:
-        env = os.environ if environ is None else environ
-        name, key = api_key_from_env(env)
+        """For callers without a :class:`Settings` (tests, tools): the key from ``environ``."""
+        name, key = api_key_from_env(environ)
         return cls(engine=engine or EngineSettings(), gemini=gemini or GeminiSettings(),
                    api_key=SecretStr(key) if key else None, api_key_source=name)
 
-
-def api_key_from_env(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """(variable, key) of the configured Gemini key: GOOGLE_API_KEY wins over GEMINI_API_KEY."""
-    for name in KEY_VARIABLES:
-        value = (environ.get(name) or "").strip()
-        if value:
-            return name, value
-    return None, None
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PlannerSettings:
+        """The parts of the application's settings, as they were read at the entry point."""
+        name, key = settings.gemini_api_key()
+        return cls(engine=settings.engine(), gemini=settings.gemini(), api_key=key, api_key_source=name)
 
 
 class UnavailablePlanner:
@@ -74,17 +73,23 @@ class UnavailablePlanner:
         raise PlanningError(self.reason, planner=self.name)
 
 
-def _coerce(settings: Any) -> PlannerSettings:
-    """Accept our own settings, or the application's (anything with ``engine_settings()``)."""
+class HasEngineSettings(Protocol):
+    def engine_settings(self) -> EngineSettings: ...
+
+
+AnySettings = PlannerSettings | Settings | EngineSettings | HasEngineSettings
+
+
+def _coerce(settings: AnySettings) -> PlannerSettings:
+    """Accept our own settings, the application's, the engine's alone, or anything with
+    ``engine_settings()`` (the key and the Gemini part then read from the environment)."""
     if isinstance(settings, PlannerSettings):
         return settings
+    if isinstance(settings, Settings):
+        return PlannerSettings.from_settings(settings)
     if isinstance(settings, EngineSettings):
         return PlannerSettings.from_env(engine=settings)
-    engine = settings.engine_settings() if hasattr(settings, "engine_settings") else None
-    gemini = getattr(settings, "gemini", None)
-    if not isinstance(gemini, GeminiSettings):
-        gemini = None
-    return PlannerSettings.from_env(engine=engine, gemini=gemini)
+    return PlannerSettings.from_env(engine=settings.engine_settings())
 
 
 def optimal_planner(engine: EngineSettings) -> Planner:
@@ -99,7 +104,7 @@ def optimal_planner(engine: EngineSettings) -> Planner:
     return cls(**{k: v for k, v in offered.items() if k in params})
 
 
-def planner_factory(settings: Any, *, client: genai.Client | None = None,
+def planner_factory(settings: AnySettings, *, client: genai.Client | None = None,
                     sleep: Callable[[float], None] = time.sleep) -> Callable[[str], Planner]:
     """``factory(name) -> Planner`` for the engine. ``client`` overrides the one built from the key."""
     ps = _coerce(settings)

@@ -1,16 +1,16 @@
-"""Connecting: URL from ``--db``/``REBALANCE_DATABASE_URL`` (default ``sqlite:///rebalance.db``),
+"""Connecting: URL from ``--db`` or ``Settings.database_url`` (``REBALANCE_DATABASE_URL``, read by
+:mod:`adapters.config`; default ``sqlite:///rebalance.db``),
 SQLite in WAL mode with a busy timeout and ``BEGIN IMMEDIATE`` transactions, PostgreSQL through
 psycopg 3; migrations through Alembic only."""
 
 from __future__ import annotations
 
-import os
 import re
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
@@ -29,7 +29,8 @@ class DatabaseError(AdapterError):
 
 
 def database_url(explicit: str | None = None) -> str:
-    url = explicit or os.environ.get("REBALANCE_DATABASE_URL") or DEFAULT_URL
+    """The SQLAlchemy URL for ``explicit`` (``--db`` or the settings' URL), or the default."""
+    url = explicit or DEFAULT_URL
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
@@ -53,7 +54,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None})
 
         @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
@@ -62,7 +63,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _begin(conn):  # type: ignore[no-untyped-def]
+        def _begin(conn: Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
