@@ -1,5 +1,5 @@
 # make demo: a full rebalance against the bundled simulated KIS account on an SQLite file.
-# make test: the whole suite (SQLite and PostgreSQL; CI=true makes PostgreSQL mandatory).
+# make test: lint, type check (statemachine/), the whole suite (SQLite and PostgreSQL; CI=true makes PostgreSQL mandatory).
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -21,6 +21,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check statemachine adapters tests bench run_rebalance.py
+	$(PY) -m mypy statemachine
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # the demo and the date/session-sensitive tests under faketime at closed-market instants (CI runs it)

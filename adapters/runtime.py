@@ -10,6 +10,7 @@ import signal
 import socket
 import uuid
 from datetime import UTC, datetime
+from typing import TextIO
 
 from adapters.clock import SystemClock  # noqa: F401 - re-exported for callers of the old location
 from statemachine.engine import current_run_id
@@ -139,8 +140,8 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
-def setup_logging(level: str = "INFO", fmt: str = "text", stream: object = None) -> None:
-    handler = logging.StreamHandler(stream)  # type: ignore[arg-type]
+def setup_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | None = None) -> None:
+    handler = logging.StreamHandler(stream)
     handler.addFilter(_RunIdFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

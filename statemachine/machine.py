@@ -19,19 +19,16 @@ class _Model:
 
 def _build(model: object, initial: RunState, *, graph: bool = False, include_operator: bool = True) -> Machine:
     edges = [t for t in TRANSITIONS if include_operator or t.kind != "operator"]
-    kwargs = dict(
-        model=model,
-        states=[s.value for s in RunState],
-        transitions=[{"trigger": t.trigger, "source": t.source.value, "dest": t.dest.value} for t in edges],
-        initial=initial.value,
-        auto_transitions=False,
-        ignore_invalid_triggers=False,
-    )
+    states = [s.value for s in RunState]
+    transitions = [{"trigger": t.trigger, "source": t.source.value, "dest": t.dest.value} for t in edges]
     if graph:
         from transitions.extensions import GraphMachine
 
-        return GraphMachine(graph_engine="mermaid", title="Rebalancing run", **kwargs)
-    return Machine(**kwargs)
+        return GraphMachine(model=model, states=states, transitions=transitions, initial=initial.value,
+                            auto_transitions=False, ignore_invalid_triggers=False, graph_engine="mermaid",
+                            title="Rebalancing run")
+    return Machine(model=model, states=states, transitions=transitions, initial=initial.value,
+                   auto_transitions=False, ignore_invalid_triggers=False)
 
 
 class RunMachine:

@@ -40,9 +40,10 @@ class GreedyPlanner:
                 qty, why = h.orderable_quantity, "untargeted holding: sell in full"
             else:
                 qty = round((row.value - row.target_value) / row.price)
+                cd = ctx.drift.cls(row.asset_class)  # a targeted row's class is always in the report
+                class_part = f"class drift {cd.drift:+.2f}pp, " if cd is not None else ""
                 why = (f"overweight by {row.value - row.target_value:,} KRW "
-                       f"(class drift {ctx.drift.cls(row.asset_class).drift:+.2f}pp, "
-                       f"Sub-MP drift {row.drift:+.2f}pp)")
+                       f"({class_part}Sub-MP drift {row.drift:+.2f}pp)")
             qty = min(qty, h.orderable_quantity)
             if qty > 0:
                 orders.append(PlanOrder(ticker=row.ticker, name=row.name, quantity=qty, reason=why))

@@ -14,7 +14,7 @@ import abc
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from .errors import LeaseHeld
 from .models import (
@@ -112,7 +112,7 @@ class UnitOfWork(abc.ABC):
     the run's row locked); otherwise it writes nothing and raises ``LeaseHeld``. A lease that
     expired but that nobody took over is still held: its owner may renew it and write."""
 
-    def __enter__(self) -> UnitOfWork:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
