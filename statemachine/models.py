@@ -2,6 +2,11 @@
 
 snapshot -> drift report -> plan -> check results -> orders -> fills -> history.
 Money is integer KRW, quantities integer shares, percentages floats (see :mod:`units`).
+
+Why one module (over 300 lines): it is the vocabulary of that pipeline, plain frozen models and
+their validation, with no behaviour beyond it; every stage imports several of them, and the
+order models share ``Side`` and ``Frozen`` with the plan ones. What the store keeps about a run
+is apart, in :mod:`statemachine.records`.
 """
 
 from __future__ import annotations

@@ -56,6 +56,11 @@ bought while the orderable cash less the buffer pays for it; a planner that also
 its target would leave such tickers short and fail R5. R2 accepts a ticker short of its target
 when the plan cannot take one more share (orderable quantity or cash exhausted): otherwise no
 plan could pass when the cash does not cover every gap.
+
+Why one module (over 300 lines, a quarter of it this description): it is one model. The
+variables, the rows, their scaling and the repair after the solve share the same indices and
+units; a row built in one file and scaled in another would be the easiest way to a plan that is
+off by a factor of the cheapest share.
 """
 
 from __future__ import annotations

@@ -26,6 +26,11 @@ pass in some ordinary accounts):
   order: within R2's overshoot band, within the orderable quantity or the spare cash after the
   plan, at least ``ctx.min_trade_value`` KRW (dust is never required), and untargeted holdings
   only when ``ctx.sell_untargeted``. Its set of tickers is R1's eligible set.
+
+Why one module (a little over 300 lines): the step predicates at the top (:func:`eligible`,
+:func:`step_fits`, :func:`step_helps`, :func:`tolerance_krw`...) are the same rules asked of one
+share instead of a whole plan; the planners use them so that what they build is exactly what the
+checks accept. Split apart, the two halves could drift out of agreement by a won.
 """
 
 from __future__ import annotations
