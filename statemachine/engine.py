@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
+
 from . import CHECKPOINT_FORMAT, ENGINE_VERSION
 from .drift import drift_report
 from .errors import (
@@ -59,6 +61,7 @@ from .states import (
     RunStatus,
     stop_state,
 )
+from .step_records import BlockedRecord, CancelledOpenOrders, Cash, Fill, Fills, StepOutputs, fills_kind
 
 log = logging.getLogger("rebalance.engine")
 Guard = Callable[[RunRecord], None]
@@ -71,7 +74,7 @@ class Outcome:
     """What a step produced. ``trigger=None`` records a status change without moving."""
 
     trigger: str | None
-    outputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, BaseModel] = field(default_factory=dict)  # kind -> record (statemachine.step_records)
     status: RunStatus | None = None
     error: str | None = None
     reason: str | None = None
@@ -235,7 +238,7 @@ class Engine:
             fields["sell_attempts"] = 0
         if edge.trigger == "force_replan_buys":
             fields["buy_attempts"] = 0
-        outputs: dict[str, Any] = {}
+        outputs: dict[str, BaseModel] = {}
         if edge.dest is RunState.CASH_FETCHED and "cash" not in self._outputs(run):
             outputs = self._fetch_cash(run).outputs  # sells done by hand: buys plan on the cash read now
         # the forward path's last state has no step: an operator who says the buys were done ends the run
@@ -433,8 +436,8 @@ class Engine:
                 run_id=run.id, seq=seq, trigger=trigger, source=run.state.value, dest=dest.value, actor=actor,
                 reason=outcome.reason or outcome.error, at=now, duration_ms=duration_ms, status=status.value),
                 fence=fence)
-            for kind, payload in outcome.outputs.items():
-                uow.put_output(run.id, seq, kind, payload, fence=fence)
+            for kind, record in outcome.outputs.items():
+                uow.put_output(run.id, seq, kind, record.model_dump(mode="json"), fence=fence)
             if outcome.new_attempt:
                 uow.add_plan_attempt(outcome.new_attempt, fence=fence)
             if outcome.attempt_update:
@@ -519,9 +522,9 @@ class Engine:
             RunState.BUY_VALIDATED: lambda r: self._execute(r, Side.BUY),
         }
 
-    def _outputs(self, run: RunRecord) -> dict[str, dict]:
+    def _outputs(self, run: RunRecord) -> StepOutputs:
         with self.uow() as uow:
-            return uow.outputs(run.id)
+            return StepOutputs(uow.outputs(run.id))
 
     def _read_account(self, targets: Targets) -> Snapshot:
         self.progress("reading the account")
@@ -540,7 +543,7 @@ class Engine:
         day = broker_day(self.clock.now())
         snap = self._read_account(run.targets)
         open_orders = self.broker.open_orders(day)
-        cancelled: list[dict] = []
+        cancelled: CancelledOpenOrders | None = None
         if open_orders and self.settings.open_orders_policy == "cancel" and run.max_phase >= 5:
             # cancel first (confirmed from the order list), then read the account again: the plan
             # must see the holdings and cash as they are after the cancellation
@@ -548,11 +551,11 @@ class Engine:
             snap = self._read_account(run.targets)
             open_orders = self.broker.open_orders(day)
         snap = snap.model_copy(update={"open_orders": open_orders})
-        out = Outcome(trigger="fetch", outputs={"snapshot": snap.model_dump(mode="json")},
+        out = Outcome(trigger="fetch", outputs={"snapshot": snap},
                       reason=f"{len(snap.holdings)} holdings, cash {snap.cash:,} KRW, total {snap.total:,} KRW")
-        if cancelled:
-            out.outputs["cancelled_open_orders"] = {"orders": cancelled}
-            out.reason += f"; cancelled {len(cancelled)} open order(s) first"
+        if cancelled is not None and cancelled.orders:
+            out.outputs["cancelled_open_orders"] = cancelled
+            out.reason = f"{out.reason}; cancelled {len(cancelled.orders)} open order(s) first"
         if open_orders:
             listing = "; ".join(f"{o.side.value} {o.ticker} x{o.remaining} (order {o.odno})" for o in open_orders)
             out.status = RunStatus.FAILED
@@ -564,9 +567,9 @@ class Engine:
 
     def _check_drift(self, run: RunRecord) -> Outcome:
         """Step 3: drift against the thresholds recorded on the run."""
-        snap = Snapshot.model_validate(self._outputs(run)["snapshot"])
+        snap = self._outputs(run).snapshot()
         report = drift_report(snap, run.targets, run.thresholds)
-        out = Outcome(trigger="check_drift", outputs={"drift_before": report.model_dump(mode="json")})
+        out = Outcome(trigger="check_drift", outputs={"drift_before": report})
         if report.needed:
             out.reason = "rebalancing needed: " + ", ".join(report.exceeded())
         else:
@@ -585,15 +588,15 @@ class Engine:
             previous_failures=failures(prev.checks) if prev else [],
         )
         if side is Side.SELL:
-            snap = Snapshot.model_validate(outputs["snapshot"])
-            drift = DriftReport.model_validate(outputs["drift_before"])
-            snap, drift, _ = self._after_earlier_attempts(run, side, attempt, snap, drift)
+            before = outputs.drift_before()
+            assert before is not None, "planning runs after the drift check"
+            snap, drift, _ = self._after_earlier_attempts(run, side, attempt, outputs.snapshot(), before)
             return PlanningContext(snapshot=snap, drift=drift, **common)
-        cash = outputs["cash"]
-        sold = [f["ticker"] for f in outputs.get("sell_fills", {}).get("fills", []) if f["filled"] > 0]
-        snap, drift, spent = self._after_earlier_attempts(run, side, attempt, Snapshot.model_validate(cash["snapshot"]),
-                                                          DriftReport.model_validate(cash["drift"]))
-        orderable = max(0, cash["orderable_cash"] - spent)
+        cash = outputs.cash()
+        sells = outputs.fills(Side.SELL)
+        sold = sells.filled_tickers() if sells else []
+        snap, drift, spent = self._after_earlier_attempts(run, side, attempt, cash.snapshot, cash.drift)
+        orderable = max(0, cash.orderable_cash - spent)
         return PlanningContext(snapshot=snap, drift=drift, orderable_cash=orderable,
                                cash_buffer=self.settings.cash_buffer(orderable), sold_tickers=sold, **common)
 
@@ -676,20 +679,21 @@ class Engine:
         else:
             error = f"the {side.value} plan failed the rule checks {n} times; last: {reasons}"
         status = RunStatus.FAILED
-        outputs: dict[str, Any] = {}
+        outputs: dict[str, BaseModel] = {}
         if side is Side.BUY and self._sold_anything(run):
             status = RunStatus.PARTIAL
             error += " (the sells stand; the cash stays)"
-            outputs["drift_after"] = self._fresh_drift(run).model_dump(mode="json")
+            outputs["drift_after"] = self._fresh_drift(run)
         return Outcome(trigger=None, audit=f"{side.value}_side_failed", status=status, error=error,
                        attempt_update=upd, outputs=outputs)
 
     def _limits(self, run: RunRecord, ctx: PlanningContext, plan: Plan) -> list[CheckResult]:
         """L1/L2 (statemachine.limits): T from the run's first snapshot, sells already done count."""
         outputs = self._outputs(run)
-        total = int((outputs.get("drift_before") or {}).get("total") or ctx.snapshot.total)
-        before = sum(int(f["amount"]) for f in outputs.get("sell_fills", {}).get("fills", [])) \
-            if plan.side is Side.BUY else 0
+        drift = outputs.drift_before()
+        total = int((drift.total if drift else 0) or ctx.snapshot.total)
+        sells = outputs.fills(Side.SELL)
+        before = sum(f.amount for f in sells.fills) if sells and plan.side is Side.BUY else 0
         return check_limits(ctx, plan, self.settings.limits, account_total=total, traded_before=before)
 
     def _may_hand_over(self, attempt: PlanAttemptRecord, n: int) -> bool:
@@ -717,18 +721,18 @@ class Engine:
         plan = attempt.plan
         assert plan is not None
         trigger = "sell" if side is Side.SELL else "buy"
-        kind = f"{side.value}_fills"
+        kind = fills_kind(side)
         if run.max_phase < 5:
             snap = self._context(run, side, attempt.attempt).snapshot
             fills = []
             for o in plan.orders:
                 price = snap.price(o.ticker) or 0
                 amount = o.quantity * price
-                fills.append({"ticker": o.ticker, "name": o.name, "side": side.value, "intended": o.quantity,
-                              "filled": o.quantity, "amount": amount, "avg_price": float(price),
-                              "fees": self.settings.fees.cost(o.ticker, side, amount),
-                              "status": OrderStatus.PROJECTED.value, "odnos": []})
-            return Outcome(trigger=trigger, outputs={kind: {"projected": True, "fills": fills}},
+                fills.append(Fill(ticker=o.ticker, name=o.name, side=side, intended=o.quantity, filled=o.quantity,
+                                  amount=amount, avg_price=float(price),
+                                  fees=self.settings.fees.cost(o.ticker, side, amount),
+                                  status=OrderStatus.PROJECTED, odnos=[]))
+            return Outcome(trigger=trigger, outputs={kind: Fills(projected=True, fills=fills)},
                            reason=f"{len(fills)} order(s) projected at snapshot prices, none sent")
         executor = OrderExecutor(self.uow, self.broker, self.clock, self.hooks, self.settings, run_log(run.id),
                                  heartbeat=lambda: self._renew(run), guard=lambda: self._order_guard(run.id),
@@ -737,46 +741,44 @@ class Engine:
         result = executor.execute(run, side, attempt.attempt, plan.orders)
         if result.blocked:
             return Outcome(trigger=None, audit="blocked", status=RunStatus.BLOCKED, reason=result.blocked.reason,
-                           outputs={"blocked": {"side": side.value, "ticker": result.blocked.ticker,
-                                                "reason": result.blocked.reason,
-                                                "candidates": result.blocked.candidates}})
+                           outputs={"blocked": BlockedRecord(side=side, ticker=result.blocked.ticker,
+                                                             reason=result.blocked.reason,
+                                                             candidates=result.blocked.candidates)})
         fills = list(ticker_results(result.orders).values())
-        done = sum(1 for f in fills if f["status"] == OrderStatus.FILLED.value)
-        out = Outcome(trigger=trigger, outputs={kind: {"projected": False, "fills": fills}},
+        done = sum(1 for f in fills if f.status is OrderStatus.FILLED)
+        out = Outcome(trigger=trigger, outputs={kind: Fills(projected=False, fills=fills)},
                       reason=f"{done} of {len(fills)} {side.value} order(s) filled")
         if side is Side.BUY:
-            out.outputs["drift_after"] = self._fresh_drift(run).model_dump(mode="json")
+            out.outputs["drift_after"] = self._fresh_drift(run)
             out.status = self._final_status(run, fills)
         return out
 
-    def _final_status(self, run: RunRecord, buy_fills: list[dict]) -> RunStatus:
-        sells = self._outputs(run).get("sell_fills", {}).get("fills", [])
-        every = sells + buy_fills
-        if all(f["status"] == OrderStatus.FILLED.value for f in every):
+    def _final_status(self, run: RunRecord, buy_fills: list[Fill]) -> RunStatus:
+        sells = self._outputs(run).fills(Side.SELL)
+        every = (sells.fills if sells else []) + buy_fills
+        if all(f.status is OrderStatus.FILLED for f in every):
             return RunStatus.SUCCEEDED
-        if any(f["filled"] > 0 for f in every):
+        if any(f.filled > 0 for f in every):
             return RunStatus.PARTIAL
         return RunStatus.FAILED
 
     def _fetch_cash(self, run: RunRecord) -> Outcome:
         """Step 7: orderable cash after every sell is resolved (projected for a dry run)."""
         outputs = self._outputs(run)
-        sells = outputs.get("sell_fills", {"projected": False, "fills": []})
-        if sells.get("projected"):
-            base = Snapshot.model_validate(outputs["snapshot"])
-            trades = [(Side.SELL, f["ticker"], f["filled"], int(f["avg_price"])) for f in sells["fills"]]
-            snap, _ = apply_trades(base, trades, self.settings.fees)
-            proceeds = sum(f["amount"] - f["fees"] for f in sells["fills"])
+        sells = outputs.fills(Side.SELL) or Fills(projected=False, fills=[])
+        if sells.projected:
+            trades = [(Side.SELL, f.ticker, f.filled, int(f.avg_price)) for f in sells.fills]
+            snap, _ = apply_trades(outputs.snapshot(), trades, self.settings.fees)
+            proceeds = sum(f.amount - f.fees for f in sells.fills)
             cash = self.broker.orderable_cash() + proceeds
         else:
             snap = self._read_account(run.targets)
             cash = self.broker.orderable_cash()
         report = drift_report(snap, run.targets, run.thresholds)
         return Outcome(trigger="fetch_cash",
-                       outputs={"cash": {"orderable_cash": cash, "projected": bool(sells.get("projected")),
-                                         "snapshot": snap.model_dump(mode="json"),
-                                         "drift": report.model_dump(mode="json")}},
-                       reason=f"orderable cash {cash:,} KRW" + (" (projected)" if sells.get("projected") else ""))
+                       outputs={"cash": Cash(orderable_cash=cash, projected=sells.projected, snapshot=snap,
+                                             drift=report)},
+                       reason=f"orderable cash {cash:,} KRW" + (" (projected)" if sells.projected else ""))
 
 
 class _Heartbeat:

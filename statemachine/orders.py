@@ -43,6 +43,7 @@ from .models import BrokerOrder, OrderRecord, OrderStatus, PlanOrder, Side
 from .ports import Broker, Clock, Hooks, UnitOfWork
 from .records import Fence, RunRecord
 from .settings import EngineSettings
+from .step_records import CancelledOpenOrders, CancelledOrder, Fill, IntentRow, OrderRow, StepOutputs
 
 KST = timezone(timedelta(hours=9))
 FINAL = {OrderStatus.FILLED, OrderStatus.PARTIAL, OrderStatus.REJECTED, OrderStatus.CANCELLED}
@@ -73,7 +74,7 @@ def _no_shares(exc: OrderRejected) -> bool:
 class Blocked:
     ticker: str
     reason: str
-    candidates: list[dict] = field(default_factory=list)
+    candidates: list[OrderRow | IntentRow] = field(default_factory=list)
 
 
 @dataclass
@@ -267,7 +268,7 @@ class OrderExecutor:
             with self.uow() as uow:
                 mine = [o for o in uow.orders(run.id) if o.odno in by_odno and o.sent_at is not None
                         and o.sends == 1 and o.message is None]
-            samples = [(by_odno[o.odno].placed_at - o.sent_at).total_seconds()  # type: ignore[operator]
+            samples = [(by_odno[o.odno].placed_at - o.sent_at).total_seconds()  # type: ignore[operator,index]
                        for o in mine]
         return max(samples) if samples else 0.0
 
@@ -352,8 +353,8 @@ class OrderExecutor:
                 self.log.error(reason)
                 self._update(rec, message=reason[:500])
                 return Blocked(ticker=rec.ticker, reason=reason,
-                               candidates=[{"intent": rec.id, "ticker": rec.ticker, "side": rec.side.value,
-                                            "quantity": rec.quantity, "sent_at": started.isoformat()}])
+                               candidates=[IntentRow(intent=rec.id, ticker=rec.ticker, side=rec.side.value,
+                                                     quantity=rec.quantity, sent_at=started.isoformat())])
             self.hooks.point("order:reconcile_wait")
             self.heartbeat()
             now = self.clock.now()
@@ -376,7 +377,7 @@ class OrderExecutor:
         return self._update(rec, status=OrderStatus.INTENT, message="not at the broker; re-sent"), True
 
     def _ambiguous(self, rec: OrderRecord, m: _Match) -> Blocked:
-        listing = [_row(o) for o in m.candidates + m.foreign + m.early]
+        listing: list[OrderRow | IntentRow] = [_row(o) for o in m.candidates + m.foreign + m.early]
         parts = [f"{len(m.candidates)} matching order(s)",
                  f"{len(m.foreign)} other same-ticker order(s) this engine did not place"]
         if m.early:
@@ -444,9 +445,10 @@ class OrderExecutor:
     def _seen_at_start(self, run: RunRecord) -> set[str]:
         """Orders the run found at the broker before planning (open, or cancelled by it): not ours."""
         with self.uow() as uow:
-            outputs = uow.outputs(run.id)
-        seen = {str(o.get("odno")) for o in (outputs.get("snapshot") or {}).get("open_orders", [])}
-        seen |= {str(o.get("odno")) for o in (outputs.get("cancelled_open_orders") or {}).get("orders", [])}
+            outputs = StepOutputs(uow.outputs(run.id))
+        seen = {o.odno for o in outputs.snapshot().open_orders} if "snapshot" in outputs else set()
+        cancelled = outputs.cancelled_open_orders()
+        seen |= {o.odno for o in cancelled.orders} if cancelled else set()
         return seen
 
     def _orphan(self, run: RunRecord, side: Side, attempt: int, o: BrokerOrder) -> OrderRecord:
@@ -533,7 +535,7 @@ class OrderExecutor:
 
 
 def cancel_open_orders(broker: Broker, clock: Clock, settings: EngineSettings, day: date,
-                       log: logging.LoggerAdapter) -> list[dict]:
+                       log: logging.LoggerAdapter) -> CancelledOpenOrders:
     """Cancel the account's open orders of ``day`` (DOMAIN.md 6.6) and confirm each one from the
     order list, never from the cancel's reply alone; raises RetryableError when one stays open.
     Safe to repeat: an order that closed meanwhile (filled, or cancelled earlier) needs nothing."""
@@ -552,8 +554,9 @@ def cancel_open_orders(broker: Broker, clock: Clock, settings: EngineSettings, d
         still = sorted(odno for odno in wanted if odno not in rows or rows[odno].remaining > 0)
         if not still:
             closed = [rows[o.odno] for o in opened]
-            return [{"odno": r.odno, "ticker": r.ticker, "side": r.side.value, "quantity": r.quantity,
-                     "cancelled": r.cancelled, "filled": r.filled_quantity} for r in closed]
+            return CancelledOpenOrders(orders=[
+                CancelledOrder(odno=r.odno, ticker=r.ticker, side=r.side.value, quantity=r.quantity,
+                               cancelled=r.cancelled, filled=r.filled_quantity) for r in closed])
         clock.sleep(settings.fill_poll_s)
     raise RetryableError(f"cancel of open order(s) {', '.join(still)} not confirmed by the broker's order "
                          f"list; resume to check again", odnos=still)
@@ -568,12 +571,12 @@ def _closed_status(filled: int, quantity: int, rejected: int) -> OrderStatus:
     return OrderStatus.REJECTED if rejected > 0 else OrderStatus.CANCELLED
 
 
-def _row(o: BrokerOrder) -> dict:
-    return {"odno": o.odno, "ticker": o.ticker, "side": o.side.value, "quantity": o.quantity,
-            "order_type": o.order_type, "placed_at": o.placed_at.isoformat(), "filled": o.filled_quantity}
+def _row(o: BrokerOrder) -> OrderRow:
+    return OrderRow(odno=o.odno, ticker=o.ticker, side=o.side.value, quantity=o.quantity, order_type=o.order_type,
+                    placed_at=o.placed_at.isoformat(), filled=o.filled_quantity)
 
 
-def ticker_results(orders: list[OrderRecord]) -> dict[str, dict]:
+def ticker_results(orders: list[OrderRecord]) -> dict[str, Fill]:
     """Aggregate a side's orders per ticker: intended, filled, amount, fees, status.
 
     A ticker's intent is its latest plan attempt's first order (a remainder re-send is part of it);
@@ -613,7 +616,7 @@ def ticker_results(orders: list[OrderRecord]) -> dict[str, dict]:
             r["status"] = OrderStatus.PARTIAL.value
         if not r["adopted_odnos"]:
             r.pop("adopted_odnos")
-    return out
+    return {ticker: Fill.model_validate(r) for ticker, r in out.items()}
 
 
 __all__ = ["Blocked", "OrderExecutor", "SideResult", "broker_day", "cancel_open_orders", "is_orphan",
