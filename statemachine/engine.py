@@ -51,6 +51,7 @@ from .orders import OrderExecutor, broker_day, cancel_open_orders, ticker_result
 from .ports import Broker, Clock, Hooks, NoHooks, PlannerFactory, UnitOfWork
 from .projection import apply_trades
 from .records import Fence, HistoryRecord, PlanAttemptRecord, RunRecord, TransitionRecord
+from .replay import check_replay
 from .rules import check_plan, failures, passed
 from .settings import EngineSettings
 from .states import (
@@ -289,6 +290,9 @@ class Engine:
         if run.status in FINAL_STATUSES:
             raise RunFinished(f"run {run.id} already finished with status {run.status}; nothing to resume",
                               run_id=run.id, status=run.status.value)
+        with self.uow() as uow:  # one read: the run, its steps and its outputs as one committed whole
+            fresh, steps, kinds = uow.get_run(run.id), uow.transitions(run.id), set(uow.outputs(run.id))
+        check_replay(fresh, steps, kinds)
 
     def _take_lease(self, run: RunRecord, allow_blocked: bool = False, steal: bool = False) -> Fence:
         """Take the run's lease (a new owner gets a new epoch) and keep the fence for every write."""
