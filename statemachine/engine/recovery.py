@@ -1,4 +1,6 @@
-"""The replay check: before a run resumes, its recorded steps must be a walk the code's table allows.
+"""Recovery before a run goes on: a send a previous runner may still have in flight, and the replay check.
+
+The replay check: before a run resumes, its recorded steps must be a walk the code's table allows.
 
 Like DBOS, each recorded step is keyed by its number (``seq``) and name (``trigger``). Resuming a
 run whose history the code cannot have produced (rows edited or lost, or written by code with
@@ -17,9 +19,14 @@ and what was recorded. The rules, conservative:
 
 from __future__ import annotations
 
-from .errors import ReplayMismatch
-from .records import RunRecord, TransitionRecord
-from .states import TRANSITIONS, RunState
+from datetime import datetime, timedelta
+
+from ..errors import ReplayMismatch
+from ..models import OrderRecord, OrderStatus
+from ..records import RunRecord, TransitionRecord
+from ..states import TRANSITIONS, RunState
+from .base import run_log
+from .ledger import LedgerMixin
 
 #: Status rows (``Outcome.audit``): the state stays; the states they may be recorded in (None: any).
 AUDITS: dict[str, frozenset[RunState] | None] = {
@@ -113,3 +120,52 @@ def check_replay(run: RunRecord, transitions: list[TransitionRecord], output_kin
         if missing:
             raise mismatch(t.seq, f"output(s) {', '.join(missing)} stored by {_step(t)}", "none stored",
                            "lost its output")
+
+
+class RecoveryMixin(LedgerMixin):
+    """Wait out a taken-over run's send in flight; check a run's recorded steps before it resumes."""
+
+    def _send_in_flight(self, run: RunRecord) -> tuple[OrderRecord, datetime] | None:
+        """The newest pending send (INTENT or UNKNOWN, sent at least once) whose outcome may still
+        show at the broker, with the moment that stops being possible (its start plus
+        ``send_timeout_s + settle_window_s``); None when there is none."""
+        with self.uow() as uow:
+            pending = [o for o in uow.orders(run.id)
+                       if o.status in (OrderStatus.INTENT, OrderStatus.UNKNOWN) and o.sends > 0]
+        if not pending:
+            return None
+        last = max(pending, key=lambda o: o.send_started_at or o.updated_at or o.created_at)
+        started = last.send_started_at or last.updated_at or last.created_at
+        until = started + timedelta(seconds=self.settings.send_timeout_s + self.settings.settle_window_s)
+        return (last, until) if until > self.clock.now() else None
+
+    def _await_pending_sends(self, run: RunRecord) -> None:
+        """After a takeover, wait out a send the previous runner may still have in flight.
+
+        A runner frozen mid-send (SIGSTOP, a long GC pause, a partitioned host) loses its lease, but
+        its request may still reach the broker, and the broker's order list may show it only later.
+        Reconciling before then would find nothing and send the order a second time. So a new owner
+        waits until the newest pending send (INTENT or UNKNOWN, sent at least once) is older than
+        ``send_timeout_s + settle_window_s``, renewing its own lease meanwhile."""
+        inflight = self._send_in_flight(run)
+        if inflight is None:
+            return
+        last, until = inflight
+        started = last.send_started_at or last.updated_at or last.created_at
+        left = (until - self.clock.now()).total_seconds()
+        run_log(run.id).warning(
+            "took run %s over with a send in flight: %s %s x%d (%s, send started %s); waiting %.1fs, until its "
+            "deadline plus the settle window (%gs + %gs) has passed, before reconciling, so that the earlier "
+            "runner's order, if it reached the broker, shows in the order list and is not sent twice",
+            run.id, last.side.value, last.ticker, last.quantity, last.status.value, f"{started:%H:%M:%S}", left,
+            self.settings.send_timeout_s, self.settings.settle_window_s)
+        step = max(0.5, self.settings.lease_ttl_s / 3)
+        while (left := (until - self.clock.now()).total_seconds()) > 0:
+            self.clock.sleep(min(left, step))
+            self._renew(run)
+
+    def _check_replay(self, run_id: str) -> None:
+        """Raise ReplayMismatch when the run's recorded steps are not a walk the table allows."""
+        with self.uow() as uow:  # one read: the run, its steps and its outputs as one committed whole
+            fresh, steps, kinds = uow.get_run(run_id), uow.transitions(run_id), set(uow.outputs(run_id))
+        check_replay(fresh, steps, kinds)
