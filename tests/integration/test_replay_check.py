@@ -1,4 +1,4 @@
-"""The replay check (statemachine.replay): a run whose recorded steps the code's table cannot have
+"""The replay check (statemachine.engine.recovery): a run whose recorded steps the code's table cannot have
 produced is refused on resume with ReplayMismatch (exit code 5, HTTP 409), naming the run, the step,
 what the code expected and what was recorded; untouched runs resume as before."""
 
