@@ -362,14 +362,3 @@ class PlaceResult(Frozen):
     odno: str
     org_no: str = ""
     placed_at: datetime | None = None
-
-
-class Fill(Frozen):
-    ticker: str
-    side: Side
-    quantity: int
-    filled_quantity: int
-    avg_price: float
-    amount: int
-    fees: int
-    status: OrderStatus

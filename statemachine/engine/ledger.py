@@ -1,0 +1,122 @@
+"""The ledger: every step's outcome committed in ONE transaction (state, audit row, outputs, plan
+attempt, history row of a finished run), errors recorded, aborts, and the closing summary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import LeaseHeld, RebalanceError
+from ..machine import RunMachine
+from ..ports import UnitOfWork
+from ..records import HistoryRecord, RunRecord, TransitionRecord
+from ..states import ACTIVE_STATUSES, FINAL_STATUSES, RunState, RunStatus, stop_state
+from .base import Outcome, run_log
+from .leases import LeaseMixin
+
+
+class LedgerMixin(LeaseMixin):
+    """Commit outcomes, record errors and aborts, write the history row and the summary."""
+
+    def _commit(self, run: RunRecord, outcome: Outcome, duration_ms: int | None, *,
+                forced: tuple[str, RunState] | None = None, actor: str = "engine") -> RunRecord:
+        now = self.clock.now()
+        if forced:
+            trigger, dest = forced
+        elif outcome.trigger:
+            trigger, dest = outcome.trigger, RunMachine(run.state).fire(outcome.trigger)
+        else:
+            trigger, dest = outcome.audit or "status", run.state
+        status = outcome.status or RunStatus.RUNNING
+        if (status is RunStatus.RUNNING and outcome.trigger and run.max_phase < 5
+                and dest is stop_state(run.max_phase)):
+            status = RunStatus.STOPPED
+        finished = status in FINAL_STATUSES
+        seq = run.seq + 1
+        fields: dict[str, Any] = dict(state=dest, seq=seq, status=status, updated_at=now, **outcome.run_fields)
+        if outcome.error is not None or status is RunStatus.RUNNING:
+            fields["error"] = outcome.error
+        if status is RunStatus.BLOCKED:
+            fields["blocked_reason"] = outcome.reason
+        elif status is RunStatus.RUNNING:
+            fields["blocked_reason"] = None
+        if finished:
+            fields["finished_at"] = now
+        fence = self._fence(run.id)
+        with self.uow() as uow:
+            uow.update_run(run.id, fence=fence, expect_seq=run.seq, **fields)
+            uow.add_transition(TransitionRecord(
+                run_id=run.id, seq=seq, trigger=trigger, source=run.state.value, dest=dest.value, actor=actor,
+                reason=outcome.reason or outcome.error, at=now, duration_ms=duration_ms, status=status.value),
+                fence=fence)
+            for kind, record in outcome.outputs.items():
+                uow.put_output(run.id, seq, kind, record.model_dump(mode="json"), fence=fence)
+            if outcome.new_attempt:
+                uow.add_plan_attempt(outcome.new_attempt, fence=fence)
+            if outcome.attempt_update:
+                side, n, upd = outcome.attempt_update
+                uow.update_plan_attempt(run.id, side, n, fence=fence, **upd)
+            if finished:
+                outputs = {**uow.outputs(run.id)}
+                uow.add_history(self._history(run, status, outputs, uow, now, outcome.error or outcome.reason),
+                                fence=fence)
+            uow.commit()
+        rl = run_log(run.id)
+        if status in (RunStatus.FAILED, RunStatus.ABORTED, RunStatus.BLOCKED):
+            rl.error("%s -> %s [%s] %s", run.state, dest, status, outcome.error or outcome.reason or "")
+        else:
+            rl.info("%s -> %s [%s]%s", run.state, dest, status, f" {outcome.reason}" if outcome.reason else "")
+        if finished:
+            self._summary(run.id)
+        self.hooks.point(f"checkpoint:{dest.value}")
+        self.hooks.point("checkpoint")
+        return run
+
+    def _record_error(self, run: RunRecord, exc: BaseException) -> None:
+        message = exc.message if isinstance(exc, RebalanceError) else f"{type(exc).__name__}: {exc}"
+        run_log(run.id).error("step from %s failed, state kept: %s", run.state, message)
+        try:
+            fence = self._fence(run.id)
+            with self.uow() as uow:
+                uow.update_run(run.id, fence=fence, error=message[:2000], updated_at=self.clock.now())
+                uow.commit()
+        except LeaseHeld as lost:  # another runner took the run over meanwhile: write nothing
+            run_log(run.id).warning("error not recorded: %s", lost.message)
+        except Exception:  # noqa: BLE001 - the original error matters more
+            run_log(run.id).exception("could not record the error")
+
+    def _abort(self, run: RunRecord, *, reason: str, actor: str) -> None:
+        fresh = self.get(run.id)
+        if fresh.status not in ACTIVE_STATUSES:
+            return
+        self._commit(fresh, Outcome(trigger=None, status=RunStatus.ABORTED, reason=reason, audit="abort",
+                                    error=f"aborted by {actor}: {reason}"),
+                     None, actor=actor)
+
+    def _summary(self, run_id: str) -> None:
+        with self.uow() as uow:
+            rows = [h for h in uow.history(limit=20) if h.run_id == run_id]
+        if rows:
+            h = rows[0]
+            before = (h.drift_before or {}).get("total_abs_drift")
+            after = (h.drift_after or {}).get("total_abs_drift")
+            run_log(run_id).info("finished %s: %d trades, cost %s KRW, total drift %s -> %s", h.status,
+                                 len(h.trades), f"{h.total_cost:,}",
+                                 f"{before:.2f}pp" if before is not None else "-",
+                                 f"{after:.2f}pp" if after is not None else "-")
+
+    def _history(self, run: RunRecord, status: RunStatus, outputs: dict[str, dict], uow: UnitOfWork,
+                 now: Any, error: str | None) -> HistoryRecord:
+        trades = [o for o in uow.orders(run.id) if o.filled_quantity > 0]
+        trade_rows = [{"side": o.side.value, "ticker": o.ticker, "name": o.name, "quantity": o.filled_quantity,
+                       "avg_price": o.avg_price, "amount": o.amount, "fees": o.fees, "odno": o.odno}
+                      for o in trades]
+        before = outputs.get("drift_before")
+        after = outputs.get("drift_after") or (before if not trades else None)
+        return HistoryRecord(
+            run_id=run.id, executed_at=now, account=run.account, status=status,
+            mp_threshold_percent=run.thresholds.mp, sub_mp_threshold_percent=run.thresholds.sub_mp,
+            drift_before=before, drift_after=after, trades=trade_rows, total_cost=sum(o.fees for o in trades),
+            error_message=error if status not in (RunStatus.SUCCEEDED, RunStatus.NOT_NEEDED, RunStatus.STOPPED)
+            else None,
+        )

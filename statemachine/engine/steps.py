@@ -1,0 +1,142 @@
+"""The step bodies, one per state of the table that has a step: fetch, drift check, plan and
+validate (statemachine.engine.planning), execute a side, fetch cash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..drift import drift_report
+from ..models import OrderStatus, Side
+from ..orders import OrderExecutor, broker_day, cancel_open_orders, ticker_results
+from ..projection import apply_trades
+from ..records import RunRecord
+from ..states import RunState, RunStatus
+from ..step_records import BlockedRecord, CancelledOpenOrders, Cash, Fill, Fills, fills_kind
+from .base import Outcome, run_log
+from .planning import PlanningMixin
+
+
+class StepsMixin(PlanningMixin):
+    """The step of each state (:meth:`_steps`) and the bodies that are not planning."""
+
+    def _steps(self) -> dict[RunState, Callable[[RunRecord], Outcome]]:
+        return {
+            RunState.CREATED: self._fetch,
+            RunState.FETCHED: self._check_drift,
+            RunState.DRIFT_CHECKED: lambda r: self._plan(r, Side.SELL),
+            RunState.SELL_PLANNED: lambda r: self._validate(r, Side.SELL),
+            RunState.SELL_VALIDATED: lambda r: self._execute(r, Side.SELL),
+            RunState.SOLD: self._fetch_cash,
+            RunState.CASH_FETCHED: lambda r: self._plan(r, Side.BUY),
+            RunState.BUY_PLANNED: lambda r: self._validate(r, Side.BUY),
+            RunState.BUY_VALIDATED: lambda r: self._execute(r, Side.BUY),
+        }
+
+    def _fetch(self, run: RunRecord) -> Outcome:
+        """Step 1-2: holdings and cash (every page), prices of targets not held, open orders.
+
+        Orders already open at the broker are not in the balance, so a plan made beside them could
+        double-trade: by default the run stops FAILED and lists them; with ``open_orders_policy=cancel``
+        a real run cancels them, each cancellation confirmed by the broker, and reads the account again."""
+        day = broker_day(self.clock.now())
+        snap = self._read_account(run.targets)
+        open_orders = self.broker.open_orders(day)
+        cancelled: CancelledOpenOrders | None = None
+        if open_orders and self.settings.open_orders_policy == "cancel" and run.max_phase >= 5:
+            # cancel first (confirmed from the order list), then read the account again: the plan
+            # must see the holdings and cash as they are after the cancellation
+            cancelled = cancel_open_orders(self.broker, self.clock, self.settings, day, run_log(run.id))
+            snap = self._read_account(run.targets)
+            open_orders = self.broker.open_orders(day)
+        snap = snap.model_copy(update={"open_orders": open_orders})
+        out = Outcome(trigger="fetch", outputs={"snapshot": snap},
+                      reason=f"{len(snap.holdings)} holdings, cash {snap.cash:,} KRW, total {snap.total:,} KRW")
+        if cancelled is not None and cancelled.orders:
+            out.outputs["cancelled_open_orders"] = cancelled
+            out.reason = f"{out.reason}; cancelled {len(cancelled.orders)} open order(s) first"
+        if open_orders:
+            listing = "; ".join(f"{o.side.value} {o.ticker} x{o.remaining} (order {o.odno})" for o in open_orders)
+            out.status = RunStatus.FAILED
+            out.error = (f"{len(open_orders)} unfilled order(s) already open at the broker: {listing}. A plan made "
+                         f"beside them could double-trade; cancel them first or set open_orders_policy=cancel")
+            if self.settings.open_orders_policy == "cancel" and run.max_phase < 5:
+                out.error += " (a dry run, max_phase < 5, cancels nothing)"
+        return out
+
+    def _check_drift(self, run: RunRecord) -> Outcome:
+        """Step 3: drift against the thresholds recorded on the run."""
+        snap = self._outputs(run).snapshot()
+        report = drift_report(snap, run.targets, run.thresholds)
+        out = Outcome(trigger="check_drift", outputs={"drift_before": report})
+        if report.needed:
+            out.reason = "rebalancing needed: " + ", ".join(report.exceeded())
+        else:
+            out.status = RunStatus.NOT_NEEDED
+            out.reason = "no drift reaches its threshold"
+        return out
+
+    def _execute(self, run: RunRecord, side: Side) -> Outcome:
+        """Steps 6 and 10: send the validated orders (or project them for a dry run)."""
+        attempt = self._passing_plan(run, side)
+        plan = attempt.plan
+        assert plan is not None
+        trigger = "sell" if side is Side.SELL else "buy"
+        kind = fills_kind(side)
+        if run.max_phase < 5:
+            snap = self._context(run, side, attempt.attempt).snapshot
+            fills = []
+            for o in plan.orders:
+                price = snap.price(o.ticker) or 0
+                amount = o.quantity * price
+                fills.append(Fill(ticker=o.ticker, name=o.name, side=side, intended=o.quantity, filled=o.quantity,
+                                  amount=amount, avg_price=float(price),
+                                  fees=self.settings.fees.cost(o.ticker, side, amount),
+                                  status=OrderStatus.PROJECTED, odnos=[]))
+            return Outcome(trigger=trigger, outputs={kind: Fills(projected=True, fills=fills)},
+                           reason=f"{len(fills)} order(s) projected at snapshot prices, none sent")
+        executor = OrderExecutor(self.uow, self.broker, self.clock, self.hooks, self.settings, run_log(run.id),
+                                 heartbeat=lambda: self._renew(run), guard=lambda: self._order_guard(run.id),
+                                 fence=self._fence(run.id))
+        self.progress(f"executing {len(plan.orders)} {side.value} order(s)")
+        result = executor.execute(run, side, attempt.attempt, plan.orders)
+        if result.blocked:
+            return Outcome(trigger=None, audit="blocked", status=RunStatus.BLOCKED, reason=result.blocked.reason,
+                           outputs={"blocked": BlockedRecord(side=side, ticker=result.blocked.ticker,
+                                                             reason=result.blocked.reason,
+                                                             candidates=result.blocked.candidates)})
+        fills = list(ticker_results(result.orders).values())
+        done = sum(1 for f in fills if f.status is OrderStatus.FILLED)
+        out = Outcome(trigger=trigger, outputs={kind: Fills(projected=False, fills=fills)},
+                      reason=f"{done} of {len(fills)} {side.value} order(s) filled")
+        if side is Side.BUY:
+            out.outputs["drift_after"] = self._fresh_drift(run)
+            out.status = self._final_status(run, fills)
+        return out
+
+    def _final_status(self, run: RunRecord, buy_fills: list[Fill]) -> RunStatus:
+        sells = self._outputs(run).fills(Side.SELL)
+        every = (sells.fills if sells else []) + buy_fills
+        if all(f.status is OrderStatus.FILLED for f in every):
+            return RunStatus.SUCCEEDED
+        if any(f.filled > 0 for f in every):
+            return RunStatus.PARTIAL
+        return RunStatus.FAILED
+
+    def _fetch_cash(self, run: RunRecord) -> Outcome:
+        """Step 7: orderable cash after every sell is resolved (projected for a dry run)."""
+        outputs = self._outputs(run)
+        sells = outputs.fills(Side.SELL) or Fills(projected=False, fills=[])
+        if sells.projected:
+            trades = [(Side.SELL, f.ticker, f.filled, int(f.avg_price)) for f in sells.fills]
+            snap, _ = apply_trades(outputs.snapshot(), trades, self.settings.fees)
+            proceeds = sum(f.amount - f.fees for f in sells.fills)
+            cash = self.broker.orderable_cash() + proceeds
+        else:
+            snap = self._read_account(run.targets)
+            cash = self.broker.orderable_cash()
+        report = drift_report(snap, run.targets, run.thresholds)
+        return Outcome(trigger="fetch_cash",
+                       outputs={"cash": Cash(orderable_cash=cash, projected=sells.projected, snapshot=snap,
+                                             drift=report)},
+                       reason=f"orderable cash {cash:,} KRW" + (" (projected)" if sells.projected else ""))
