@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from statemachine.application import UowFactory
+from statemachine.application import Runs, UowFactory
 from statemachine.errors import LeaseHeld, RebalanceError, TransitionError
 from statemachine.models import Targets, Thresholds
 from statemachine.operations import retry as retry_run
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from statemachine.engine import Engine
 
 
-def start_run(engine: Engine, *, max_phase: int, planner: str, actor: str,
+def start_run(engine: Runs, *, max_phase: int, planner: str, actor: str,
               targets: Targets | None = None) -> RunRecord:
     """Create a run of the engine's account (not driven yet: ``engine.run`` drives it). Raises
     LeaseHeld while the account has an active run."""
@@ -28,7 +28,7 @@ def start_run(engine: Engine, *, max_phase: int, planner: str, actor: str,
                         targets=targets)
 
 
-def start_and_drive(engine: Engine, *, max_phase: int, planner: str, actor: str,
+def start_and_drive(engine: Runs, *, max_phase: int, planner: str, actor: str,
                     targets: Targets | None = None) -> RunRecord:
     """Start a run and drive it until it stops; an error names the run it happened in."""
     run = start_run(engine, max_phase=max_phase, planner=planner, actor=actor, targets=targets)
@@ -39,12 +39,12 @@ def start_and_drive(engine: Engine, *, max_phase: int, planner: str, actor: str,
         raise
 
 
-def drive(engine: Engine, run_id: str) -> RunRecord:
+def drive(engine: Runs, run_id: str) -> RunRecord:
     """Drive a started run until it stops (done, stopped at its max_phase, blocked or failed)."""
     return engine.run(run_id)
 
 
-def resume(engine: Engine, run_id: str) -> RunRecord:
+def resume(engine: Runs, run_id: str) -> RunRecord:
     """Continue an interrupted run from its last checkpoint."""
     return engine.resume(run_id)
 
@@ -56,7 +56,7 @@ def lease_is_live(run: RunRecord, now: datetime, lease_is_dead: Callable[[str], 
     return run.lease_expires_at > now and not lease_is_dead(run.lease_owner)
 
 
-def check_resume_here(engine: Engine, run_id: str, *, driven_here: bool, now: datetime,
+def check_resume_here(engine: Runs, run_id: str, *, driven_here: bool, now: datetime,
                       lease_is_dead: Callable[[str], bool]) -> RunRecord:
     """May this process start resuming the run in the background? A finished run, a BLOCKED run
     (it needs ``force`` first) and a run someone is driving are refused."""
@@ -70,12 +70,12 @@ def check_resume_here(engine: Engine, run_id: str, *, driven_here: bool, now: da
     return run
 
 
-def force(engine: Engine, run_id: str, target: str, *, reason: str, actor: str) -> RunRecord:
+def force(engine: Runs, run_id: str, target: str, *, reason: str, actor: str) -> RunRecord:
     """Move a run along an operator edge of the table (or abort it)."""
     return engine.force(run_id, target, reason=reason, actor=actor)
 
 
-def abort(engine: Engine, run_id: str, *, reason: str, actor: str) -> RunRecord:
+def abort(engine: Runs, run_id: str, *, reason: str, actor: str) -> RunRecord:
     """Abort an active run: it sends nothing more; orders already filled stand."""
     return engine.abort(run_id, reason=reason, actor=actor)
 

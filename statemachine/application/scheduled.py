@@ -14,15 +14,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from statemachine.application import UowFactory
+from statemachine.application import Runs, UowFactory
 from statemachine.errors import LeaseHeld, RebalanceError
 from statemachine.records import RunRecord
 from statemachine.states import RunStatus
-
-if TYPE_CHECKING:
-    from statemachine.engine import Engine
 
 log = logging.getLogger("rebalance.scheduler")
 
@@ -50,7 +46,7 @@ def _record(uow: UowFactory, slot: Slot, *, run_id: str | None = None, outcome: 
         u.commit()
 
 
-def scheduled_start(uow: UowFactory, engine: Callable[[], Engine], slot: Slot, *, owner: str, now: datetime,
+def scheduled_start(uow: UowFactory, engine: Callable[[], Runs], slot: Slot, *, owner: str, now: datetime,
                     max_phase: int, planner: str) -> TickResult:
     """Start and drive the run due in ``slot`` unless the account is busy or another scheduler
     claimed the slot. ``engine`` builds the engine that drives it (only once the slot is won)."""
