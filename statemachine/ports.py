@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, Self
 
@@ -101,6 +102,29 @@ class Planner(Protocol):
 
 
 PlannerFactory = Callable[[str], Planner]
+
+
+@dataclass(frozen=True)
+class ConfigRow:
+    """One row of the thresholds history (table ``rebalancing_config``; the newest is in force)."""
+
+    id: int
+    mp_threshold_percent: float
+    sub_mp_threshold_percent: float
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The claim of one scheduled slot (table ``schedule_claims``): who started the run due at
+    ``due_at`` for ``account``, which run, and how it ended."""
+
+    account: str
+    due_at: datetime
+    claimed_by: str
+    claimed_at: datetime
+    run_id: str | None
+    outcome: str | None
 
 
 class UnitOfWork(abc.ABC):
@@ -224,6 +248,37 @@ class UnitOfWork(abc.ABC):
 
     @abc.abstractmethod
     def history(self, limit: int = 50) -> list[HistoryRecord]: ...
+
+    # The methods below are what the entry points reached around the unit of work for. They are
+    # not abstract so that a partial store (a test double that never meets them) still builds;
+    # every real store implements them.
+    def history_of(self, run_id: str) -> HistoryRecord | None:
+        """The history row of one run (a keyed lookup, however many runs there are), or None
+        while the run has not finished."""
+        raise NotImplementedError
+
+    def config_rows(self, limit: int = 20) -> list[ConfigRow]:
+        """The newest thresholds rows, newest first."""
+        raise NotImplementedError
+
+    # -- schedule claims -------------------------------------------------------------------------
+    def claim_slot(self, account: str, due_at: datetime, owner: str, now: datetime) -> tuple[bool, Claim]:
+        """Claim the slot ``(account, due_at)``: returns (won, the slot's claim). Exactly one
+        claimer wins a slot, across processes (a unique constraint decides); losing does not spoil
+        this unit of work. The claim is the winner's once it commits."""
+        raise NotImplementedError
+
+    def get_claim(self, account: str, due_at: datetime) -> Claim | None:
+        raise NotImplementedError
+
+    def record_outcome(self, account: str, due_at: datetime, *, run_id: str | None = None,
+                       outcome: str | None = None) -> None:
+        """Write the run started for a slot and/or how it ended (``outcome`` cut to 2,000 chars)."""
+        raise NotImplementedError
+
+    def claims(self, account: str | None = None, limit: int = 50) -> list[Claim]:
+        """The newest claims (by due time), newest first."""
+        raise NotImplementedError
 
 
 def lost_lease(run: RunRecord, fence: Fence) -> LeaseHeld:

@@ -17,7 +17,7 @@ from typing import Any
 
 from statemachine.errors import LeaseHeld, RunNotFound
 from statemachine.models import OrderRecord, OrderStatus, Side, Targets, Thresholds
-from statemachine.ports import UnitOfWork, check_fence
+from statemachine.ports import Claim, ConfigRow, UnitOfWork, check_fence
 from statemachine.records import (
     Fence,
     HistoryRecord,
@@ -40,12 +40,15 @@ class _Data:
     decisions: list[StrategyDecision] = field(default_factory=list)
     thresholds: list[Thresholds] = field(default_factory=list)
     history: list[HistoryRecord] = field(default_factory=list)
+    config: list[ConfigRow] = field(default_factory=list)
+    claims: dict[tuple[str, datetime], Claim] = field(default_factory=dict)
 
     def copy(self) -> _Data:
         return replace(self, runs=dict(self.runs), transitions=list(self.transitions),
                        outputs=list(self.outputs), attempts=list(self.attempts), orders=dict(self.orders),
                        accounts=dict(self.accounts), decisions=list(self.decisions),
-                       thresholds=list(self.thresholds), history=list(self.history))
+                       thresholds=list(self.thresholds), history=list(self.history),
+                       config=list(self.config), claims=dict(self.claims))
 
 
 class MemoryStore:
@@ -198,6 +201,11 @@ class MemoryUnitOfWork(UnitOfWork):
 
     def add_thresholds(self, thresholds: Thresholds, at: datetime) -> None:
         self.d.thresholds.append(thresholds)
+        self.d.config.append(ConfigRow(id=len(self.d.config) + 1, mp_threshold_percent=thresholds.mp,
+                                       sub_mp_threshold_percent=thresholds.sub_mp, updated_at=at))
+
+    def config_rows(self, limit: int = 20) -> list[ConfigRow]:
+        return list(reversed(self.d.config))[:limit]
 
     def add_history(self, record: HistoryRecord, *, fence: Fence) -> None:
         self._hold(record.run_id, fence)
@@ -205,3 +213,29 @@ class MemoryUnitOfWork(UnitOfWork):
 
     def history(self, limit: int = 50) -> list[HistoryRecord]:
         return list(reversed(self.d.history))[:limit]
+
+    def history_of(self, run_id: str) -> HistoryRecord | None:
+        return next((h for h in reversed(self.d.history) if h.run_id == run_id), None)
+
+    # -- schedule claims (one lock serialises units of work: the first to commit a slot wins) ------
+    def claim_slot(self, account: str, due_at: datetime, owner: str, now: datetime) -> tuple[bool, Claim]:
+        key = (account, due_at)
+        if key in self.d.claims:
+            return False, self.d.claims[key]
+        self.d.claims[key] = Claim(account, due_at, owner, now, None, None)
+        return True, self.d.claims[key]
+
+    def get_claim(self, account: str, due_at: datetime) -> Claim | None:
+        return self.d.claims.get((account, due_at))
+
+    def record_outcome(self, account: str, due_at: datetime, *, run_id: str | None = None,
+                       outcome: str | None = None) -> None:
+        key = (account, due_at)
+        if key in self.d.claims:
+            c = self.d.claims[key]
+            self.d.claims[key] = replace(c, run_id=c.run_id if run_id is None else run_id,
+                                         outcome=c.outcome if outcome is None else outcome[:2000])
+
+    def claims(self, account: str | None = None, limit: int = 50) -> list[Claim]:
+        rows = [c for c in self.d.claims.values() if account is None or c.account == account]
+        return sorted(rows, key=lambda c: c.due_at, reverse=True)[:limit]

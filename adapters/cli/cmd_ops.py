@@ -1,7 +1,7 @@
 """Operating commands: ``schedule`` (a long-running scheduler), ``run-if-due`` (one decision, for
 cron or a systemd timer) and ``retry`` (a new planning round for a run that failed its checks).
 
-They register on the ``app`` of :mod:`adapters.cli.app` (imported at its end).
+They register on the ``app`` of :mod:`adapters.cli.context` (:mod:`adapters.cli.app` imports them).
 
 ``--now ISO`` (``schedule`` and ``run-if-due``, simulated brokers only) starts the process clock at
 that instant (as ``REBALANCE_CLOCK_AT`` does): the scheduler, the engine, its guards and the
@@ -25,13 +25,13 @@ import typer
 
 from adapters.bootstrap import follows_krx_session
 from adapters.cli import exit_codes as ec
-from adapters.cli.app import JsonOpt, _app, _emit, _finish, _progress, app, err, handled, out, state
+from adapters.cli.context import JsonOpt, app, emit, err, finish, get_app, handled, out, progress, state
 from adapters.clock import parse_instant
 from adapters.runtime import lease_owner
 from adapters.scheduler.calendar import XKRX, AlwaysOpen
 from adapters.scheduler.runner import Schedule, ScheduleError, Scheduler, TickResult
+from statemachine.application import commands
 from statemachine.errors import DomainError
-from statemachine.operations import retry as retry_run
 from statemachine.states import MAX_PHASE
 from statemachine.timeline import run_summary
 
@@ -98,11 +98,11 @@ def _now(now: str | None) -> datetime | None:
     return t
 
 
-def _scheduler(schedule: Schedule, max_phase: int, planner: str | None, progress: bool) -> Scheduler:
-    a = _app()
+def _scheduler(schedule: Schedule, max_phase: int, planner: str | None, show_progress: bool) -> Scheduler:
+    a = get_app()
     return Scheduler(
         db=a.db,
-        engine_factory=lambda: a.engine(progress=_progress() if progress else None),
+        engine_factory=lambda: a.engine(progress=progress() if show_progress else None),
         account=a.broker().alias,
         schedule=schedule,
         calendar=XKRX if follows_krx_session(a.settings) else AlwaysOpen(),
@@ -131,7 +131,7 @@ def schedule(
     checkpoints, the run stays RUNNING for 'resume', and the scheduler exits 0."""
     sched_ = _schedule(cron, tz, grace_s)
     _now(now)
-    sched = _scheduler(sched_, max_phase, planner, progress=False)
+    sched = _scheduler(sched_, max_phase, planner, show_progress=False)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         if sched.stopping:
@@ -170,7 +170,7 @@ def run_if_due(
     "not due" (exit 0). Exit codes as for 'run'; 75 when another run of the account is active."""
     sched_ = _schedule(cron, tz, grace_s)
     _now(now)
-    sched = _scheduler(sched_, max_phase, planner, progress=not as_json)
+    sched = _scheduler(sched_, max_phase, planner, show_progress=not as_json)
     result = sched.tick(sched.clock.now())
     data: dict[str, Any] = {
         "outcome": result.outcome,
@@ -179,7 +179,7 @@ def run_if_due(
         "run": run_summary(result.run) if result.run else None,
     }
     if as_json:
-        _emit(data)
+        emit(data)
     else:
         (out if result.outcome in ("not_due", "closed", "ran") else err).print(result.message)
     raise typer.Exit(_tick_code(result))
@@ -201,7 +201,7 @@ def retry(
 ) -> None:
     """A new planning round for a run that FAILED its plan checks (in SELL_PLANNED or BUY_PLANNED):
     forced back along the operator edge with the attempts reset, recorded, then driven on."""
-    a = _app()
-    eng = a.engine(progress=None if as_json else _progress())
-    done = retry_run(eng, run_id, reason=reason, actor=actor, max_age=timedelta(minutes=max_age_min))
-    _finish(a, done, as_json)
+    a = get_app()
+    eng = a.engine(progress=None if as_json else progress())
+    done = commands.retry(eng, run_id, reason=reason, actor=actor, max_age=timedelta(minutes=max_age_min))
+    finish(a, done, as_json)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters.cli.app import JsonOpt, _emit, app, handled, out
+from adapters.cli.context import JsonOpt, app, emit, handled, out
 from statemachine.errors import SnapshotError, TargetsError
 
 
@@ -46,7 +46,7 @@ def plan(
                      FeeModel(commission_rate=s.commission_rate, commission_min=s.commission_min),
                      settings=s.engine_settings())
     if as_json:
-        _emit(result)
+        emit(result)
         return
     out.print(f"rebalancing needed: {'yes' if result['needed'] else 'no'}")
     for side in ("sell_orders", "buy_orders"):

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from adapters.cli import exit_codes as ec
-from adapters.cli.app import _app, app, err, handled, state
+from adapters.cli.context import app, err, get_app, handled, state
 from adapters.http.security import TOKEN_ENV, allowed_hosts, bind_problem
 
 
@@ -34,7 +34,7 @@ def serve(
     if problem:
         err.print(f"[red]error:[/] {problem}")
         raise typer.Exit(ec.BAD_INPUT)
-    a = _app()
+    a = get_app()
     assert state.settings is not None
     api = create_app(a, token, allowed_hosts=allowed_hosts(host))
     err.print(

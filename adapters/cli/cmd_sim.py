@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from adapters.cli.app import app, handled, state
+from adapters.cli.context import app, handled, state
 
 
 @app.command()

@@ -10,10 +10,11 @@ from sqlalchemy import Engine, and_, case, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from adapters.db import claims as slots
 from adapters.db import tables as t
 from statemachine.errors import LeaseHeld, RunNotFound
 from statemachine.models import OrderRecord, OrderStatus, Side, Targets, Thresholds
-from statemachine.ports import UnitOfWork, lost_lease
+from statemachine.ports import Claim, ConfigRow, UnitOfWork, lost_lease
 from statemachine.records import (
     Fence,
     HistoryRecord,
@@ -251,9 +252,9 @@ class SqlUnitOfWork(UnitOfWork):
         self.conn.execute(insert(t.rebalancing_config).values(
             mp_threshold_percent=thresholds.mp, sub_mp_threshold_percent=thresholds.sub_mp, updated_at=at))
 
-    def config_rows(self, limit: int = 20) -> list[dict[str, Any]]:
+    def config_rows(self, limit: int = 20) -> list[ConfigRow]:
         q = select(t.rebalancing_config).order_by(t.rebalancing_config.c.id.desc()).limit(limit)
-        return [dict(r) for r in self.conn.execute(q).mappings()]
+        return [ConfigRow(**dict(r)) for r in self.conn.execute(q).mappings()]
 
     def add_history(self, record: HistoryRecord, *, fence: Fence) -> None:
         """One row per finished run: a run retried by an operator and finished again replaces its row
@@ -270,3 +271,24 @@ class SqlUnitOfWork(UnitOfWork):
                                                    t.rebalancing_history.c.id.desc()).limit(limit)
         return [HistoryRecord.model_validate({k: v for k, v in dict(r).items() if k != "id"})
                 for r in self.conn.execute(q).mappings()]
+
+    def history_of(self, run_id: str) -> HistoryRecord | None:
+        h = t.rebalancing_history
+        row = self.conn.execute(select(h).where(h.c.run_id == run_id).order_by(h.c.id.desc()).limit(1)
+                                ).mappings().first()
+        return None if row is None else HistoryRecord.model_validate({k: v for k, v in dict(row).items()
+                                                                      if k != "id"})
+
+    # -- schedule claims (adapters.db.claims) ---------------------------------------------------------
+    def claim_slot(self, account: str, due_at: datetime, owner: str, now: datetime) -> tuple[bool, Claim]:
+        return slots.claim_slot(self.conn, account, due_at, owner, now)
+
+    def get_claim(self, account: str, due_at: datetime) -> Claim | None:
+        return slots.get_claim(self.conn, account, due_at)
+
+    def record_outcome(self, account: str, due_at: datetime, *, run_id: str | None = None,
+                       outcome: str | None = None) -> None:
+        slots.record_outcome(self.conn, account, due_at, run_id=run_id, outcome=outcome)
+
+    def claims(self, account: str | None = None, limit: int = 50) -> list[Claim]:
+        return slots.claims(self.conn, account, limit)

@@ -1,8 +1,8 @@
 """The HTTP API and the operator page: ``create_app(app_ctx, token)``.
 
-Endpoints only translate a request into an engine or store call, and an error into a status
-(:mod:`adapters.http.errors`); the engine, the store and the broker come from the composition
-root. Reads are open (on loopback, see :mod:`adapters.http.security`); writes need the bearer
+Endpoints only translate a request into a use case of :mod:`statemachine.application`, and an
+error into a status (:mod:`adapters.http.errors`); the engine, the store and the broker come from
+the composition root. Reads are open (on loopback, see :mod:`adapters.http.security`); writes need the bearer
 token. What the endpoints read is in :mod:`adapters.http.views`, background runs in
 :mod:`adapters.http.runner`, request and response models in :mod:`adapters.http.schemas`.
 """
@@ -25,12 +25,12 @@ from adapters.http import schemas as s
 from adapters.http.errors import BROKER_ERRORS, RUN_ERRORS, WRITE_ERRORS
 from adapters.http.errors import install as install_errors
 from adapters.http.security import make_write_guard
-from adapters.http.views import Api, lease_is_live, read_account
+from adapters.http.views import Api
+from adapters.runtime import lease_is_dead
 from statemachine import ENGINE_VERSION
 from statemachine import errors as e
-from statemachine.drift import drift_report
+from statemachine.application import commands, queries
 from statemachine.machine import mermaid
-from statemachine.models import Thresholds
 from statemachine.states import (
     ABORT_TARGET,
     DEFAULT_MAX_PHASE,
@@ -39,7 +39,6 @@ from statemachine.states import (
     TRANSITIONS,
     RunState,
     RunStatus,
-    forced_targets,
 )
 from statemachine.timeline import run_summary
 
@@ -53,6 +52,7 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
     """The API and the page over ``app_ctx``. ``allowed_hosts`` (the Host headers accepted; None: any)
     keeps a loopback server from answering pages of other sites that rebind their name to 127.0.0.1."""
     api = Api(app_ctx, token)
+    uow = app_ctx.db.unit_of_work
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
@@ -141,22 +141,15 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
     )
     def set_config(body: s.ThresholdsIn) -> dict[str, Any]:
         """Append a thresholds row (append-only); a field left out keeps the value in force."""
-        with app_ctx.db.unit_of_work() as uow:
-            cur = uow.latest_thresholds()
-            new = Thresholds(
-                mp=cur.mp if body.mp_threshold_percent is None else body.mp_threshold_percent,
-                sub_mp=cur.sub_mp if body.sub_mp_threshold_percent is None else body.sub_mp_threshold_percent,
-            )
-            uow.add_thresholds(new, app_ctx.clock.now())
-            uow.commit()
+        new = commands.set_thresholds(uow, app_ctx.clock, mp=body.mp_threshold_percent,
+                                      sub_mp=body.sub_mp_threshold_percent)
         log.info("thresholds set: MP %s, Sub-MP %s", new.mp, new.sub_mp)
         return api.config()
 
     @app.get(f"{API}/rebalancing/history", response_model=s.HistoryList, tags=["runs"])
     def history(limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
         """Finished runs (table rebalancing_history), newest first."""
-        with app_ctx.db.unit_of_work() as uow:
-            return {"history": [h.model_dump(mode="json") for h in uow.history(limit=limit)]}
+        return {"history": queries.history(uow, limit)}
 
     # ------------------------------------------------------------------------ drift now
     @app.get(
@@ -167,25 +160,7 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
     )
     def rebalancing_status() -> dict[str, Any]:
         """The account now against the latest targets: MP and Sub-MP drift, and whether to rebalance."""
-        with app_ctx.db.unit_of_work() as uow:
-            decision = uow.latest_targets()
-            thresholds = uow.latest_thresholds()
-        if decision is None:
-            raise e.TargetsError(
-                "no targets yet: record a strategy decision ('targets set FILE')", field="targets"
-            )
-        broker = app_ctx.broker()
-        snap = read_account(broker, decision.targets)
-        report = drift_report(snap, decision.targets, thresholds)
-        return {
-            **report.model_dump(mode="json"),
-            "account": broker.alias,
-            "mp_id": decision.targets.mp_id,
-            "decided_at": decision.decided_at,
-            "taken_at": app_ctx.clock.now(),
-            "exceeded": report.exceeded(),
-            "active_run_id": api.active_run(),
-        }
+        return queries.drift_now(uow, app_ctx.broker, app_ctx.clock)
 
     # ------------------------------------------------------------------------ starting runs
     @app.post(
@@ -201,13 +176,8 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
         has an active run."""
         actor = body.actor if body else "api"
         eng = app_ctx.engine()
-        run = eng.start(
-            account=eng.broker.alias,
-            max_phase=DEFAULT_MAX_PHASE,
-            planner=app_ctx.settings.planner,
-            actor=actor,
-        )
-        api.runs.launch(run.id, lambda: eng.run(run.id))
+        run = commands.start_run(eng, max_phase=DEFAULT_MAX_PHASE, planner=app_ctx.settings.planner, actor=actor)
+        api.runs.launch(run.id, lambda: commands.drive(eng, run.id))
         return {
             "run_id": run.id,
             "status": run.status,
@@ -225,19 +195,9 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
     def rebalance_test(body: s.PhaseTestIn) -> dict[str, Any]:
         """Run to ``max_phase`` and answer with the result (drift, plans, checks, fills). Phases 1-4 read
         the real account and send nothing; phase 5 really trades."""
-        eng = app_ctx.engine()
-        run = eng.start(
-            account=eng.broker.alias,
-            max_phase=body.max_phase,
-            planner=app_ctx.settings.planner,
-            actor=body.actor,
-        )
-        try:
-            eng.run(run.id)
-        except e.RebalanceError as exc:
-            exc.fields.setdefault("run_id", run.id)
-            raise
-        return api.detail(run.id)
+        done = commands.start_and_drive(app_ctx.engine(), max_phase=body.max_phase,
+                                        planner=app_ctx.settings.planner, actor=body.actor)
+        return api.detail(done.id)
 
     # ------------------------------------------------------------------------ runs
     @app.get(f"{API}/runs", response_model=s.RunList, tags=["runs"])
@@ -246,22 +206,9 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
         limit: int = Query(50, ge=1, le=500),
     ) -> dict[str, Any]:
         """Runs, newest first, with their history figures (drift before and after, trades, cost)."""
-        with app_ctx.db.unit_of_work() as uow:
-            runs = uow.find_runs(statuses=[x.value for x in status] if status else None, limit=limit)
-            hist = {h.run_id: h for h in uow.history(limit=max(1000, limit))}
-        rows = []
-        for r in runs:
-            row = run_summary(r)
-            h = hist.get(r.id)
-            if h is not None:
-                row.update(
-                    drift_before=(h.drift_before or {}).get("total_abs_drift"),
-                    drift_after=(h.drift_after or {}).get("total_abs_drift"),
-                    trades=len(h.trades),
-                    total_cost=h.total_cost,
-                )
-            row["driven_here"] = api.runs.driving(r.id)
-            rows.append(row)
+        rows = queries.list_runs(uow, status, limit)
+        for row in rows:
+            row["driven_here"] = api.runs.driving(row["id"])
         return {"runs": rows}
 
     @app.get(
@@ -284,19 +231,9 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
         """Continue an interrupted run from its last checkpoint, in the background. A BLOCKED run needs
         ``force`` first; a finished run is refused."""
         eng = app_ctx.engine()
-        run = eng.check_resumable(run_id)
-        if run.status is RunStatus.BLOCKED:
-            raise e.TransitionError(
-                f"run {run_id} is BLOCKED: {run.blocked_reason or ''} Settle it and use force first",
-                run_id=run_id,
-                allowed=forced_targets(run.state),
-            )
-        if api.runs.driving(run_id) or lease_is_live(run, app_ctx.clock.now()):
-            raise e.LeaseHeld(
-                f"run {run_id} is being driven by {run.lease_owner or 'this server'}; not touching it",
-                run_id=run_id,
-            )
-        if not api.runs.launch(run_id, lambda: eng.resume(run_id)):
+        run = commands.check_resume_here(eng, run_id, driven_here=api.runs.driving(run_id),
+                                         now=app_ctx.clock.now(), lease_is_dead=lease_is_dead)
+        if not api.runs.launch(run_id, lambda: commands.resume(eng, run_id)):
             raise e.LeaseHeld(f"run {run_id} is already being driven by this server", run_id=run_id)
         return {
             "run_id": run.id,
@@ -314,7 +251,7 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
     )
     def abort(run_id: str, body: s.OperatorIn) -> dict[str, Any]:
         """Abort an active run: it sends nothing more; orders already filled stand."""
-        return run_summary(app_ctx.engine().abort(run_id, reason=body.reason, actor=body.actor))
+        return run_summary(commands.abort(app_ctx.engine(), run_id, reason=body.reason, actor=body.actor))
 
     @app.post(
         f"{API}/runs/{{run_id}}/force",
@@ -327,7 +264,7 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
         """Move a run along an operator edge of the table (or abort it); refused edges answer 409 with the
         allowed targets. Resume the run afterwards."""
         return run_summary(
-            app_ctx.engine().force(run_id, body.target.value, reason=body.reason, actor=body.actor)
+            commands.force(app_ctx.engine(), run_id, body.target.value, reason=body.reason, actor=body.actor)
         )
 
     # ------------------------------------------------------------------------ the page and the docs

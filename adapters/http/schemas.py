@@ -1,34 +1,30 @@
 """Request and response models of the HTTP API (the OpenAPI schema at ``/openapi.json``).
 
-Requests are strict (unknown fields refused, numbers must be JSON numbers) so a typo is a 422
-naming the field, never a silent default. Responses mirror the engine's stored shapes but
-ignore unknown keys, so a checkpoint written by a newer engine still renders.
+Request models are in :mod:`adapters.http.requests` (re-exported here). Responses mirror the
+engine's stored shapes but ignore unknown keys, so a checkpoint written by a newer engine still
+renders; where the domain has a model of the shape, the response model is that model, made
+lenient and documented.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from statemachine.states import ABORT_TARGET, MAX_PHASE, RunState, RunStatus
-
-
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from adapters.http.requests import ForceIn as ForceIn  # the request models, re-exported
+from adapters.http.requests import ForceTarget as ForceTarget
+from adapters.http.requests import OperatorIn as OperatorIn
+from adapters.http.requests import PhaseTestIn as PhaseTestIn
+from adapters.http.requests import StartIn as StartIn
+from adapters.http.requests import ThresholdsIn as ThresholdsIn
+from statemachine.models import CheckResult, ClassDrift, PlanOrder, TickerDrift
+from statemachine.states import RunState, RunStatus
 
 
 class Out(BaseModel):
     model_config = ConfigDict(extra="ignore")
-
-
-Percent = Annotated[float, Field(ge=0, le=100, strict=True, allow_inf_nan=False)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-Actor = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w .@:/-]+$")
-]
 
 
 # ----------------------------------------------------------------------------- errors
@@ -47,21 +43,6 @@ class ValidationBody(ErrorBody):
 
 
 # ----------------------------------------------------------------------------- config
-class ThresholdsIn(In):
-    """Append a thresholds row; a field left out keeps its value in force."""
-
-    mp_threshold_percent: Percent | None = Field(
-        None, description="MP band, percentage points of the account"
-    )
-    sub_mp_threshold_percent: Percent | None = Field(None, description="Sub-MP band, points of the class")
-
-    @model_validator(mode="after")
-    def _one_given(self) -> ThresholdsIn:
-        if self.mp_threshold_percent is None and self.sub_mp_threshold_percent is None:
-            raise ValueError("give mp_threshold_percent and/or sub_mp_threshold_percent")
-        return self
-
-
 class ThresholdsRow(Out):
     id: int | None = Field(None, description="row id; null while no row exists (defaults in force)")
     mp_threshold_percent: float
@@ -79,29 +60,16 @@ class ThresholdsOut(Out):
     sub_mp: float
 
 
-class ClassDriftOut(Out):
-    asset_class: str
-    target_pct: float
-    actual_pct: float
+# The shapes the domain defines are its models, made lenient and documented here (one definition:
+# a field added to the domain model appears in the API).
+class ClassDriftOut(Out, ClassDrift):
+    model_config = Out.model_config  # lenient, not the domain's strict and frozen
     drift: float = Field(description="target - actual, pp of the account; negative = overweight = sell")
-    value: int
-    exceeded: bool
 
 
-class TickerDriftOut(Out):
-    ticker: str
-    name: str
-    asset_class: str
-    target_weight: float
-    actual_weight: float
+class TickerDriftOut(Out, TickerDrift):
+    model_config = Out.model_config
     drift: float = Field(description="target - actual, pp of the class")
-    global_target_pct: float
-    global_actual_pct: float
-    target_value: int
-    value: int
-    quantity: int
-    price: int
-    exceeded: bool
 
 
 class DriftOut(Out):
@@ -126,36 +94,6 @@ class StatusOut(DriftOut):
 
 
 # ----------------------------------------------------------------------------- runs
-class StartIn(In):
-    actor: Actor = "api"
-
-
-class PhaseTestIn(In):
-    max_phase: int = Field(
-        strict=True,
-        ge=min(MAX_PHASE),
-        le=max(MAX_PHASE),
-        description="; ".join(
-            f"{p.max_phase}: stop in {p.state.value} ({p.doc})" for p in MAX_PHASE.values()
-        ),
-    )
-    actor: Actor = "api-test"
-
-
-class OperatorIn(In):
-    reason: Reason = Field(description="why (recorded in the audit trail)")
-    actor: Actor = "operator"
-
-
-ForceTarget = StrEnum("ForceTarget", {s.value: s.value for s in RunState} | {ABORT_TARGET: ABORT_TARGET})
-
-
-class ForceIn(OperatorIn):
-    target: ForceTarget = Field(
-        description="a state an operator edge leads to from the run's state, or ABORTED"
-    )  # type: ignore[valid-type]
-
-
 class StartedOut(Out):
     run_id: str
     status: RunStatus
@@ -213,19 +151,12 @@ class TransitionOut(Out):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, serialize_by_alias=True)
 
 
-class CheckOut(Out):
-    rule: str
-    passed: bool
-    ticker: str | None = None
-    message: str
-    numbers: dict[str, float | int | str | None] = Field(default_factory=dict)
+class CheckOut(Out, CheckResult):
+    model_config = Out.model_config
 
 
-class PlanOrderOut(Out):
-    ticker: str
-    name: str = ""
-    quantity: int
-    reason: str = ""
+class PlanOrderOut(Out, PlanOrder):
+    model_config = Out.model_config
 
 
 class PlanOut(Out):

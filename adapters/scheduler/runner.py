@@ -11,6 +11,8 @@ time, in order:
    schedulers only one starts it; the loser logs who has it;
 5. the run is started and driven; its id and outcome are written on the claim.
 
+Steps 3-5 are the application's :func:`statemachine.application.scheduled.scheduled_start`.
+
 :meth:`Scheduler.serve` loops until :meth:`Scheduler.request_stop` (the CLI calls it on SIGTERM
 and SIGINT): the engine finishes the step it is in, commits its checkpoint and returns, leaving
 the run RUNNING for ``resume`` (or for the next scheduler start).
@@ -28,14 +30,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from croniter.croniter import CroniterError
 
-from adapters.db import claims
-from adapters.db.connect import Database
 from adapters.scheduler.calendar import MarketCalendar
+from statemachine.application.scheduled import Slot, TickResult, scheduled_start
 from statemachine.engine import Engine
 from statemachine.errors import DomainError, LeaseHeld, RebalanceError
-from statemachine.ports import Clock
+from statemachine.ports import Clock, Store
 from statemachine.records import RunRecord
-from statemachine.states import RunStatus
 
 log = logging.getLogger("rebalance.scheduler")
 
@@ -90,19 +90,11 @@ class Schedule:
         return d if d <= now < d + self.grace else None
 
 
-@dataclass(frozen=True)
-class TickResult:
-    outcome: str  # "not_due" | "closed" | "busy" | "claimed" | "ran" | "stopped" | "error"
-    message: str
-    due_at: datetime | None = None
-    run: RunRecord | None = None
-
-
 class Scheduler:
     def __init__(
         self,
         *,
-        db: Database,
+        db: Store,
         engine_factory: Callable[[], Engine],
         account: str,
         schedule: Schedule,
@@ -199,49 +191,8 @@ class Scheduler:
         self.resume_interrupted(now)
         if self.stopping:
             return TickResult("stopped", "stop requested", due)
-        with self.db.unit_of_work() as uow:
-            active = uow.find_runs(
-                account=self.account, statuses=[RunStatus.RUNNING.value, RunStatus.BLOCKED.value], limit=1
-            )
-        if active:
-            a = active[0]
-            msg = (
-                f"run due at {when} skipped: run {a.id} of {self.account} is {a.status} at {a.state}"
-                f" (lease holder {a.lease_owner or 'none'})"
-            )
-            log.warning(msg)
-            return TickResult("busy", msg, due)
-        won, claim = claims.claim_slot(self.db.engine, self.account, due, self.owner, now)
-        if not won:
-            msg = f"run due at {when} already claimed by {claim.claimed_by}" + (
-                f" (run {claim.run_id})" if claim.run_id else ""
-            )
-            log.info(msg)
-            return TickResult("claimed", msg, due)
-        eng = self._engine_for_this()
-        try:
-            run = eng.start(
-                account=self.account, max_phase=self.max_phase, planner=self.planner, actor="scheduler"
-            )
-        except RebalanceError as exc:
-            claims.record_outcome(self.db.engine, self.account, due, outcome=f"not started: {exc.message}")
-            log.error("run due at %s not started: %s", when, exc.message)
-            return TickResult("busy" if isinstance(exc, LeaseHeld) else "error", exc.message, due)
-        claims.record_outcome(self.db.engine, self.account, due, run_id=run.id)
-        log.info("run due at %s started", when, extra={"run_id": run.id})
-        try:
-            done = eng.run(run.id)
-        except RebalanceError as exc:
-            claims.record_outcome(self.db.engine, self.account, due, outcome=f"error: {exc.message}")
-            log.error("run %s stopped with an error: %s", run.id, exc.message, extra={"run_id": run.id})
-            return TickResult("error", exc.message, due, eng.get(run.id))
-        if done.status is RunStatus.RUNNING:
-            done = eng.get(run.id)  # as stored after the lease was released
-            outcome = f"stopped at checkpoint {done.state} (resume it)"
-            claims.record_outcome(self.db.engine, self.account, due, outcome=outcome)
-            return TickResult("stopped", f"run {run.id} {outcome}", due, done)
-        claims.record_outcome(self.db.engine, self.account, due, outcome=done.status.value)
-        return TickResult("ran", f"run {run.id} finished {done.status} at {done.state}", due, done)
+        return scheduled_start(self.db.unit_of_work, self._engine_for_this, Slot(self.account, due, when),
+                               owner=self.owner, now=now, max_phase=self.max_phase, planner=self.planner)
 
     # ---------------------------------------------------------------- the loop
     def serve(self, poll_s: float = 30.0) -> None:

@@ -1,0 +1,73 @@
+"""``config get|set`` (thresholds, table rebalancing_config) and ``targets show|set`` (the target
+allocation, table ai_strategy_decisions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from adapters.cli.context import JsonOpt, config_app, emit, get_app, handled, out, read_targets, targets_app
+from statemachine.application import commands, queries
+from statemachine.application.views import decision_recorded, targets_view, thresholds_view
+from statemachine.errors import TargetsError
+
+
+@config_app.command("get")
+@handled
+def config_get(as_json: JsonOpt = False) -> None:
+    """Thresholds in force (the newest row)."""
+    th = queries.thresholds(get_app().db.unit_of_work)
+    if as_json:
+        emit(thresholds_view(th))
+    else:
+        out.print(f"MP threshold {th.mp} pp, Sub-MP threshold {th.sub_mp} pp")
+
+
+@config_app.command("set")
+@handled
+def config_set(
+    mp_threshold: Annotated[str | None, typer.Option("--mp-threshold", help="0-100, percentage points")] = None,
+    sub_mp_threshold: Annotated[str | None, typer.Option("--sub-mp-threshold", help="0-100, points of the class")]
+    = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Append a thresholds row (append-only; the newest is in force)."""
+    if mp_threshold is None and sub_mp_threshold is None:
+        raise TargetsError("give --mp-threshold and/or --sub-mp-threshold", field="thresholds")
+    a = get_app()
+    new = commands.set_thresholds(a.db.unit_of_work, a.clock, mp=mp_threshold, sub_mp=sub_mp_threshold)
+    if as_json:
+        emit(thresholds_view(new))
+    else:
+        out.print(f"thresholds set: MP {new.mp} pp, Sub-MP {new.sub_mp} pp")
+
+
+@targets_app.command("show")
+@handled
+def targets_show(as_json: JsonOpt = False) -> None:
+    """The latest strategy decision."""
+    d = queries.latest_targets(get_app().db.unit_of_work)
+    if d is None:
+        raise TargetsError("no targets yet: run 'targets set FILE'", field="targets")
+    if as_json:
+        emit(targets_view(d))
+        return
+    out.print(f"[bold]{d.targets.mp_id}[/] decided {d.decided_at:%Y-%m-%d %H:%M:%S} UTC")
+    for c, p in d.targets.mp.items():
+        subs = ", ".join(f"{t} {w:.0%}" for t, w in d.targets.sub_mp.get(c, {}).items())
+        out.print(f"  {c:<13} {p:>6.2f}%   {subs}")
+
+
+@targets_app.command("set")
+@handled
+def targets_set(file: Path, as_json: JsonOpt = False) -> None:
+    """Record a new strategy decision from a JSON targets file (validated first; nothing written if bad)."""
+    t = read_targets(file)
+    a = get_app()
+    d = commands.set_targets(a.db.unit_of_work, a.clock, t)
+    if as_json:
+        emit(decision_recorded(d))
+    else:
+        out.print(f"targets {t.mp_id} recorded (decision #{d.id})")

@@ -1,0 +1,154 @@
+"""What every command module shares: the typer apps, the consoles, the process state (settings,
+database URL), the ``--json``/``--db`` options, and the translation of errors into one line on
+stderr and an exit code (see :mod:`adapters.cli.exit_codes`).
+
+Command modules (:mod:`adapters.cli.app`, ``cmd_*``) import this module and register on its
+``app``; none imports another, so there is no import cycle. :mod:`adapters.cli.app` imports
+them all, which registers every command.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from adapters.bootstrap import App, bootstrap
+from adapters.cli import exit_codes as ec
+from adapters.cli.render import show_run
+from adapters.config import Settings
+from adapters.runtime import setup_logging
+from statemachine.application import queries
+from statemachine.errors import RebalanceError, TargetsError
+from statemachine.models import Targets
+from statemachine.records import RunRecord
+
+HELP = f"""Rebalance a KIS brokerage account toward its target allocation, durably.
+
+Every transition is committed to the database; a killed run resumes where it stopped
+(`resume`) and never sends an order twice.
+
+{ec.TABLE}"""
+
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+config_app = typer.Typer(help="Rebalancing thresholds (table rebalancing_config).", no_args_is_help=True)
+targets_app = typer.Typer(help="Target allocation: MP and Sub-MP (table ai_strategy_decisions).",
+                          no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(targets_app, name="targets")
+app.add_typer(db_app, name="db")
+
+out = Console(highlight=False, soft_wrap=False, width=200)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class State:
+    db: str | None = None
+    settings: Settings | None = None
+
+
+state = State()
+
+DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL (default: REBALANCE_DATABASE_URL or "
+                                                        "sqlite:///rebalance.db)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@app.callback()
+def main(
+    db: DbOpt = None,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ERROR")] = "",
+    log_format: Annotated[str, typer.Option(help="text or json")] = "",
+) -> None:
+    settings = Settings()
+    state.settings = settings
+    state.db = db
+    setup_logging(log_level or settings.log_level, log_format or settings.log_format, stream=sys.stderr)
+
+
+def get_app() -> App:
+    """The composition root for this invocation (settings and ``--db`` from the callback)."""
+    assert state.settings is not None
+    return bootstrap(state.settings, db_url=state.db)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handled(fn: F) -> F:
+    """Turn every known error into one line on stderr and its exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except RebalanceError as exc:
+            err.print(f"[red]error:[/] {exc.message}")
+            raise typer.Exit(error_code(exc)) from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first.get("loc", ()))
+            err.print(f"[red]error:[/] invalid input at '{loc}': {first.get('msg')}")
+            raise typer.Exit(ec.BAD_INPUT) from None
+        except KeyboardInterrupt:
+            err.print("interrupted; the run stays at its last checkpoint (use: resume)")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def error_code(exc: RebalanceError) -> int:
+    from statemachine import errors as e
+
+    table = [(e.RunNotFound, ec.NOT_FOUND), (e.RunFinished, ec.FINISHED), (e.IncompatibleCheckpoint, ec.INCOMPATIBLE),
+             (e.ReplayMismatch, ec.INCOMPATIBLE), (e.LeaseHeld, ec.BUSY), (e.SafetyStop, ec.SAFETY_STOP),
+             (e.DomainError, ec.BAD_INPUT)]
+    for cls, code in table:
+        if isinstance(exc, cls):
+            return code
+    if type(exc).__name__ == "DatabaseError":
+        return ec.DATABASE
+    return ec.OUTSIDE_FAILURE if isinstance(exc, e.AdapterError) else ec.UNEXPECTED
+
+
+def emit(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def finish(a: App, run: RunRecord, as_json: bool, quiet_timeline: bool = False) -> None:
+    """Print the run's timeline (or its JSON) and exit with the code of its status."""
+    view = queries.run_timeline(a.db.unit_of_work, run.id)
+    if as_json:
+        emit(view)
+    elif not quiet_timeline:
+        show_run(out, view)
+    raise typer.Exit(ec.BY_STATUS[run.status])
+
+
+def progress() -> Callable[[str], None]:
+    def report(msg: str) -> None:
+        err.print(f"[dim]… {msg}[/]")
+
+    return report
+
+
+def read_targets(path: Path) -> Targets:
+    """A targets file, validated (``TargetsError`` naming the file when it is missing or not JSON)."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TargetsError(f"targets file {path} does not exist", field="FILE") from None
+    except json.JSONDecodeError as exc:
+        raise TargetsError(f"targets file {path} is not valid JSON: {exc.msg} at line {exc.lineno}",
+                           field="FILE") from None
+    return Targets.model_validate(data)

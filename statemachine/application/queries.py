@@ -1,0 +1,121 @@
+"""Reading use cases: a run's timeline and detail, runs and their status, history, thresholds
+and config rows, targets, and the account's drift now. Each opens one unit of work, reads and
+returns; none writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from statemachine.application import UowFactory
+from statemachine.application.views import config_view, history_rows, run_row, with_diagram
+from statemachine.drift import drift_report
+from statemachine.errors import TargetsError
+from statemachine.models import Snapshot, Targets, Thresholds
+from statemachine.ports import Broker, Clock, UnitOfWork
+from statemachine.records import RunRecord, StrategyDecision
+from statemachine.states import RunState, RunStatus
+from statemachine.timeline import run_summary, timeline
+
+ACTIVE = [RunStatus.RUNNING.value, RunStatus.BLOCKED.value]
+
+
+def _timeline(u: UnitOfWork, run_id: str) -> tuple[RunRecord, dict[str, Any]]:
+    run = u.get_run(run_id)
+    return run, timeline(run, u.transitions(run_id), u.plan_attempts(run_id), u.orders(run_id),
+                         u.outputs(run_id), u.history_of(run_id))
+
+
+def run_timeline(uow: UowFactory, run_id: str) -> dict[str, Any]:
+    """A run's story: transitions, plans and checks, orders and fills, and its history row once
+    finished (looked up by the run's id). Raises RunNotFound."""
+    with uow() as u:
+        return _timeline(u, run_id)[1]
+
+
+def run_detail(uow: UowFactory, run_id: str) -> dict[str, Any]:
+    """:func:`run_timeline` with the states visited and the diagram of the run's place."""
+    with uow() as u:
+        run, view = _timeline(u, run_id)
+    return with_diagram(view, run.state)
+
+
+def run_statuses(uow: UowFactory, run_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """One run's summary, or the active and interrupted runs' (RUNNING, BLOCKED)."""
+    with uow() as u:
+        runs = [u.get_run(run_id)] if run_id else u.find_runs(statuses=ACTIVE, limit=limit)
+    return [run_summary(r) for r in runs]
+
+
+def list_runs(uow: UowFactory, statuses: list[RunStatus] | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Runs, newest first, each with its history figures once finished."""
+    with uow() as u:
+        runs = u.find_runs(statuses=[s.value for s in statuses] if statuses else None, limit=limit)
+        return [run_row(r, u.history_of(r.id)) for r in runs]
+
+
+def active_run(uow: UowFactory, account: str) -> str | None:
+    """The account's active run (RUNNING or BLOCKED), if any."""
+    with uow() as u:
+        active = u.find_runs(account=account, statuses=ACTIVE, limit=1)
+    return active[0].id if active else None
+
+
+def history(uow: UowFactory, limit: int = 50) -> list[dict[str, Any]]:
+    """Finished runs (table rebalancing_history), newest first."""
+    with uow() as u:
+        return history_rows(u.history(limit=limit))
+
+
+def thresholds(uow: UowFactory) -> Thresholds:
+    """The thresholds in force (the newest row, or the defaults)."""
+    with uow() as u:
+        return u.latest_thresholds()
+
+
+def config(uow: UowFactory, limit: int = 20) -> dict[str, Any]:
+    """The thresholds row in force and the recent rows (see :func:`views.config_view`)."""
+    with uow() as u:
+        return config_view(u.config_rows(limit=limit))
+
+
+def latest_targets(uow: UowFactory) -> StrategyDecision | None:
+    with uow() as u:
+        return u.latest_targets()
+
+
+def read_account(broker: Broker, targets: Targets) -> Snapshot:
+    """The account now, with prices of targeted tickers it does not hold (as the engine reads it)."""
+    snap = broker.balance()
+    missing = [t for t in targets.tickers() if snap.price(t) is None]
+    if missing:
+        snap = snap.model_copy(update={"prices": {**snap.prices, **broker.prices(missing)}})
+    return snap
+
+
+def drift_now(uow: UowFactory, make_broker: Callable[[], Broker], clock: Clock) -> dict[str, Any]:
+    """The account now against the latest targets: MP and Sub-MP drift, whether to rebalance, and
+    the account's active run. Raises TargetsError before any targets were recorded (and before
+    the broker is made)."""
+    with uow() as u:
+        decision = u.latest_targets()
+        th = u.latest_thresholds()
+    if decision is None:
+        raise TargetsError("no targets yet: record a strategy decision ('targets set FILE')", field="targets")
+    broker = make_broker()
+    report = drift_report(read_account(broker, decision.targets), decision.targets, th)
+    return {
+        **report.model_dump(mode="json"),
+        "account": broker.alias,
+        "mp_id": decision.targets.mp_id,
+        "decided_at": decision.decided_at,
+        "taken_at": clock.now(),
+        "exceeded": report.exceeded(),
+        "active_run_id": active_run(uow, broker.alias),
+    }
+
+
+def run_state(uow: UowFactory, run_id: str) -> RunState:
+    """Where a run is (raises RunNotFound)."""
+    with uow() as u:
+        return u.get_run(run_id).state
