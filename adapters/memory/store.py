@@ -16,14 +16,7 @@ from adapters.memory.tables import Database, IntegrityError, Row, Transaction, r
 from statemachine.errors import LeaseHeld, RunNotFound
 from statemachine.models import OrderRecord, OrderStatus, Side, Targets, Thresholds
 from statemachine.ports import UnitOfWork, lost_lease
-from statemachine.records import (
-    Fence,
-    HistoryRecord,
-    PlanAttemptRecord,
-    RunRecord,
-    StrategyDecision,
-    TransitionRecord,
-)
+from statemachine.records import Fence, HistoryRecord, PlanAttemptRecord, RunRecord, StrategyDecision, TransitionRecord
 
 ACTIVE = ("RUNNING", "BLOCKED")
 _COLUMNS = {"runs": set(RunRecord.model_fields), "orders": set(OrderRecord.model_fields) | {"account"},

@@ -7,22 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapters.db.connect import Database
-from adapters.memory import MemoryStore
-from tests.contract.helpers import Uow
+from tests.contract.helpers import STORES, Uow, open_store
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+@pytest.fixture(params=STORES)
 def uow(request, tmp_path) -> Iterator[Uow]:
     """A factory of units of work over a fresh, empty store."""
-    if request.param == "memory":
-        yield MemoryStore().unit_of_work
-        return
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'rebalance.db'}"
-    else:
-        server = request.getfixturevalue("pg_server")
-        url = server.url(server.create_db(template=request.getfixturevalue("pg_template")))
-    database = Database(url, auto_migrate=True)
-    yield database.unit_of_work
-    database.dispose()
+    for store in open_store(request, tmp_path):
+        yield store.unit_of_work

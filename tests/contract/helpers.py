@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
+from adapters.db.connect import Database
 from adapters.memory import IntegrityError as MemoryIntegrityError
+from adapters.memory import MemoryStore
 from adapters.sim.account import DEMO_DIR
 from statemachine.models import OrderRecord, OrderStatus, Side, Targets, Thresholds
 from statemachine.ports import UnitOfWork
@@ -22,6 +27,22 @@ TTL = 60.0
 RID = "20261125-010000-aaaaaa"
 Uow = Callable[[], AbstractContextManager[UnitOfWork]]
 CONSTRAINT = (SqlIntegrityError, MemoryIntegrityError)  # a unique constraint refused the row
+STORES = ["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.pg)]
+
+
+def open_store(request: Any, tmp_path: Path) -> Iterator[MemoryStore | Database]:
+    """A fresh, empty store of the kind ``request.param`` names (one of STORES), for a fixture."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'rebalance.db'}"
+    else:
+        server = request.getfixturevalue("pg_server")
+        url = server.url(server.create_db(template=request.getfixturevalue("pg_template")))
+    database = Database(url, auto_migrate=True)
+    yield database
+    database.dispose()
 
 
 def run_record(run_id: str = RID, *, owner: str | None = "runner-a", account: str = "demo",
