@@ -28,10 +28,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-from kis_helpers import MemoryStore, RealClock, kis_config  # noqa: E402, I001
+from kis_helpers import RealClock, kis_config  # noqa: E402, I001
 
 from adapters.kis.broker import KisBroker  # noqa: E402
 from adapters.kis_sim.simulator import SimulatorConfig, SimulatorServer  # noqa: E402
+from adapters.memory import MemoryStore  # noqa: E402
 from adapters.sim.account import SimAccount  # noqa: E402
 from statemachine.engine import Engine  # noqa: E402
 from statemachine.models import Side, Targets, Thresholds  # noqa: E402
@@ -99,7 +100,8 @@ def one_run(n: int, env: str, rate: float) -> dict[str, Any]:
         run = engine.run(run.id)
         wall = time.monotonic() - t0
         calls = sum(srv.simulator.calls.values())
-        orders = list(store.orders_.values())
+        with store.unit_of_work() as uow:
+            orders = uow.orders(run.id)
         sells = sum(1 for o in orders if o.side is Side.SELL)
         buys = sum(1 for o in orders if o.side is Side.BUY)
         return {

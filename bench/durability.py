@@ -3,8 +3,8 @@
 Measured on SQLite (a file, WAL) and PostgreSQL, in one run:
 
 1. the engine's full nine-step run (demo account, 3 sells + 4 buys, immediate fills) with its
-   database, against the same run with no persistence (bench.memory: a UnitOfWork over dicts,
-   nothing committed). Both use an in-memory simulated account, so the difference is the cost of
+   database, against the same run with no persistence (adapters.memory: the in-memory unit of
+   work, nothing written to disk). Both use an in-memory simulated account, so the difference is the cost of
    the checkpoints: one transaction per transition plus the order protocol's intent/sent/filled
    writes;
 2. the same nine steps as a DBOS workflow (``dbos`` 3.x): each step is a ``@DBOS.step`` running
@@ -45,10 +45,11 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 from adapters.db.connect import Database  # noqa: E402
+from adapters.memory import MemoryStore  # noqa: E402
 from adapters.runtime import SystemClock  # noqa: E402
 from adapters.sim.account import DEMO_DIR, SimAccount  # noqa: E402
 from adapters.sim.broker import SimulatedBroker  # noqa: E402
-from bench.memory import MemoryAccount, MemoryStore  # noqa: E402
+from bench.memory import MemoryAccount  # noqa: E402
 from statemachine.engine import Engine  # noqa: E402
 from statemachine.models import Targets  # noqa: E402
 from statemachine.planner_greedy import GreedyPlanner  # noqa: E402

@@ -22,6 +22,7 @@ from google import genai
 
 from adapters.clock import SystemClock
 from adapters.gemini.planner import GeminiPlanner, GeminiSettings, make_client
+from adapters.memory import MemoryStore
 from adapters.planners import PlannerSettings, planner_factory
 from adapters.sim.account import DEMO_DIR, SimAccount
 from adapters.sim.broker import SimulatedBroker
@@ -32,7 +33,6 @@ from statemachine.planner_greedy import GreedyPlanner
 from statemachine.ports import Planner, PlannerFactory
 from statemachine.projection import apply_plan
 from statemachine.settings import EngineSettings
-from tests.memory_store import MemoryStore
 
 FAKE_KEY = "AIzaSyFAKE-recording-key-00000000000000"  # never a real key; shaped like one
 assert re.fullmatch(r"AIza[0-9A-Za-z_-]{35}", FAKE_KEY)

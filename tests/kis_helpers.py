@@ -2,7 +2,6 @@
 
 * :class:`FakeKis` - an ``httpx.MockTransport`` handler answering with queued, real-shaped replies;
 * :func:`kis_config` - a client configuration for a base URL, with test credentials;
-* :class:`MemoryUow` / :class:`MemoryStore` - a tiny in-memory UnitOfWork for engine runs;
 * :func:`scrubbing_vcr` - the vcrpy configuration that keeps secrets out of cassettes.
 """
 
@@ -11,9 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime, timedelta
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +21,6 @@ from adapters.clock import SystemClock as RealClock  # noqa: F401 - the real clo
 from adapters.kis.config import KisConfig
 from adapters.kis_sim.simulator import TEST_ACCOUNT, TEST_APPKEY, TEST_APPSECRET
 from adapters.retry_policy import RetryPolicy
-from statemachine.errors import LeaseHeld, RunNotFound
-from statemachine.models import OrderRecord, OrderStatus, Side, Targets, Thresholds
-from statemachine.ports import UnitOfWork, check_fence
-from statemachine.records import (
-    Fence,
-    HistoryRecord,
-    PlanAttemptRecord,
-    RunRecord,
-    StrategyDecision,
-    TransitionRecord,
-)
 
 CASSETTES = Path(__file__).parent / "cassettes"
 TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzUxMiJ9.eyJzdWIiOiJ0b2tlbiJ9.c2lnbmF0dXJlLW9mLXRoZS1mYWtlLXRva2Vu"
@@ -154,188 +140,6 @@ def balance_summary(cash: int, scts: int | None = None) -> dict[str, str]:
     if scts is not None:
         out["scts_evlu_amt"] = str(scts)
     return out
-
-
-# ------------------------------------------------------------------------------ in-memory store
-class MemoryStore:
-    """Every UnitOfWork shares these dicts; writes apply at once (commit is a no-op)."""
-
-    def __init__(self) -> None:
-        self.runs: dict[str, RunRecord] = {}
-        self.transitions_: dict[str, list[TransitionRecord]] = defaultdict(list)
-        self.outputs_: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-        self.attempts: list[PlanAttemptRecord] = []
-        self.orders_: dict[int, OrderRecord] = {}
-        self.targets: list[StrategyDecision] = []
-        self.thresholds = Thresholds()
-        self.history_: list[HistoryRecord] = []
-
-    @contextmanager
-    def unit_of_work(self) -> Iterator[MemoryUow]:
-        with MemoryUow(self) as uow:
-            yield uow
-
-
-class MemoryUow(UnitOfWork):
-    def __init__(self, store: MemoryStore) -> None:
-        self.s = store
-
-    def commit(self) -> None:
-        return None
-
-    def rollback(self) -> None:
-        return None
-
-    def add_run(self, run: RunRecord) -> None:
-        if any(
-            r.account == run.account and r.status.value in ("RUNNING", "BLOCKED")
-            for r in self.s.runs.values()
-        ):
-            raise LeaseHeld("account busy")
-        self.s.runs[run.id] = run
-
-    def get_run(self, run_id: str) -> RunRecord:
-        if run_id not in self.s.runs:
-            raise RunNotFound(f"no run {run_id}")
-        return self.s.runs[run_id]
-
-    def find_runs(
-        self, *, account: str | None = None, statuses: list[str] | None = None, limit: int = 50
-    ) -> list[RunRecord]:
-        return [
-            r
-            for r in self.s.runs.values()
-            if (account is None or r.account == account) and (statuses is None or r.status.value in statuses)
-        ][:limit]
-
-    def _hold(self, run_id: str, fence: Fence) -> None:
-        check_fence(self.get_run(run_id), fence)
-
-    def update_run(self, run_id: str, *, fence: Fence, expect_seq: int | None = None, **fields: Any) -> None:
-        run = self.get_run(run_id)
-        check_fence(run, fence)
-        if expect_seq is not None and run.seq != expect_seq:
-            raise LeaseHeld("sequence moved")
-        self.s.runs[run_id] = RunRecord.model_validate({**run.model_dump(), **fields})
-
-    def add_transition(self, record: TransitionRecord, *, fence: Fence) -> None:
-        self._hold(record.run_id, fence)
-        self.s.transitions_[record.run_id].append(record)
-
-    def transitions(self, run_id: str) -> list[TransitionRecord]:
-        return list(self.s.transitions_[run_id])
-
-    def put_output(self, run_id: str, seq: int, kind: str, payload: dict[str, Any], *, fence: Fence) -> None:
-        self._hold(run_id, fence)
-        self.s.outputs_[run_id][kind] = payload
-
-    def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
-        return dict(self.s.outputs_[run_id])
-
-    def add_plan_attempt(self, record: PlanAttemptRecord, *, fence: Fence) -> None:
-        self._hold(record.run_id, fence)
-        self.s.attempts.append(record)
-
-    def update_plan_attempt(self, run_id: str, side: Side, attempt: int, *, fence: Fence, **fields: Any) -> None:
-        self._hold(run_id, fence)
-        for i, a in enumerate(self.s.attempts):
-            if a.run_id == run_id and a.side is side and a.attempt == attempt:
-                self.s.attempts[i] = PlanAttemptRecord.model_validate({**a.model_dump(), **fields})
-
-    def plan_attempts(self, run_id: str) -> list[PlanAttemptRecord]:
-        return [a for a in self.s.attempts if a.run_id == run_id]
-
-    def add_order(
-        self,
-        *,
-        run_id: str,
-        account: str,
-        side: Side,
-        ticker: str,
-        name: str,
-        quantity: int,
-        attempt: int,
-        seq: int,
-        status: OrderStatus,
-        created_at: datetime,
-        fence: Fence,
-    ) -> OrderRecord:
-        self._hold(run_id, fence)
-        rec = OrderRecord(
-            id=len(self.s.orders_) + 1,
-            run_id=run_id,
-            side=side,
-            ticker=ticker,
-            name=name,
-            quantity=quantity,
-            attempt=attempt,
-            seq=seq,
-            status=status,
-            created_at=created_at,
-        )
-        self.s.orders_[rec.id] = rec
-        return rec
-
-    def update_order(self, order_id: int, *, fence: Fence, **fields: Any) -> OrderRecord:
-        self._hold(self.s.orders_[order_id].run_id, fence)
-        rec = OrderRecord.model_validate({**self.s.orders_[order_id].model_dump(), **fields})
-        self.s.orders_[order_id] = rec
-        return rec
-
-    def orders(self, run_id: str) -> list[OrderRecord]:
-        return [o for o in self.s.orders_.values() if o.run_id == run_id]
-
-    def known_odnos(self, account: str, since: datetime) -> set[str]:
-        return {o.odno for o in self.s.orders_.values() if o.odno and o.created_at >= since}
-
-    def acquire_lease(
-        self,
-        run_id: str,
-        owner: str,
-        now: datetime,
-        ttl_s: float,
-        steal_if: Callable[[str], bool] | None = None,
-    ) -> Fence | None:
-        run = self.get_run(run_id)
-        free = (
-            run.lease_owner in (None, owner)
-            or run.lease_expires_at is None
-            or run.lease_expires_at < now
-            or (steal_if is not None and steal_if(run.lease_owner))
-        )
-        if not free:
-            return None
-        epoch = run.lease_epoch if run.lease_owner == owner else run.lease_epoch + 1
-        self.s.runs[run_id] = run.model_copy(
-            update={"lease_owner": owner, "lease_epoch": epoch, "lease_expires_at": now + timedelta(seconds=ttl_s)}
-        )
-        return Fence(owner, epoch)
-
-    def release_lease(self, run_id: str, fence: Fence) -> None:
-        run = self.get_run(run_id)
-        check_fence(run, fence)
-        self.s.runs[run_id] = run.model_copy(update={"lease_owner": None, "lease_expires_at": None})
-
-    def latest_targets(self) -> StrategyDecision | None:
-        return self.s.targets[-1] if self.s.targets else None
-
-    def add_targets(self, targets: Targets, decided_at: datetime) -> StrategyDecision:
-        d = StrategyDecision(id=len(self.s.targets) + 1, decided_at=decided_at, targets=targets)
-        self.s.targets.append(d)
-        return d
-
-    def latest_thresholds(self) -> Thresholds:
-        return self.s.thresholds
-
-    def add_thresholds(self, thresholds: Thresholds, at: datetime) -> None:
-        self.s.thresholds = thresholds
-
-    def add_history(self, record: HistoryRecord, *, fence: Fence) -> None:
-        self._hold(record.run_id, fence)
-        self.s.history_.append(record)
-
-    def history(self, limit: int = 50) -> list[HistoryRecord]:
-        return list(reversed(self.s.history_))[:limit]
 
 
 # ------------------------------------------------------------------------------ cassettes

@@ -54,6 +54,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._held.clear()
         if self.tx.is_active:
             self.tx.rollback()
+        self.tx = self.conn.begin()  # as after a commit: the unit of work goes on
 
     # -- fencing --------------------------------------------------------------------------------
     def _hold(self, run_id: str, fence: Fence) -> None:

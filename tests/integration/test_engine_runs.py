@@ -15,9 +15,16 @@ from statemachine.orders import NEVER_SENT
 from statemachine.planner_greedy import GreedyPlanner
 from statemachine.settings import EngineSettings
 from statemachine.states import RunState, RunStatus
+from tests.contract.helpers import STORES, open_store
 from tests.fakes import FakeClock, ScriptedPlanner
 
 TARGETS = Targets.model_validate(json.loads((DEMO_DIR / "demo_targets.json").read_text()))
+
+
+@pytest.fixture(params=STORES)
+def db(request, tmp_path):
+    """The in-memory store (runs in seconds), SQLite and PostgreSQL."""
+    yield from open_store(request, tmp_path)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from statemachine.models import OrderStatus, Side, Targets
 from statemachine.planner_greedy import GreedyPlanner
 from statemachine.settings import EngineSettings
 from statemachine.states import RunState, RunStatus
+from tests.contract.helpers import STORES, open_store
 from tests.fakes import FakeClock
 
 TARGETS = Targets.model_validate(json.loads((DEMO_DIR / "demo_targets.json").read_text()))
@@ -44,6 +45,12 @@ class CrashAt:
             if self.action is None:
                 raise Crash(name)
             self.action()
+
+
+@pytest.fixture(params=STORES)
+def db(request, tmp_path):
+    """The in-memory store (runs in seconds), SQLite and PostgreSQL."""
+    yield from open_store(request, tmp_path)
 
 
 @pytest.fixture

@@ -1,91 +1,27 @@
-"""The fencing contract of a unit of work, on the SQL store (SQLite and PostgreSQL) and on the three
-in-memory units of work (tests.memory_store, tests.kis_helpers, bench.memory): all must agree.
+"""The fencing contract of a unit of work (memory, SQLite, PostgreSQL: see conftest.py).
 
 * the lease epoch is incremented by every acquisition by a new owner (a takeover, a steal, the
   first take of a free lease) and kept by a renewal or a re-take by the same owner;
 * every write about a run made with a stale (owner, epoch) raises LeaseHeld and writes nothing,
-  whichever write method it is; the current holder's writes go through.
+  whichever write method it is; the current holder's writes go through;
+* a takeover waits for a fenced write in progress (never both writers).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime, timedelta
+import threading
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from adapters.db.connect import Database
-from adapters.sim.account import DEMO_DIR
-from bench.memory import MemoryStore as BenchStore
 from statemachine.errors import LeaseHeld
-from statemachine.models import OrderStatus, Side, Targets, Thresholds
+from statemachine.models import OrderStatus, Side
 from statemachine.ports import UnitOfWork
-from statemachine.records import Fence, HistoryRecord, PlanAttemptRecord, RunRecord, TransitionRecord
+from statemachine.records import Fence, HistoryRecord, PlanAttemptRecord, TransitionRecord
 from statemachine.states import RunState, RunStatus
-from tests.kis_helpers import MemoryStore as KisStore
-from tests.memory_store import MemoryStore as TxStore
-
-TARGETS = Targets.model_validate(json.loads((DEMO_DIR / "demo_targets.json").read_text()))
-T0 = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
-TTL = 60.0
-Uow = Callable[[], AbstractContextManager[UnitOfWork]]
-
-
-def _bench_uow() -> Uow:
-    store = BenchStore()
-
-    @contextmanager
-    def uow() -> Iterator[UnitOfWork]:
-        with store() as u:
-            yield u
-    return uow
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg), "memory_store", "kis_helpers",
-                        "bench_memory"])
-def uow(request, tmp_path) -> Iterator[Uow]:
-    if request.param in ("sqlite", "postgresql"):
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path / 'rebalance.db'}"
-        else:
-            server = request.getfixturevalue("pg_server")
-            url = server.url(server.create_db(template=request.getfixturevalue("pg_template")))
-        database = Database(url, auto_migrate=True)
-        yield database.unit_of_work
-        database.dispose()
-        return
-    if request.param == "memory_store":
-        yield TxStore().unit_of_work
-    elif request.param == "kis_helpers":
-        yield KisStore().unit_of_work
-    else:
-        yield _bench_uow()
-
-
-def new_run(uow: Uow, owner: str = "runner-a", run_id: str = "20261125-010000-aaaaaa") -> Fence:
-    run = RunRecord(id=run_id, account="demo", state=RunState.CREATED, status=RunStatus.RUNNING, seq=0,
-                    thresholds=Thresholds(), targets=TARGETS, engine_version="test", checkpoint_format=1,
-                    lease_owner=owner, lease_expires_at=T0 + timedelta(seconds=TTL), lease_epoch=1,
-                    created_at=T0, updated_at=T0)
-    with uow() as u:
-        u.add_run(run)
-        u.commit()
-    return Fence(owner, 1)
-
-
-def acquire(uow: Uow, owner: str, at: datetime, steal: bool = False, run_id: str = "20261125-010000-aaaaaa"):
-    with uow() as u:
-        fence = u.acquire_lease(run_id, owner, at, TTL, steal_if=(lambda o: True) if steal else None)
-        u.commit()
-    return fence
-
-
-def get(uow: Uow, run_id: str = "20261125-010000-aaaaaa") -> RunRecord:
-    with uow() as u:
-        return u.get_run(run_id)
+from tests.contract.helpers import RID, T0, TTL, Uow, acquire, get, new_run
 
 
 # ------------------------------------------------------------------------------ the epoch
@@ -95,7 +31,7 @@ def test_epoch_increments_on_takeover_not_on_renewal(uow):
 
     # renewals (and a re-take by the same owner) keep the epoch
     with uow() as u:
-        assert u.renew_lease("20261125-010000-aaaaaa", a1, T0 + timedelta(seconds=10), TTL)
+        assert u.renew_lease(RID, a1, T0 + timedelta(seconds=10), TTL)
         u.commit()
     assert acquire(uow, "runner-a", T0 + timedelta(seconds=20)) == a1
     assert get(uow).lease_epoch == 1
@@ -109,14 +45,14 @@ def test_epoch_increments_on_takeover_not_on_renewal(uow):
     b2 = acquire(uow, "runner-b", late)
     assert b2 == Fence("runner-b", 2) and get(uow).fence == b2
     with uow() as u:
-        assert not u.renew_lease("20261125-010000-aaaaaa", a1, late, TTL)
-        assert u.renew_lease("20261125-010000-aaaaaa", b2, late, TTL)
+        assert not u.renew_lease(RID, a1, late, TTL)
+        assert u.renew_lease(RID, b2, late, TTL)
         u.commit()
     assert get(uow).lease_epoch == 2
 
     # a free (released) lease taken by anyone, its former owner included: a new epoch
     with uow() as u:
-        u.release_lease("20261125-010000-aaaaaa", b2)
+        u.release_lease(RID, b2)
         u.commit()
     assert get(uow).fence is None and get(uow).lease_epoch == 2
     b3 = acquire(uow, "runner-b", late)
@@ -132,10 +68,10 @@ def _setup_taken_over(uow: Uow) -> tuple[Fence, Fence, int]:
     """runner-a created the run and wrote an order and a plan attempt; then runner-b took it over."""
     a1 = new_run(uow)
     with uow() as u:
-        order = u.add_order(run_id="20261125-010000-aaaaaa", account="demo", side=Side.SELL, ticker="411420",
+        order = u.add_order(run_id=RID, account="demo", side=Side.SELL, ticker="411420",
                             name="x", quantity=3, attempt=1, seq=0, status=OrderStatus.INTENT, created_at=T0,
                             fence=a1)
-        u.add_plan_attempt(PlanAttemptRecord(run_id="20261125-010000-aaaaaa", side=Side.SELL, attempt=1,
+        u.add_plan_attempt(PlanAttemptRecord(run_id=RID, side=Side.SELL, attempt=1,
                                              planner="greedy", plan=None, created_at=T0), fence=a1)
         u.commit()
     b2 = acquire(uow, "runner-b", T0 + timedelta(seconds=TTL + 1))
@@ -145,14 +81,14 @@ def _setup_taken_over(uow: Uow) -> tuple[Fence, Fence, int]:
 
 def _state(uow: Uow) -> dict[str, Any]:
     with uow() as u:
-        return {"run": u.get_run("20261125-010000-aaaaaa"), "orders": u.orders("20261125-010000-aaaaaa"),
-                "transitions": u.transitions("20261125-010000-aaaaaa"), "outputs": u.outputs("20261125-010000-aaaaaa"),
-                "attempts": u.plan_attempts("20261125-010000-aaaaaa"),
-                "history": [h for h in u.history() if h.run_id == "20261125-010000-aaaaaa"]}
+        return {"run": u.get_run(RID), "orders": u.orders(RID),
+                "transitions": u.transitions(RID), "outputs": u.outputs(RID),
+                "attempts": u.plan_attempts(RID),
+                "history": [h for h in u.history() if h.run_id == RID]}
 
 
 def _writes(order_id: int) -> dict[str, Callable[[UnitOfWork, Fence], object]]:
-    rid = "20261125-010000-aaaaaa"
+    rid = RID
     at = T0 + timedelta(seconds=TTL + 5)
     return {
         "update_run": lambda u, f: u.update_run(rid, fence=f, error="stale", updated_at=at),
@@ -202,7 +138,7 @@ def test_the_same_owner_with_an_old_epoch_is_refused_too(uow, write):
     run (a new epoch), still cannot write with the fence of its first tenure."""
     a1, b2, order_id = _setup_taken_over(uow)
     with uow() as u:
-        u.release_lease("20261125-010000-aaaaaa", b2)
+        u.release_lease(RID, b2)
         u.commit()
     a3 = acquire(uow, "runner-a", T0 + timedelta(seconds=TTL + 2))
     assert a3 == Fence("runner-a", 3)
@@ -225,44 +161,31 @@ def test_the_current_holder_writes(uow, write):
 def test_a_released_lease_fences_its_last_owner(uow):
     a1 = new_run(uow)
     with uow() as u:
-        u.release_lease("20261125-010000-aaaaaa", a1)
+        u.release_lease(RID, a1)
         u.commit()
     with uow() as u, pytest.raises(LeaseHeld, match="lost the lease"):
-        u.update_run("20261125-010000-aaaaaa", fence=a1, error="late")
+        u.update_run(RID, fence=a1, error="late")
     assert get(uow).error is None
 
 
-# ------------------------------------------------------------------------------ atomicity (SQL)
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
-def sql_uow(request, tmp_path) -> Iterator[Uow]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'rebalance.db'}"
-    else:
-        server = request.getfixturevalue("pg_server")
-        url = server.url(server.create_db(template=request.getfixturevalue("pg_template")))
-    database = Database(url, auto_migrate=True)
-    yield database.unit_of_work
-    database.dispose()
-
-
-def test_a_takeover_waits_for_a_fenced_write_in_progress(sql_uow):
-    """The check and the write are one transaction holding the run's row: a takeover that starts
-    meanwhile waits for it, then takes the lease (the write landed before the takeover, never after)."""
-    import threading
-
-    a1 = new_run(sql_uow)
+# ------------------------------------------------------------------------------ atomicity
+def test_a_takeover_waits_for_a_fenced_write_in_progress(uow):
+    """The check and the write are one transaction holding the run's row (the store, in memory): a
+    takeover that starts meanwhile waits for it, then takes the lease (the write landed before the
+    takeover, never after)."""
+    a1 = new_run(uow)
     took: dict = {}
-    with sql_uow() as u:
-        u.put_output("20261125-010000-aaaaaa", 1, "snapshot", {"by": "a"}, fence=a1)  # row locked from here
+    with uow() as u:
+        u.put_output(RID, 1, "snapshot", {"by": "a"}, fence=a1)  # row locked from here
         thread = threading.Thread(target=lambda: took.update(
-            fence=acquire(sql_uow, "runner-b", T0 + timedelta(seconds=TTL + 1))))
+            fence=acquire(uow, "runner-b", T0 + timedelta(seconds=TTL + 1))))
         thread.start()
         thread.join(1.0)
         assert thread.is_alive() and not took  # the takeover waits for this transaction
         u.commit()
     thread.join(30)
     assert took["fence"] == Fence("runner-b", 2)
-    with sql_uow() as u:
-        assert u.outputs("20261125-010000-aaaaaa") == {"snapshot": {"by": "a"}}
+    with uow() as u:
+        assert u.outputs(RID) == {"snapshot": {"by": "a"}}
         with pytest.raises(LeaseHeld):
-            u.put_output("20261125-010000-aaaaaa", 2, "cash", {"by": "a"}, fence=a1)  # after it: refused
+            u.put_output(RID, 2, "cash", {"by": "a"}, fence=a1)  # after it: refused

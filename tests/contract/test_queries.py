@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
@@ -18,26 +18,12 @@ from statemachine.models import Targets, Thresholds
 from statemachine.ports import UnitOfWork
 from statemachine.records import Fence, HistoryRecord, RunRecord
 from statemachine.states import RunState, RunStatus
-from tests.memory_store import MemoryStore
 
 TARGETS = Targets.model_validate(json.loads((DEMO_DIR / "demo_targets.json").read_text()))
 T0 = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 Uow = Callable[[], AbstractContextManager[UnitOfWork]]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg), "memory_store"])
-def uow(request, tmp_path) -> Iterator[Uow]:
-    if request.param == "memory_store":
-        yield MemoryStore().unit_of_work
-        return
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'rebalance.db'}"
-    else:
-        server = request.getfixturevalue("pg_server")
-        url = server.url(server.create_db(template=request.getfixturevalue("pg_template")))
-    database = Database(url, auto_migrate=True)
-    yield database.unit_of_work
-    database.dispose()
 
 
 def _finished(u: UnitOfWork, i: int, status: RunStatus = RunStatus.SUCCEEDED) -> str:
