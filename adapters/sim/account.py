@@ -42,13 +42,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from filelock import FileLock
 
-KST = timezone(timedelta(hours=9))
 SimSession = Literal["always-open", "krx"]
 SESSIONS: tuple[str, ...] = ("always-open", "krx")
 DEMO_DIR = Path(__file__).parent / "demo_data"
