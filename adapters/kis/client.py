@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -40,6 +39,7 @@ import httpx
 
 from adapters.kis.auth import TokenProvider
 from adapters.kis.config import KisConfig
+from adapters.kis.envelope import MaskAccountFilter, envelope, json_dict
 from adapters.kis.errors import (
     AUTH_CODES,
     NO_ROWS_CODE,
@@ -48,30 +48,13 @@ from adapters.kis.errors import (
     KisRetryable,
     KisRetryExhausted,
     KisTokenExpired,
-    envelope_error,
     order_rejected,
 )
 from adapters.kis.rate_limit import FileRateLimiter, RateLimiter, shared_limiter
 from statemachine.errors import BrokerError, OrderOutcomeUnknown
 
 log = logging.getLogger("rebalance.kis")
-
-
-class MaskAccountFilter(logging.Filter):
-    """httpx logs every request URL at INFO, query string included: mask the CANO parameter."""
-
-    _re = re.compile(r"(CANO=)\d{4}\d*")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        if "CANO=" in msg:
-            record.msg, record.args = self._re.sub(r"\g<1>****", msg), ()
-        return True
-
-
-_httpx_log = logging.getLogger("httpx")
-if not any(isinstance(f, MaskAccountFilter) for f in _httpx_log.filters):
-    _httpx_log.addFilter(MaskAccountFilter())
+__all__ = ["KisClient", "MaskAccountFilter"]
 
 
 # ============================================================================== the wire
@@ -175,7 +158,7 @@ class KisClient:
                     raise KisRetryable(
                         f"{what}: transport error {type(exc).__name__}", code="TRANSPORT"
                     ) from exc
-                return _envelope(r, what), r.headers.get("tr_cont", "")
+                return envelope(r, what), r.headers.get("tr_cont", "")
             except KisTokenExpired:
                 if reissued:
                     raise
@@ -255,7 +238,7 @@ class KisClient:
                     code="TRANSPORT",
                     **fields,
                 ) from exc
-            env = _json_dict(r)
+            env = json_dict(r)
             if env is None or not isinstance(env.get("rt_cd"), str):
                 raise OrderOutcomeUnknown(
                     f"{what}: unreadable reply (HTTP {r.status_code}); the order may exist",
@@ -291,33 +274,3 @@ class KisClient:
 
 def _key_id(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:12]
-
-
-def _json_dict(r: httpx.Response) -> dict[str, Any] | None:
-    if not r.content:
-        return None
-    try:
-        body = r.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _envelope(r: httpx.Response, what: str) -> dict[str, Any]:
-    """The successful body of a read, or the typed error its envelope names."""
-    body = _json_dict(r)
-    if body is None or not isinstance(body.get("rt_cd"), str):
-        kind = "empty body" if not r.content else ("no rt_cd envelope" if body is not None else "not JSON")
-        if r.status_code >= 500:
-            raise KisRetryable(f"{what}: HTTP {r.status_code} with {kind}", code=f"HTTP{r.status_code}")
-        raise KisMalformedReply(
-            f"{what}: malformed reply, {kind} (HTTP {r.status_code}, {r.headers.get('content-type', '?')})",
-            status=r.status_code,
-        )
-    if body["rt_cd"] != "0":
-        raise envelope_error(
-            str(body.get("msg_cd", "")), str(body.get("msg1", "")).strip(), what=what, status=r.status_code
-        )
-    if r.status_code != 200:
-        raise KisMalformedReply(f"{what}: rt_cd 0 with HTTP {r.status_code}", status=r.status_code)
-    return body
