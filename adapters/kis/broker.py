@@ -23,10 +23,11 @@ from adapters.clock import SystemClock
 from adapters.kis.auth import TokenProvider
 from adapters.kis.client import KisClient
 from adapters.kis.config import KisConfig
-from adapters.kis.errors import KisRetryExhausted
+from adapters.kis.errors import KisRetryable
 from adapters.kis.fields import KST, kst_time, num_int, object_of, rows_of
 from adapters.kis.parse import KisInconsistentBalance, order_of, snapshot_of
 from adapters.kis.rate_limit import RateLimiter
+from adapters.kis.retry import retrying
 from statemachine.errors import BrokerError, OrderOutcomeUnknown, OrderRejected
 from statemachine.models import BrokerOrder, PlaceResult, Side, Snapshot
 from statemachine.ports import Broker
@@ -81,20 +82,18 @@ class KisBroker(Broker):
         ``output2`` counts 79,960,000 KRW of securities) is read again under the read retry policy,
         and never returned as an emptier account."""
         policy = self.client.config.retry
-        errors: list[Exception] = []
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return self._balance_once()
-            except KisInconsistentBalance as exc:
-                errors.append(exc)
-                if attempt >= policy.attempts:
-                    raise KisRetryExhausted(
-                        f"inquire-balance: gave up after {attempt} reads; last: {exc.message}", errors
-                    ) from exc
-                log.warning("%s; reading again (attempt %d/%d)", exc.message, attempt, policy.attempts)
-                self._sleep(policy.delay(attempt))
+
+        def reading_again(exc: KisRetryable, delay: float, attempt: int) -> None:
+            log.warning("%s; reading again (attempt %d/%d)", exc.message, attempt, policy.attempts)
+
+        return retrying(
+            policy,
+            self._sleep,
+            self._balance_once,
+            retry_on=KisInconsistentBalance,
+            gave_up=lambda n, exc: f"inquire-balance: gave up after {n} reads; last: {exc.message}",
+            retrying_in=reading_again,
+        )
 
     def _balance_once(self) -> Snapshot:
         what = "inquire-balance"

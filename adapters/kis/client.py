@@ -46,11 +46,11 @@ from adapters.kis.errors import (
     TOKEN_CODES,
     KisMalformedReply,
     KisRetryable,
-    KisRetryExhausted,
     KisTokenExpired,
     order_rejected,
 )
 from adapters.kis.rate_limit import FileRateLimiter, RateLimiter, shared_limiter
+from adapters.kis.retry import retrying
 from statemachine.errors import BrokerError, OrderOutcomeUnknown
 
 log = logging.getLogger("rebalance.kis")
@@ -131,56 +131,53 @@ class KisClient:
     def get(
         self, path: str, tr_id: str, params: dict[str, str], *, what: str, tr_cont: str = ""
     ) -> tuple[dict[str, Any], str]:
-        """One GET with retries; returns the successful body and the response's ``tr_cont``."""
+        """One GET with retries; returns the successful body and the response's ``tr_cont``.
+        A token refusal is answered by one reissue, which does not count as an attempt."""
         policy = self.config.retry
-        errors: list[Exception] = []
         reissued = False
-        attempt = 0
-        while True:
-            attempt += 1
-            token = self.tokens.token()
-            try:
+
+        def once() -> tuple[dict[str, Any], str]:
+            nonlocal reissued
+            while True:
+                token = self.tokens.token()
                 try:
-                    r = self._send(
-                        "GET",
-                        path,
-                        tr_id,
-                        token,
-                        params=params,
-                        tr_cont=tr_cont,
-                        timeout=self.config.timeout_s,
-                    )
-                except httpx.TimeoutException as exc:
-                    raise KisRetryable(
-                        f"{what}: no reply within {self.config.timeout_s:g}s", code="TIMEOUT"
-                    ) from exc
-                except httpx.TransportError as exc:
-                    raise KisRetryable(
-                        f"{what}: transport error {type(exc).__name__}", code="TRANSPORT"
-                    ) from exc
-                return envelope(r, what), r.headers.get("tr_cont", "")
-            except KisTokenExpired:
-                if reissued:
-                    raise
-                reissued = True
-                attempt -= 1
-                log.warning("%s: token refused by the broker; reissuing once", what)
-                self.tokens.invalidate(token)
-            except KisRetryable as exc:
-                errors.append(exc)
-                if attempt >= policy.attempts:
-                    raise KisRetryExhausted(
-                        f"{what}: gave up after {attempt} attempts; last: {exc.message}", errors
-                    ) from exc
-                delay = policy.delay(attempt)
-                log.warning(
-                    "%s; retrying in %.2fs (attempt %d/%d)",
-                    exc.message,
-                    delay,
-                    attempt,
-                    policy.attempts,
-                )
-                self._sleep(delay)
+                    try:
+                        r = self._send(
+                            "GET",
+                            path,
+                            tr_id,
+                            token,
+                            params=params,
+                            tr_cont=tr_cont,
+                            timeout=self.config.timeout_s,
+                        )
+                    except httpx.TimeoutException as exc:
+                        raise KisRetryable(
+                            f"{what}: no reply within {self.config.timeout_s:g}s", code="TIMEOUT"
+                        ) from exc
+                    except httpx.TransportError as exc:
+                        raise KisRetryable(
+                            f"{what}: transport error {type(exc).__name__}", code="TRANSPORT"
+                        ) from exc
+                    return envelope(r, what), r.headers.get("tr_cont", "")
+                except KisTokenExpired:
+                    if reissued:
+                        raise
+                    reissued = True
+                    log.warning("%s: token refused by the broker; reissuing once", what)
+                    self.tokens.invalidate(token)
+
+        def retrying_in(exc: KisRetryable, delay: float, attempt: int) -> None:
+            log.warning("%s; retrying in %.2fs (attempt %d/%d)", exc.message, delay, attempt, policy.attempts)
+
+        return retrying(
+            policy,
+            self._sleep,
+            once,
+            retry_on=KisRetryable,
+            gave_up=lambda n, exc: f"{what}: gave up after {n} attempts; last: {exc.message}",
+            retrying_in=retrying_in,
+        )
 
     def paged(
         self, path: str, tr_id: str, params: dict[str, str], *, what: str, no_rows_ok: bool = False
