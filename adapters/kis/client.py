@@ -3,10 +3,10 @@
 The caller (the composition root) builds the ``httpx.Client`` and passes it in, so tests swap the
 transport (``httpx.MockTransport``, a cassette, the simulator) without touching this code.
 
-Reads (GET): rate-limited, timed out, retried with backoff (:class:`RetryPolicy`) on transport
-errors, timeouts, 5xx pages without an envelope and the rate-limit codes EGW00201/EGW00215. An
-expired or invalid token (EGW00123/EGW00121) is reissued once and the read tried once more. A
-malformed reply (HTML, empty body, missing field, non-numeric amount) is a
+Reads (GET): rate-limited, timed out, retried with backoff (:class:`RetryPolicy`, the loop of
+:mod:`adapters.kis.retry`) on transport errors, timeouts, 5xx pages without an envelope and the
+rate-limit codes EGW00201/EGW00215. An expired or invalid token (EGW00123/EGW00121) is reissued
+once and the read tried once more. A malformed reply (HTML, empty body, missing field, non-numeric amount) is a
 :class:`KisMalformedReply`, never an empty answer. Paged TRs are walked to the last page
 (``tr_cont`` D/E); only then is the answer complete.
 

@@ -48,6 +48,8 @@ HANDLERS: dict[str, Handler] = {
 
 
 class KisSimulator:
+    """The ASGI app: one simulated KIS host (paper or real) in front of one :class:`SimAccount`."""
+
     def __init__(self, account: SimAccount, config: SimulatorConfig | None = None) -> None:
         self.account = account
         self.config = config or SimulatorConfig()
