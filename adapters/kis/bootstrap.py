@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import httpx
 from pydantic import SecretStr
@@ -23,6 +23,10 @@ from adapters.kis.config import KisConfig
 from adapters.sim.account import SimAccount
 from statemachine.errors import DomainError
 from statemachine.ports import Broker, Clock
+
+if TYPE_CHECKING:
+    from adapters.kis_sim.server import SimulatorServer
+    from adapters.sim.account import SimSession
 
 
 class KisSettings(BaseSettings):
@@ -40,11 +44,11 @@ class KisSettings(BaseSettings):
     sim_rps: float = 50.0  # the in-process simulator's rate limit (kis-sim)
 
 
-_servers: dict[str, object] = {}
+_servers: dict[str, SimulatorServer] = {}
 _lock = threading.Lock()
 
 
-def _simulator_url(account_path: Path, rps: float, clock: Clock, session: str) -> str:
+def _simulator_url(account_path: Path, rps: float, clock: Clock, session: SimSession) -> str:
     from adapters.kis_sim.simulator import SimulatorConfig, SimulatorServer
 
     key = str(account_path.resolve())
@@ -52,10 +56,10 @@ def _simulator_url(account_path: Path, rps: float, clock: Clock, session: str) -
         server = _servers.get(key)
         if server is None:
             server = SimulatorServer(account_path, SimulatorConfig(env="paper", rate_limit_per_s=rps),
-                                     clock=clock.now, session=session)  # type: ignore[arg-type]
+                                     clock=clock.now, session=session)
             server.start()
             _servers[key] = server
-        return server.url  # type: ignore[attr-defined]
+        return server.url
 
 
 def make_kis_broker(settings: Settings, clock: Clock) -> Broker:
@@ -78,7 +82,7 @@ def make_kis_broker(settings: Settings, clock: Clock) -> Broker:
     if missing:
         raise DomainError(f"the KIS broker needs {', '.join(missing)} (or use REBALANCE_BROKER=sim / kis-sim)",
                           field=missing[0])
-    config = KisConfig(env=ks.env, appkey=ks.appkey, appsecret=ks.appsecret, account=ks.account,  # type: ignore[arg-type]
+    config = KisConfig(env=ks.env, appkey=ks.appkey, appsecret=ks.appsecret, account=ks.account,
                        base_url=ks.base_url, live=ks.live, live_confirm=ks.live_confirm,
                        requests_per_second=ks.rps, token_cache_path=Path(ks.token_cache_path).expanduser(),
                        order_timeout_s=settings.send_timeout_s)  # the engine's settle window counts from it

@@ -3,7 +3,8 @@
 The caller (the composition root) builds the ``httpx.Client`` and passes it in, so tests swap the
 transport (``httpx.MockTransport``, a cassette, the simulator) without touching this code. The wire
 rules - retries, token reissue, paging, and why an order send is never retried - are in
-:mod:`adapters.kis.client`; the error types in :mod:`adapters.kis.errors`.
+:mod:`adapters.kis.client`; reading replies into models in :mod:`adapters.kis.parse`; the error
+types in :mod:`adapters.kis.errors`.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ from adapters.clock import SystemClock
 from adapters.kis.auth import TokenProvider
 from adapters.kis.client import KisClient
 from adapters.kis.config import KisConfig
-from adapters.kis.errors import KisMalformedReply, KisRetryable, KisRetryExhausted
-from adapters.kis.fields import KST, kst_time, num_float, num_int, object_of, rows_of, text
+from adapters.kis.errors import KisRetryable
+from adapters.kis.fields import KST, kst_time, num_int, object_of, rows_of
+from adapters.kis.parse import KisInconsistentBalance, order_of, snapshot_of
 from adapters.kis.rate_limit import RateLimiter
+from adapters.kis.retry import retrying
 from statemachine.errors import BrokerError, OrderOutcomeUnknown, OrderRejected
-from statemachine.models import BrokerOrder, Holding, PlaceResult, Side, Snapshot
+from statemachine.models import BrokerOrder, PlaceResult, Side, Snapshot
 from statemachine.ports import Broker
 
-__all__ = ["KST", "KisBroker", "KisClient"]
+__all__ = ["KST", "KisBroker", "KisClient", "KisInconsistentBalance"]
 log = logging.getLogger("rebalance.kis")
 TICKER_RE = re.compile(r"^[0-9A-Z]{6,7}$")
 
@@ -39,31 +42,6 @@ P_ORDER = "/uapi/domestic-stock/v1/trading/order-cash"
 P_CCLD = "/uapi/domestic-stock/v1/trading/inquire-daily-ccld"
 P_RVSE = "/uapi/domestic-stock/v1/trading/order-rvsecncl"
 P_PRICE = "/uapi/domestic-stock/v1/quotations/inquire-price"
-
-
-class KisInconsistentBalance(KisRetryable):
-    """A balance reply marked success whose rows do not add up to its own summary."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, code="BALANCE_MISMATCH")
-
-
-def _check_summary(summary: dict[str, Any], rows_value: int, tickers: int, what: str) -> None:
-    """The securities value the summary states (``scts_evlu_amt``, else ``evlu_amt_smtl_amt``) must
-    equal the sum of the rows' ``evlu_amt``, within a rounding allowance (0.1% or 1,000 KRW)."""
-    stated: int | None = None
-    for key in ("scts_evlu_amt", "evlu_amt_smtl_amt"):
-        raw = str(summary.get(key, "")).strip()
-        if raw:
-            stated = num_int(summary, key, f"{what} output2")
-            break
-    if stated is None:
-        return  # a summary without the securities value cannot be checked (older samples)
-    if abs(stated - rows_value) > max(1000, stated // 1000):
-        raise KisInconsistentBalance(
-            f"{what}: the rows ({tickers} holding(s), {rows_value:,} KRW) do not add up to the reply's own "
-            f"summary ({stated:,} KRW of securities); not a snapshot"
-        )
 
 
 class KisBroker(Broker):
@@ -104,20 +82,18 @@ class KisBroker(Broker):
         ``output2`` counts 79,960,000 KRW of securities) is read again under the read retry policy,
         and never returned as an emptier account."""
         policy = self.client.config.retry
-        errors: list[Exception] = []
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return self._balance_once()
-            except KisInconsistentBalance as exc:
-                errors.append(exc)
-                if attempt >= policy.attempts:
-                    raise KisRetryExhausted(
-                        f"inquire-balance: gave up after {attempt} reads; last: {exc.message}", errors
-                    ) from exc
-                log.warning("%s; reading again (attempt %d/%d)", exc.message, attempt, policy.attempts)
-                self._sleep(policy.delay(attempt))
+
+        def reading_again(exc: KisRetryable, delay: float, attempt: int) -> None:
+            log.warning("%s; reading again (attempt %d/%d)", exc.message, attempt, policy.attempts)
+
+        return retrying(
+            policy,
+            self._sleep,
+            self._balance_once,
+            retry_on=KisInconsistentBalance,
+            gave_up=lambda n, exc: f"inquire-balance: gave up after {n} reads; last: {exc.message}",
+            retrying_in=reading_again,
+        )
 
     def _balance_once(self) -> Snapshot:
         what = "inquire-balance"
@@ -132,47 +108,7 @@ class KisBroker(Broker):
             "PRCS_DVSN": "00",
         }
         pages = self.client.paged(P_BALANCE, self._tr("TTTC8434R"), params, what=what)
-        qty: dict[str, int] = {}
-        sellable: dict[str, int] = {}
-        price: dict[str, int] = {}
-        names: dict[str, str] = {}
-        value = 0
-        for n, body in enumerate(pages, 1):
-            rows = rows_of(body, "output1", what)
-            if not rows and n < len(pages):
-                raise KisInconsistentBalance(f"{what}: page {n} of {len(pages)} has no rows although more "
-                                             f"pages follow; the answer is incomplete")
-            for row in rows:
-                t = text(row, "pdno", what)
-                w = f"{what} row {t}"
-                qty[t] = qty.get(t, 0) + num_int(row, "hldg_qty", w)
-                sellable[t] = sellable.get(t, 0) + num_int(row, "ord_psbl_qty", w)
-                price[t] = num_int(row, "prpr", w)
-                names[t] = str(row.get("prdt_name", "")).strip()
-                if "evlu_amt" in row:
-                    value += num_int(row, "evlu_amt", w)
-                else:
-                    value += num_int(row, "hldg_qty", w) * price[t]
-        summary = object_of(pages[-1], "output2", what)
-        _check_summary(summary, value, len(qty), what)
-        cash = num_int(summary, "prvs_rcdl_excc_amt", f"{what} output2")
-        if cash < 0:
-            raise BrokerError(
-                f"{what}: D+2 cash is negative ({cash:,} KRW): margin debt; refusing to plan",
-                code="NEGATIVE_CASH",
-            )
-        holdings = [
-            Holding(
-                ticker=t,
-                name=names[t],
-                quantity=q,
-                orderable_quantity=max(0, min(q, sellable[t])),
-                price=max(0, price[t]),
-            )
-            for t, q in qty.items()
-            if q > 0
-        ]
-        return Snapshot(holdings=holdings, cash=cash)
+        return snapshot_of(pages, what)
 
     def prices(self, tickers: list[str]) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -230,42 +166,10 @@ class KisBroker(Broker):
         out: list[BrokerOrder] = []
         for body in pages:
             for row in rows_of(body, "output1", what):
-                o = self._order_row(row, what)
+                o = order_of(row, what)
                 if o is not None:
                     out.append(o)
         return out
-
-    def _order_row(self, row: dict[str, Any], what: str) -> BrokerOrder | None:
-        no = text(row, "odno", what)
-        w = f"{what} order {no}"
-        if str(row.get("orgn_odno", "")).strip().strip("0") and str(row.get("cncl_yn", "")).strip() == "Y":
-            return None  # a cancel request's own row; the original row carries the cancelled quantity
-        sb = text(row, "sll_buy_dvsn_cd", w)
-        if sb not in ("01", "02"):
-            raise KisMalformedReply(f"{w}: sll_buy_dvsn_cd {sb!r} is neither 01 nor 02")
-        ord_dt = text(row, "ord_dt", w)
-        try:
-            day = datetime.strptime(ord_dt, "%Y%m%d").date()
-        except ValueError as exc:
-            raise KisMalformedReply(f"{w}: ord_dt {ord_dt!r} is not YYYYMMDD") from exc
-        placed = kst_time(day, text(row, "ord_tmd", w))
-        if placed is None:
-            raise KisMalformedReply(f"{w}: ord_tmd is not HHMMSS")
-        return BrokerOrder(
-            odno=no.zfill(10),
-            ticker=text(row, "pdno", w),
-            side=Side.SELL if sb == "01" else Side.BUY,
-            quantity=num_int(row, "ord_qty", w),
-            order_type=str(row.get("ord_dvsn_cd", "01")).strip() or "01",
-            filled_quantity=num_int(row, "tot_ccld_qty", w),
-            avg_price=num_float(row, "avg_prvs", w),
-            amount=num_int(row, "tot_ccld_amt", w),
-            remaining=num_int(row, "rmn_qty", w),
-            rejected=num_int(row, "rjct_qty", w),
-            cancelled=num_int(row, "cncl_cfrm_qty", w),
-            placed_at=placed,
-            org_no=str(row.get("ord_gno_brno", "")).strip(),
-        )
 
     # -- sends -------------------------------------------------------------------------------------
     def place_order(

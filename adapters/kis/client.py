@@ -3,10 +3,10 @@
 The caller (the composition root) builds the ``httpx.Client`` and passes it in, so tests swap the
 transport (``httpx.MockTransport``, a cassette, the simulator) without touching this code.
 
-Reads (GET): rate-limited, timed out, retried with backoff (:class:`RetryPolicy`) on transport
-errors, timeouts, 5xx pages without an envelope and the rate-limit codes EGW00201/EGW00215. An
-expired or invalid token (EGW00123/EGW00121) is reissued once and the read tried once more. A
-malformed reply (HTML, empty body, missing field, non-numeric amount) is a
+Reads (GET): rate-limited, timed out, retried with backoff (:class:`RetryPolicy`, the loop of
+:mod:`adapters.kis.retry`) on transport errors, timeouts, 5xx pages without an envelope and the
+rate-limit codes EGW00201/EGW00215. An expired or invalid token (EGW00123/EGW00121) is reissued
+once and the read tried once more. A malformed reply (HTML, empty body, missing field, non-numeric amount) is a
 :class:`KisMalformedReply`, never an empty answer. Paged TRs are walked to the last page
 (``tr_cont`` D/E); only then is the answer complete.
 
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -40,38 +39,22 @@ import httpx
 
 from adapters.kis.auth import TokenProvider
 from adapters.kis.config import KisConfig
+from adapters.kis.envelope import MaskAccountFilter, envelope, json_dict
 from adapters.kis.errors import (
     AUTH_CODES,
     NO_ROWS_CODE,
     TOKEN_CODES,
     KisMalformedReply,
     KisRetryable,
-    KisRetryExhausted,
     KisTokenExpired,
-    envelope_error,
     order_rejected,
 )
 from adapters.kis.rate_limit import FileRateLimiter, RateLimiter, shared_limiter
+from adapters.kis.retry import retrying
 from statemachine.errors import BrokerError, OrderOutcomeUnknown
 
 log = logging.getLogger("rebalance.kis")
-
-
-class MaskAccountFilter(logging.Filter):
-    """httpx logs every request URL at INFO, query string included: mask the CANO parameter."""
-
-    _re = re.compile(r"(CANO=)\d{4}\d*")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        if "CANO=" in msg:
-            record.msg, record.args = self._re.sub(r"\g<1>****", msg), ()
-        return True
-
-
-_httpx_log = logging.getLogger("httpx")
-if not any(isinstance(f, MaskAccountFilter) for f in _httpx_log.filters):
-    _httpx_log.addFilter(MaskAccountFilter())
+__all__ = ["KisClient", "MaskAccountFilter"]
 
 
 # ============================================================================== the wire
@@ -148,56 +131,53 @@ class KisClient:
     def get(
         self, path: str, tr_id: str, params: dict[str, str], *, what: str, tr_cont: str = ""
     ) -> tuple[dict[str, Any], str]:
-        """One GET with retries; returns the successful body and the response's ``tr_cont``."""
+        """One GET with retries; returns the successful body and the response's ``tr_cont``.
+        A token refusal is answered by one reissue, which does not count as an attempt."""
         policy = self.config.retry
-        errors: list[Exception] = []
         reissued = False
-        attempt = 0
-        while True:
-            attempt += 1
-            token = self.tokens.token()
-            try:
+
+        def once() -> tuple[dict[str, Any], str]:
+            nonlocal reissued
+            while True:
+                token = self.tokens.token()
                 try:
-                    r = self._send(
-                        "GET",
-                        path,
-                        tr_id,
-                        token,
-                        params=params,
-                        tr_cont=tr_cont,
-                        timeout=self.config.timeout_s,
-                    )
-                except httpx.TimeoutException as exc:
-                    raise KisRetryable(
-                        f"{what}: no reply within {self.config.timeout_s:g}s", code="TIMEOUT"
-                    ) from exc
-                except httpx.TransportError as exc:
-                    raise KisRetryable(
-                        f"{what}: transport error {type(exc).__name__}", code="TRANSPORT"
-                    ) from exc
-                return _envelope(r, what), r.headers.get("tr_cont", "")
-            except KisTokenExpired:
-                if reissued:
-                    raise
-                reissued = True
-                attempt -= 1
-                log.warning("%s: token refused by the broker; reissuing once", what)
-                self.tokens.invalidate(token)
-            except KisRetryable as exc:
-                errors.append(exc)
-                if attempt >= policy.attempts:
-                    raise KisRetryExhausted(
-                        f"{what}: gave up after {attempt} attempts; last: {exc.message}", errors
-                    ) from exc
-                delay = policy.delay(attempt)
-                log.warning(
-                    "%s; retrying in %.2fs (attempt %d/%d)",
-                    exc.message,
-                    delay,
-                    attempt,
-                    policy.attempts,
-                )
-                self._sleep(delay)
+                    try:
+                        r = self._send(
+                            "GET",
+                            path,
+                            tr_id,
+                            token,
+                            params=params,
+                            tr_cont=tr_cont,
+                            timeout=self.config.timeout_s,
+                        )
+                    except httpx.TimeoutException as exc:
+                        raise KisRetryable(
+                            f"{what}: no reply within {self.config.timeout_s:g}s", code="TIMEOUT"
+                        ) from exc
+                    except httpx.TransportError as exc:
+                        raise KisRetryable(
+                            f"{what}: transport error {type(exc).__name__}", code="TRANSPORT"
+                        ) from exc
+                    return envelope(r, what), r.headers.get("tr_cont", "")
+                except KisTokenExpired:
+                    if reissued:
+                        raise
+                    reissued = True
+                    log.warning("%s: token refused by the broker; reissuing once", what)
+                    self.tokens.invalidate(token)
+
+        def retrying_in(exc: KisRetryable, delay: float, attempt: int) -> None:
+            log.warning("%s; retrying in %.2fs (attempt %d/%d)", exc.message, delay, attempt, policy.attempts)
+
+        return retrying(
+            policy,
+            self._sleep,
+            once,
+            retry_on=KisRetryable,
+            gave_up=lambda n, exc: f"{what}: gave up after {n} attempts; last: {exc.message}",
+            retrying_in=retrying_in,
+        )
 
     def paged(
         self, path: str, tr_id: str, params: dict[str, str], *, what: str, no_rows_ok: bool = False
@@ -255,7 +235,7 @@ class KisClient:
                     code="TRANSPORT",
                     **fields,
                 ) from exc
-            env = _json_dict(r)
+            env = json_dict(r)
             if env is None or not isinstance(env.get("rt_cd"), str):
                 raise OrderOutcomeUnknown(
                     f"{what}: unreadable reply (HTTP {r.status_code}); the order may exist",
@@ -291,33 +271,3 @@ class KisClient:
 
 def _key_id(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:12]
-
-
-def _json_dict(r: httpx.Response) -> dict[str, Any] | None:
-    if not r.content:
-        return None
-    try:
-        body = r.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _envelope(r: httpx.Response, what: str) -> dict[str, Any]:
-    """The successful body of a read, or the typed error its envelope names."""
-    body = _json_dict(r)
-    if body is None or not isinstance(body.get("rt_cd"), str):
-        kind = "empty body" if not r.content else ("no rt_cd envelope" if body is not None else "not JSON")
-        if r.status_code >= 500:
-            raise KisRetryable(f"{what}: HTTP {r.status_code} with {kind}", code=f"HTTP{r.status_code}")
-        raise KisMalformedReply(
-            f"{what}: malformed reply, {kind} (HTTP {r.status_code}, {r.headers.get('content-type', '?')})",
-            status=r.status_code,
-        )
-    if body["rt_cd"] != "0":
-        raise envelope_error(
-            str(body.get("msg_cd", "")), str(body.get("msg1", "")).strip(), what=what, status=r.status_code
-        )
-    if r.status_code != 200:
-        raise KisMalformedReply(f"{what}: rt_cd 0 with HTTP {r.status_code}", status=r.status_code)
-    return body

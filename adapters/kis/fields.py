@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from adapters.kis.errors import KisMalformedReply
+from statemachine.units import KST
 
-KST = timezone(timedelta(hours=9))
 _INT_RE = re.compile(r"^\s*-?\d+(\.0*)?\s*$")
 _NUM_RE = re.compile(r"^\s*-?\d+(\.\d*)?\s*$")
 

@@ -6,10 +6,10 @@ Built from :class:`adapters.sim.account.SimAccount` data; no state of its own.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
-KST = timezone(timedelta(hours=9))
+from statemachine.units import KST
 
 
 def envelope(rt_cd: str, msg_cd: str, msg1: str, **outputs: Any) -> dict[str, Any]:

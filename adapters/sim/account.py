@@ -3,7 +3,7 @@
 One model, kept in a JSON file of its own (never in the engine's database) under a file lock, so a
 killed run and its resume see the same account, and the order log shows every order it accepted.
 The in-process broker (:mod:`adapters.sim.broker`) and the KIS REST simulator both sit in front of
-this same model.
+this same model. The matching rules (refusals, fills, maturing) are :mod:`adapters.sim.exchange`.
 
 Market orders fill at once at the current price, unless a fault says otherwise:
 
@@ -42,13 +42,14 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from filelock import FileLock
 
-KST = timezone(timedelta(hours=9))
+from adapters.sim import exchange
+
 SimSession = Literal["always-open", "krx"]
 SESSIONS: tuple[str, ...] = ("always-open", "krx")
 DEMO_DIR = Path(__file__).parent / "demo_data"
@@ -237,48 +238,19 @@ class SimAccount:
                              placed_at=(self.broker_now(s) + timedelta(seconds=delay)).isoformat())
                 s["orders"].append(order)
                 return PlaceOutcome(order=dict(order), reply_lost=True)
-            why_not = self._refusal(s, side, ticker, qty, order_type, price)
+            why_not = exchange.refusal(s, side, ticker, qty, order_type, price)
             if why_not:
                 raise SimRejected(*why_not)
             s["next_odno"] += 1
             order.update(placed_at=self.broker_now(s).isoformat(), arrived_at=now.isoformat())
             s["orders"].append(order)
-            self._execute(s, order)
+            exchange.execute(s, order, lambda: self.broker_now(s))
             lost = False
             rate = float(faults.get("lose_reply_rate", 0) or 0)
             if rate > 0:
                 rng = random.Random(f"{faults.get('lose_reply_seed', 0)}:{odno}")
                 lost = rng.random() < rate
             return PlaceOutcome(order=dict(order), reply_lost=lost)
-
-    @staticmethod
-    def _refusal(s: dict[str, Any], side: str, ticker: str, qty: int, order_type: str,
-                 price: int) -> tuple[str, str] | None:
-        """Why the exchange refuses the order now (cash or shares), or None."""
-        mkt = int(s["prices"].get(ticker) or 0)
-        fill_price = int(price) if order_type == "00" and price else mkt
-        if side == "buy":
-            reserved = sum(o["remaining"] * s["prices"].get(o["ticker"], 0)
-                           for o in s["orders"] if o["side"] == "buy" and not o.get("pending"))
-            fee = int(qty * fill_price * s.get("commission_rate", 0.000146527))
-            if qty * fill_price + fee > s["cash"] - reserved:
-                return "APBK0952", "주문가능금액을 초과 했습니다"
-        else:
-            h = s["holdings"].get(ticker, {"qty": 0})
-            reserved = sum(o["remaining"] for o in s["orders"]
-                           if o["ticker"] == ticker and o["side"] == "sell" and not o.get("pending"))
-            if qty > h["qty"] - reserved:
-                return "APBK0400", "주문 가능한 수량을 초과하였습니다."
-        return None
-
-    def _execute(self, s: dict[str, Any], order: dict[str, Any]) -> None:
-        """Fill an order that reached the exchange (all of it, or the ``partial_fill`` fraction)."""
-        mkt = int(s["prices"].get(order["ticker"]) or 0)
-        fill_price = int(order["price"]) if order["order_type"] == "00" and order["price"] else mkt
-        pf = s["faults"].get("partial_fill", {})
-        ratio = pf.get(order["ticker"], pf.get("*", 1.0))
-        qty = order["qty"]
-        self._fill(s, order, int(qty * float(ratio)) if ratio < 1 else qty, fill_price)
 
     def cancel(self, odno: str, qty: int | None = None) -> dict[str, Any]:
         with self._tx() as s:
@@ -292,55 +264,9 @@ class SimAccount:
                     return dict(o)
             raise SimRejected("APBK0346", "원주문번호가 존재하지 않습니다")
 
-    def _fill(self, s: dict[str, Any], order: dict[str, Any], qty: int, price: int) -> None:
-        if qty <= 0:
-            return
-        amount = qty * price
-        fee = int(amount * s.get("commission_rate", 0.000146527))
-        t = order["ticker"]
-        h = s["holdings"].setdefault(t, {"qty": 0, "avg_cost": 0.0})
-        if order["side"] == "buy":
-            cost = h["qty"] * h.get("avg_cost", 0.0) + amount
-            h["qty"] += qty
-            h["avg_cost"] = cost / h["qty"]
-            s["cash"] -= amount + fee
-        else:
-            h["qty"] -= qty
-            h["sold_today"] = True
-            s["cash"] += amount - fee
-        order["filled_qty"] += qty
-        order["amount"] += amount
-        order["fees"] += fee
-        order["remaining"] -= qty
-        order["filled_at"] = self.broker_now(s).isoformat()
-
     def _mature(self, s: dict[str, Any]) -> bool:
-        """Delayed acceptances arrive (``accept_delay_s``) and open remainders fill once
-        ``fill_remainder_after_s`` has passed (if that fault is set). Returns whether anything changed."""
-        now = self.clock()
-        changed = False
-        for o in s["orders"]:
-            if o.get("pending") and datetime.fromisoformat(o["arrive_at"]) <= now:
-                why_not = self._refusal(s, o["side"], o["ticker"], o["qty"], o["order_type"], o["price"])
-                o.pop("pending")
-                o["arrived_at"] = o.pop("arrive_at")
-                if why_not:
-                    o["rejected"], o["remaining"] = o["qty"], 0
-                    o["reject_code"] = why_not[0]
-                else:
-                    self._execute(s, o)
-                changed = True
-        after = s["faults"].get("fill_remainder_after_s")
-        if after is None:
-            return changed
-        for o in s["orders"]:
-            if o.get("pending"):
-                continue
-            arrived = datetime.fromisoformat(o.get("arrived_at") or o["placed_at"])
-            if o["remaining"] > 0 and now - arrived >= timedelta(seconds=after):
-                self._fill(s, o, o["remaining"], int(s["prices"].get(o["ticker"], 0)))
-                changed = True
-        return changed
+        """Delayed acceptances arrive and open remainders fill (:func:`exchange.mature`)."""
+        return exchange.mature(s, self.clock(), lambda: self.broker_now(s))
 
     def listed_orders(self) -> list[dict[str, Any]]:
         """The orders the broker's daily order list shows now: arrived, and older than ``list_lag_s``."""

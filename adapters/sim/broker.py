@@ -9,14 +9,13 @@ the broker's clock (``clock_skew_s``).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 
 from adapters.sim.account import SimAccount, SimRejected
 from statemachine.errors import BrokerError, OrderOutcomeUnknown, OrderRejected
 from statemachine.models import BrokerOrder, Holding, PlaceResult, Side, Snapshot
 from statemachine.ports import Broker
-
-KST = timezone(timedelta(hours=9))
+from statemachine.units import KST
 
 
 class SimulatedBroker(Broker):

@@ -1,0 +1,20 @@
+"""The current-price TR (``inquire-price``, FHKST01010100 on both hosts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from adapters.kis_sim import replies as R
+from adapters.kis_sim.config import SimulatorConfig
+from adapters.kis_sim.tr_common import Reply
+from adapters.sim.account import SimAccount
+
+
+def price(account: SimAccount, config: SimulatorConfig, q: dict[str, Any], req: Request, tr: str) -> Reply:
+    code = q.get("FID_INPUT_ISCD", "")
+    if q.get("FID_COND_MRKT_DIV_CODE") not in ("J", "NX", "UN"):
+        return 200, R.envelope("1", "OPSQ2001", "ERROR : INPUT FIELD FID_COND_MRKT_DIV_CODE"), ""
+    out = R.price_output(code, account.price(code) or 0, account.name(code))
+    return 200, R.envelope("0", "MCA00000", "정상처리 되었습니다.", output=out), ""

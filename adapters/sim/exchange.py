@@ -1,0 +1,98 @@
+"""The simulated exchange's matching rules over an account's state (the JSON dict of
+:class:`adapters.sim.account.SimAccount`): whether an order is refused for cash or shares, its fill
+(all of it, or the ``partial_fill`` fraction), and maturing - delayed acceptances arriving
+(``accept_delay_s``) and open remainders filling after ``fill_remainder_after_s``.
+
+Pure functions of the state and the clocks they are given; the account holds the file and its lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+DEFAULT_COMMISSION = 0.000146527
+
+
+def refusal(s: dict[str, Any], side: str, ticker: str, qty: int, order_type: str,
+            price: int) -> tuple[str, str] | None:
+    """Why the exchange refuses the order now (cash or shares), or None."""
+    mkt = int(s["prices"].get(ticker) or 0)
+    fill_price = int(price) if order_type == "00" and price else mkt
+    if side == "buy":
+        reserved = sum(o["remaining"] * s["prices"].get(o["ticker"], 0)
+                       for o in s["orders"] if o["side"] == "buy" and not o.get("pending"))
+        fee = int(qty * fill_price * s.get("commission_rate", DEFAULT_COMMISSION))
+        if qty * fill_price + fee > s["cash"] - reserved:
+            return "APBK0952", "주문가능금액을 초과 했습니다"
+    else:
+        h = s["holdings"].get(ticker, {"qty": 0})
+        reserved = sum(o["remaining"] for o in s["orders"]
+                       if o["ticker"] == ticker and o["side"] == "sell" and not o.get("pending"))
+        if qty > h["qty"] - reserved:
+            return "APBK0400", "주문 가능한 수량을 초과하였습니다."
+    return None
+
+
+def execute(s: dict[str, Any], order: dict[str, Any], broker_now: Callable[[], datetime]) -> None:
+    """Fill an order that reached the exchange (all of it, or the ``partial_fill`` fraction)."""
+    mkt = int(s["prices"].get(order["ticker"]) or 0)
+    fill_price = int(order["price"]) if order["order_type"] == "00" and order["price"] else mkt
+    pf = s["faults"].get("partial_fill", {})
+    ratio = pf.get(order["ticker"], pf.get("*", 1.0))
+    qty = order["qty"]
+    fill(s, order, int(qty * float(ratio)) if ratio < 1 else qty, fill_price, broker_now)
+
+
+def fill(s: dict[str, Any], order: dict[str, Any], qty: int, price: int,
+         broker_now: Callable[[], datetime]) -> None:
+    """``qty`` of ``order`` fills at ``price``: holdings, cash (less the commission) and the order move."""
+    if qty <= 0:
+        return
+    amount = qty * price
+    fee = int(amount * s.get("commission_rate", DEFAULT_COMMISSION))
+    t = order["ticker"]
+    h = s["holdings"].setdefault(t, {"qty": 0, "avg_cost": 0.0})
+    if order["side"] == "buy":
+        cost = h["qty"] * h.get("avg_cost", 0.0) + amount
+        h["qty"] += qty
+        h["avg_cost"] = cost / h["qty"]
+        s["cash"] -= amount + fee
+    else:
+        h["qty"] -= qty
+        h["sold_today"] = True
+        s["cash"] += amount - fee
+    order["filled_qty"] += qty
+    order["amount"] += amount
+    order["fees"] += fee
+    order["remaining"] -= qty
+    order["filled_at"] = broker_now().isoformat()
+
+
+def mature(s: dict[str, Any], now: datetime, broker_now: Callable[[], datetime]) -> bool:
+    """Delayed acceptances arrive (``accept_delay_s``) and open remainders fill once
+    ``fill_remainder_after_s`` has passed (if that fault is set). Returns whether anything changed."""
+    changed = False
+    for o in s["orders"]:
+        if o.get("pending") and datetime.fromisoformat(o["arrive_at"]) <= now:
+            why_not = refusal(s, o["side"], o["ticker"], o["qty"], o["order_type"], o["price"])
+            o.pop("pending")
+            o["arrived_at"] = o.pop("arrive_at")
+            if why_not:
+                o["rejected"], o["remaining"] = o["qty"], 0
+                o["reject_code"] = why_not[0]
+            else:
+                execute(s, o, broker_now)
+            changed = True
+    after = s["faults"].get("fill_remainder_after_s")
+    if after is None:
+        return changed
+    for o in s["orders"]:
+        if o.get("pending"):
+            continue
+        arrived = datetime.fromisoformat(o.get("arrived_at") or o["placed_at"])
+        if o["remaining"] > 0 and now - arrived >= timedelta(seconds=after):
+            fill(s, o, o["remaining"], int(s["prices"].get(o["ticker"], 0)), broker_now)
+            changed = True
+    return changed
