@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import httpx
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.config import Settings
 from adapters.kis.broker import KisBroker
@@ -27,21 +26,6 @@ from statemachine.ports import Broker, Clock
 if TYPE_CHECKING:
     from adapters.kis_sim.server import SimulatorServer
     from adapters.sim.account import SimSession
-
-
-class KisSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="REBALANCE_KIS_", extra="ignore")
-
-    env: Literal["paper", "real"] = "paper"
-    appkey: SecretStr | None = None
-    appsecret: SecretStr | None = None
-    account: SecretStr | None = None
-    base_url: str | None = None
-    live: bool = False
-    live_confirm: str = ""
-    rps: float | None = None
-    token_cache_path: str = "~/.cache/kis-rebalancer/kis_token.json"
-    sim_rps: float = 50.0  # the in-process simulator's rate limit (kis-sim)
 
 
 _servers: dict[str, SimulatorServer] = {}
@@ -63,7 +47,7 @@ def _simulator_url(account_path: Path, rps: float, clock: Clock, session: SimSes
 
 
 def make_kis_broker(settings: Settings, clock: Clock) -> Broker:
-    ks = KisSettings()
+    ks = settings.kis()
     if settings.broker == "kis-sim":
         from adapters.kis_sim.simulator import TEST_APPKEY, TEST_APPSECRET
 
