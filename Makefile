@@ -21,7 +21,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check statemachine adapters tests bench run_rebalance.py
-	$(PY) -m mypy statemachine
+	$(PY) -m mypy statemachine adapters
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # the demo and the date/session-sensitive tests under faketime at closed-market instants (CI runs it)

@@ -32,7 +32,7 @@ class App:
     def broker(self) -> Broker:
         return self.broker_factory()  # type: ignore[operator]
 
-    def engine(self, progress=None) -> Engine:  # type: ignore[no-untyped-def]
+    def engine(self, progress=None) -> Engine:
         return self.engine_factory(progress)  # type: ignore[operator]
 
 
@@ -48,7 +48,7 @@ def make_broker(settings: Settings, clock: Clock) -> Broker:
     return make_kis_broker(settings, clock)
 
 
-def make_planners(settings: Settings):  # type: ignore[no-untyped-def]
+def make_planners(settings: Settings):
     """The planner registry, built once per engine (one Gemini client shared by every attempt).
     Imported lazily: the Gemini SDK is only loaded when a run plans."""
     built: dict[str, object] = {}
@@ -66,7 +66,7 @@ def make_planners(settings: Settings):  # type: ignore[no-untyped-def]
 PLANNER_NAMES = ("auto", "optimal", "greedy", "gemini")
 
 
-def kill_switch_guard(settings: Settings):  # type: ignore[no-untyped-def]
+def kill_switch_guard(settings: Settings):
     """Fails closed: the switch is on if the setting says so or the file exists (or cannot be read)."""
 
     def guard(run: RunRecord) -> None:
@@ -99,7 +99,7 @@ def market_description(settings: Settings) -> str:
             "rules)")
 
 
-def live_guards(settings: Settings, clock: Clock) -> list:  # type: ignore[type-arg]
+def live_guards(settings: Settings, clock: Clock) -> list:
     """The market-hours guard (fails closed) wherever the market keeps the KRX session: always for
     the real broker, for a simulator only in its ``krx`` session (on the same clock)."""
     if not follows_krx_session(settings):
@@ -128,7 +128,7 @@ def bootstrap(settings: Settings | None = None, *, db_url: str | None = None, cl
     def broker_factory() -> Broker:
         return make_broker(settings, clock)
 
-    def engine_factory(progress=None) -> Engine:  # type: ignore[no-untyped-def]
+    def engine_factory(progress=None) -> Engine:
         return Engine(db.unit_of_work, broker_factory(), make_planners(settings), clock, es,
                       hooks=CrashHooks(settings.crash_at), owner=lease_owner(), lease_is_dead=lease_is_dead,
                       guards=[kill_switch_guard(settings), *live_guards(settings, clock)], progress=progress)

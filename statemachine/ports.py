@@ -249,36 +249,40 @@ class UnitOfWork(abc.ABC):
     @abc.abstractmethod
     def history(self, limit: int = 50) -> list[HistoryRecord]: ...
 
-    # The methods below are what the entry points reached around the unit of work for. They are
-    # not abstract so that a partial store (a test double that never meets them) still builds;
-    # every real store implements them.
+    # What the entry points used to reach around the unit of work for (issue 15).
+    @abc.abstractmethod
     def history_of(self, run_id: str) -> HistoryRecord | None:
         """The history row of one run (a keyed lookup, however many runs there are), or None
         while the run has not finished."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def config_rows(self, limit: int = 20) -> list[ConfigRow]:
         """The newest thresholds rows, newest first."""
-        raise NotImplementedError
+        ...
 
     # -- schedule claims -------------------------------------------------------------------------
+    @abc.abstractmethod
     def claim_slot(self, account: str, due_at: datetime, owner: str, now: datetime) -> tuple[bool, Claim]:
         """Claim the slot ``(account, due_at)``: returns (won, the slot's claim). Exactly one
         claimer wins a slot, across processes (a unique constraint decides); losing does not spoil
         this unit of work. The claim is the winner's once it commits."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def get_claim(self, account: str, due_at: datetime) -> Claim | None:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def record_outcome(self, account: str, due_at: datetime, *, run_id: str | None = None,
                        outcome: str | None = None) -> None:
         """Write the run started for a slot and/or how it ended (``outcome`` cut to 2,000 chars)."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def claims(self, account: str | None = None, limit: int = 50) -> list[Claim]:
         """The newest claims (by due time), newest first."""
-        raise NotImplementedError
+        ...
 
 
 def lost_lease(run: RunRecord, fence: Fence) -> LeaseHeld:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters.cli.context import JsonOpt, app, emit, handled, out
+from adapters.cli.context import JsonOpt, app, emit, handled, out, state
 from statemachine.errors import SnapshotError, TargetsError
 
 
@@ -33,13 +33,13 @@ def plan(
     as_json: JsonOpt = False,
 ) -> None:
     """Plan sells and buys for a snapshot without any broker or database (a what-if)."""
-    from adapters.config import Settings
     from statemachine.fees import FeeModel
     from statemachine.whatif import what_if
 
     snap = _load(snapshot, "snapshot", SnapshotError)
     tgt = _load(targets, "targets", TargetsError)
-    s = Settings()
+    s = state.settings
+    assert s is not None  # read once by the callback
     if planner not in ("optimal", "greedy"):
         raise TargetsError(f"unknown planner '{planner}' for plan (optimal or greedy)", field="planner")
     result = what_if(snap, tgt, mp_threshold, sub_mp_threshold, planner,

@@ -6,7 +6,6 @@ writes. See :mod:`adapters.http.api`.
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
@@ -29,7 +28,8 @@ def serve(
 
     from adapters.http.api import create_app
 
-    token = os.environ.get(TOKEN_ENV) or None
+    assert state.settings is not None  # read once by the callback
+    token = (state.settings.api_token.get_secret_value() if state.settings.api_token else None) or None
     problem = bind_problem(host, token)
     if problem:
         err.print(f"[red]error:[/] {problem}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
@@ -26,7 +26,7 @@ def simulator(
     Its clock is the system clock, or starts at REBALANCE_CLOCK_AT when that is set."""
     from adapters.clock import make_clock
     from adapters.kis_sim.simulator import main as serve
-    from adapters.sim.account import SESSIONS
+    from adapters.sim.account import SESSIONS, SimSession
     from statemachine.errors import DomainError
 
     assert state.settings is not None
@@ -36,4 +36,5 @@ def simulator(
     if session not in SESSIONS:
         raise DomainError(f"--session must be one of {', '.join(SESSIONS)}, not '{session}'", field="session")
     clock = make_clock(state.settings.clock_at)
-    serve(account or state.settings.sim_account_path, port=port, env=env, session=session, clock=clock.now)
+    serve(account or state.settings.sim_account_path, port=port, env=env, session=cast("SimSession", session),
+          clock=clock.now)

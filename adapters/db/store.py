@@ -166,7 +166,7 @@ class SqlUnitOfWork(UnitOfWork):
             run_id=run_id, account=account, side=side.value, ticker=ticker, name=name, quantity=quantity,
             attempt=attempt, seq=seq, status=status.value, created_at=created_at, filled_quantity=0,
             avg_price=0.0, amount=0, fees=0, sends=0))
-        return self._order(res.inserted_primary_key[0])
+        return self._order(_new_id(res))
 
     def _order(self, order_id: int) -> OrderRecord:
         row = self.conn.execute(select(t.orders).where(t.orders.c.id == order_id)).mappings().one()
@@ -240,7 +240,7 @@ class SqlUnitOfWork(UnitOfWork):
     def add_targets(self, targets: Targets, decided_at: datetime) -> StrategyDecision:
         res = self.conn.execute(insert(t.ai_strategy_decisions).values(
             decided_at=decided_at, mp_id=targets.mp_id, mp=targets.mp, sub_mp=targets.sub_mp, names=targets.names))
-        return StrategyDecision(id=res.inserted_primary_key[0], decided_at=decided_at, targets=targets)
+        return StrategyDecision(id=_new_id(res), decided_at=decided_at, targets=targets)
 
     def latest_thresholds(self) -> Thresholds:
         q = select(t.rebalancing_config).order_by(t.rebalancing_config.c.id.desc()).limit(1)
@@ -293,3 +293,10 @@ class SqlUnitOfWork(UnitOfWork):
 
     def claims(self, account: str | None = None, limit: int = 50) -> list[Claim]:
         return slots.claims(self.conn, account, limit)
+
+
+def _new_id(result: Any) -> int:
+    """The primary key an INSERT just created."""
+    key = result.inserted_primary_key
+    assert key is not None, "the INSERT returned no primary key"
+    return int(key[0])

@@ -55,7 +55,7 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
     uow = app_ctx.db.unit_of_work
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(_: FastAPI):
         yield
         left = api.runs.join(timeout=10.0)
         if left:

@@ -132,7 +132,7 @@ def install(app: FastAPI) -> None:
         )
 
     @app.middleware("http")
-    async def _headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def _headers(request: Request, call_next):
         response = await call_next(request)
         path = request.url.path
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -64,7 +64,7 @@ def bind_problem(host: str, token: str | None) -> str | None:
     return None
 
 
-def make_write_guard(token: str | None):  # type: ignore[no-untyped-def]
+def make_write_guard(token: str | None):
     """The dependency that every write endpoint declares."""
 
     def require_token(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:

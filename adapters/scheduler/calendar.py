@@ -94,7 +94,7 @@ XKRX = XkrxCalendar()
 ORDER_STATES = frozenset({RunState.SELL_VALIDATED, RunState.BUY_VALIDATED})
 
 
-def market_hours_guard(calendar: MarketCalendar, now: Callable[[], datetime]):  # type: ignore[no-untyped-def]
+def market_hours_guard(calendar: MarketCalendar, now: Callable[[], datetime]):
     """An engine guard: orders of a full run (max_phase 5) only inside the KRX session.
 
     It acts before the order steps and before each order (the engine calls guards at both); a

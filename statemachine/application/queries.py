@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from statemachine.account import read_account
 from statemachine.application import UowFactory
 from statemachine.application.views import config_view, history_rows, run_row, with_diagram
 from statemachine.drift import drift_report
 from statemachine.errors import TargetsError
-from statemachine.models import Snapshot, Targets, Thresholds
+from statemachine.models import Thresholds
 from statemachine.ports import Broker, Clock, UnitOfWork
 from statemachine.records import RunRecord, StrategyDecision
 from statemachine.states import RunState, RunStatus
@@ -82,15 +83,6 @@ def config(uow: UowFactory, limit: int = 20) -> dict[str, Any]:
 def latest_targets(uow: UowFactory) -> StrategyDecision | None:
     with uow() as u:
         return u.latest_targets()
-
-
-def read_account(broker: Broker, targets: Targets) -> Snapshot:
-    """The account now, with prices of targeted tickers it does not hold (as the engine reads it)."""
-    snap = broker.balance()
-    missing = [t for t in targets.tickers() if snap.price(t) is None]
-    if missing:
-        snap = snap.model_copy(update={"prices": {**snap.prices, **broker.prices(missing)}})
-    return snap
 
 
 def drift_now(uow: UowFactory, make_broker: Callable[[], Broker], clock: Clock) -> dict[str, Any]:

@@ -95,9 +95,8 @@ class LedgerMixin(LeaseMixin):
 
     def _summary(self, run_id: str) -> None:
         with self.uow() as uow:
-            rows = [h for h in uow.history(limit=20) if h.run_id == run_id]
-        if rows:
-            h = rows[0]
+            h = uow.history_of(run_id)
+        if h is not None:
             before = (h.drift_before or {}).get("total_abs_drift")
             after = (h.drift_after or {}).get("total_abs_drift")
             run_log(run_id).info("finished %s: %d trades, cost %s KRW, total drift %s -> %s", h.status,

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ..account import read_account
 from ..drift import drift_report
 from ..errors import RebalanceError, TransitionError
 from ..limits import check_limits, limit_failures
@@ -31,11 +32,7 @@ class PlanningMixin(RecoveryMixin):
 
     def _read_account(self, targets: Targets) -> Snapshot:
         self.progress("reading the account")
-        snap = self.broker.balance()
-        missing = [t for t in targets.tickers() if snap.price(t) is None]
-        if missing:
-            snap = snap.model_copy(update={"prices": {**snap.prices, **self.broker.prices(missing)}})
-        return snap.model_copy(update={"taken_at": self.clock.now()})
+        return read_account(self.broker, targets).model_copy(update={"taken_at": self.clock.now()})
 
     def _context(self, run: RunRecord, side: Side, attempt: int) -> PlanningContext:
         outputs = self._outputs(run)
