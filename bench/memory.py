@@ -8,10 +8,11 @@ import copy
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from adapters.clock import SystemClock
 from adapters.sim.account import DEMO_DIR, SimAccount
 
 DEMO_STATE: dict[str, Any] = {
@@ -27,7 +28,8 @@ class MemoryAccount(SimAccount):
     def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
         self.path = Path("<memory>")
         self.state = copy.deepcopy(DEMO_STATE)
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or SystemClock().now
+        self.session = "always-open"
 
     @contextmanager
     def _tx(self) -> Iterator[dict[str, Any]]:
