@@ -31,6 +31,7 @@ from statemachine import ENGINE_VERSION
 from statemachine import errors as e
 from statemachine.application import commands, queries
 from statemachine.machine import mermaid
+from statemachine.records import RunRecord
 from statemachine.states import (
     ABORT_TARGET,
     DEFAULT_MAX_PHASE,
@@ -178,12 +179,7 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
         eng = app_ctx.engine()
         run = commands.start_run(eng, max_phase=DEFAULT_MAX_PHASE, planner=app_ctx.settings.planner, actor=actor)
         api.runs.launch(run.id, lambda: commands.drive(eng, run.id))
-        return {
-            "run_id": run.id,
-            "status": run.status,
-            "state": run.state,
-            "detail_url": f"{API}/runs/{run.id}",
-        }
+        return _accepted(run)
 
     @app.post(
         f"{API}/rebalance/test",
@@ -235,12 +231,7 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
                                          now=app_ctx.clock.now(), lease_is_dead=lease_is_dead)
         if not api.runs.launch(run_id, lambda: commands.resume(eng, run_id)):
             raise e.LeaseHeld(f"run {run_id} is already being driven by this server", run_id=run_id)
-        return {
-            "run_id": run.id,
-            "status": run.status,
-            "state": run.state,
-            "detail_url": f"{API}/runs/{run.id}",
-        }
+        return _accepted(run)
 
     @app.post(
         f"{API}/runs/{{run_id}}/abort",
@@ -287,3 +278,8 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
 
 
 __all__ = ["API", "create_app"]
+
+
+def _accepted(run: RunRecord) -> dict[str, Any]:
+    """The answer to a run started or resumed in the background: where to follow it."""
+    return {"run_id": run.id, "status": run.status, "state": run.state, "detail_url": f"{API}/runs/{run.id}"}

@@ -20,6 +20,7 @@ from adapters.http.requests import PhaseTestIn as PhaseTestIn
 from adapters.http.requests import StartIn as StartIn
 from adapters.http.requests import ThresholdsIn as ThresholdsIn
 from statemachine.models import CheckResult, ClassDrift, PlanOrder, TickerDrift
+from statemachine.records import HistoryRecord
 from statemachine.states import RunState, RunStatus
 
 
@@ -221,18 +222,13 @@ class TradeOut(Out):
     odno: str | None = None
 
 
-class HistoryOut(Out):
-    run_id: str
-    executed_at: datetime
-    account: str
-    status: RunStatus
-    mp_threshold_percent: float
-    sub_mp_threshold_percent: float
-    drift_before: DriftOut | None
-    drift_after: DriftOut | None
-    trades: list[TradeOut]
-    total_cost: int
-    error_message: str | None = None
+class HistoryOut(HistoryRecord):
+    # the stored history row, its drift reports and trades typed for the document (pydantic
+    # validates the narrower types; mypy sees an incompatible override, hence the ignores)
+    model_config = ConfigDict(extra="ignore", frozen=False)
+    drift_before: DriftOut | None  # type: ignore[assignment]
+    drift_after: DriftOut | None  # type: ignore[assignment]
+    trades: list[TradeOut]  # type: ignore[assignment]
 
 
 class HistoryList(Out):
