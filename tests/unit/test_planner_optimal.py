@@ -247,3 +247,24 @@ def test_buy_residual_equals_the_brute_force_optimum_on_small_accounts(case, cas
     if plan.orders:
         event("cash binds" if plan.meta["cost"] > plan.meta["budget"] * 0.9 else "cash to spare")
     assert securities_deviation(ctx, Side.BUY, _counts(plan)) == brute_force_buys(ctx, fees)
+
+
+@pytest.mark.xfail(strict=True, reason="known bug: the MILP charges the minimum commission on top of "
+                   "rate x amount (cmin + rate x a) instead of max(cmin, rate x a), so with a minimum "
+                   "commission it can rule out the best plan that fits; see planner_optimal._solve")
+def test_regression_minimum_commission_is_a_floor_not_a_surcharge():
+    """Found by hypothesis: 3 x 100003 (125,934 KRW + 1,000 commission = 126,934) fits the budget
+    of 126,940 and leaves 1,463,557 KRW of deviation; the planner, charging 125,934 x 1.003 + 1,000,
+    refuses it and ends at 1,465,658."""
+    tg = Targets.model_validate({
+        "mp": {"Stocks": 50.0, "Bonds": 0.0, "Alternatives": 50.0, "Cash": 0.0},
+        "sub_mp": {"Stocks": {"100000": 0.5, "100001": 0.5}, "Bonds": {"100002": 1.0},
+                   "Alternatives": {"100003": 1.0}, "Cash": {CASH_TICKER: 1.0}}})
+    snap = snapshot(1_154_000, {"100001": (5, 44_087), "900000": (3, 72_582)},
+                    prices={"100000": 39_873, "100002": 39_890, "100003": 41_978, "900001": 41_310})
+    fees = FeeModel(commission_rate=0.003, commission_min=1_000)
+    ctx = context(Side.BUY, snap, tg, Thresholds(mp=0.0, sub_mp=0.0), orderable_cash=126_940, cash_buffer=0)
+    plan = OptimalPlanner(fees).plan(ctx)
+    assert failures(check_plan(ctx, plan, fees)) == []
+    assert brute_force_buys(ctx, fees) == 1_463_557
+    assert securities_deviation(ctx, Side.BUY, _counts(plan)) == 1_463_557
