@@ -11,15 +11,15 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, Protocol
 
 from statemachine.errors import SafetyStop
 from statemachine.records import RunRecord
 from statemachine.states import RunState
+from statemachine.units import KST
 
 log = logging.getLogger("rebalance.calendar")
-KST = timezone(timedelta(hours=9))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from statemachine.application import Runs, UowFactory
+from statemachine.engine.leases import lease_is_live
 from statemachine.errors import LeaseHeld, RebalanceError, TransitionError
 from statemachine.models import Targets, Thresholds
 from statemachine.operations import retry as retry_run
@@ -47,13 +48,6 @@ def drive(engine: Runs, run_id: str) -> RunRecord:
 def resume(engine: Runs, run_id: str) -> RunRecord:
     """Continue an interrupted run from its last checkpoint."""
     return engine.resume(run_id)
-
-
-def lease_is_live(run: RunRecord, now: datetime, lease_is_dead: Callable[[str], bool]) -> bool:
-    """Another process holds the run's lease and looks alive (so a resume would be refused)."""
-    if not run.lease_owner or run.lease_expires_at is None:
-        return False
-    return run.lease_expires_at > now and not lease_is_dead(run.lease_owner)
 
 
 def check_resume_here(engine: Runs, run_id: str, *, driven_here: bool, now: datetime,

@@ -6,11 +6,20 @@ checked before every order.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from datetime import datetime
 
 from ..errors import LeaseHeld, SafetyStop
 from ..records import Fence, RunRecord
 from ..states import RunStatus
 from .base import EngineBase, current_run_id, log, run_log
+
+
+def lease_is_live(run: RunRecord, now: datetime, lease_is_dead: Callable[[str], bool]) -> bool:
+    """Someone holds the run's lease, it has not expired, and its holder does not look dead."""
+    if not run.lease_owner or run.lease_expires_at is None:
+        return False
+    return run.lease_expires_at > now and not lease_is_dead(run.lease_owner)
 
 
 class LeaseMixin(EngineBase):

@@ -35,7 +35,7 @@ from ..records import Fence, RunRecord, TransitionRecord
 from ..settings import EngineSettings
 from ..states import ACTIVE_STATUSES, FINAL_STATUSES, RunState, RunStatus, stop_state
 from .base import Guard, Outcome, current_run_id, run_log
-from .leases import _Heartbeat
+from .leases import _Heartbeat, lease_is_live
 from .steps import StepsMixin
 
 
@@ -203,8 +203,7 @@ class Engine(StepsMixin):
         # broker's answer, and an order placed would be known to no run. The kill switch stops such
         # a runner before its next order, after it recorded this one.
         inflight = self._send_in_flight(run)
-        holder_live = (run.lease_owner not in (None, self.owner) and run.lease_expires_at is not None
-                       and run.lease_expires_at > self.clock.now() and not self.lease_is_dead(run.lease_owner))
+        holder_live = run.lease_owner != self.owner and lease_is_live(run, self.clock.now(), self.lease_is_dead)
         if inflight and holder_live:
             order, until = inflight
             raise LeaseHeld(f"run {run_id} has a send in flight ({order.side.value} {order.ticker} x{order.quantity}) "

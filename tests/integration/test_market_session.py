@@ -5,7 +5,7 @@ simulated market of the demo. Every instant here is named; none depends on when 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -23,9 +23,9 @@ from statemachine.models import OrderStatus, Side, Targets
 from statemachine.planner_greedy import GreedyPlanner
 from statemachine.settings import EngineSettings
 from statemachine.states import RunState, RunStatus
+from statemachine.units import KST
 from tests.fakes import FakeClock
 
-KST = timezone(timedelta(hours=9))
 TARGETS = Targets.model_validate(json.loads((DEMO_DIR / "demo_targets.json").read_text()))
 SUNDAY_NIGHT = datetime(2026, 12, 6, 22, 30, tzinfo=KST)
 CHRISTMAS = datetime(2026, 12, 25, 10, 30, tzinfo=KST)  # a Friday, a KRX holiday

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -20,9 +20,9 @@ from statemachine.engine import Engine
 from statemachine.models import Targets
 from statemachine.settings import EngineSettings
 from statemachine.states import RunState, RunStatus
+from statemachine.units import KST
 from tests.fakes import FakeClock
 
-KST = timezone(timedelta(hours=9))
 TARGETS = Targets.model_validate(json.loads((DEMO_DIR / "demo_targets.json").read_text()))
 DUE = datetime(2026, 11, 25, 10, 0, tzinfo=KST)  # a Wednesday, a KRX session
 

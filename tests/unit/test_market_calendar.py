@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,8 +11,7 @@ from statemachine.errors import SafetyStop
 from statemachine.models import Targets
 from statemachine.records import RunRecord
 from statemachine.states import RunState, RunStatus
-
-KST = timezone(timedelta(hours=9))
+from statemachine.units import KST
 
 
 def kst(*args: int) -> datetime:

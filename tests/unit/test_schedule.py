@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from adapters.scheduler.runner import Schedule, ScheduleError
-
-KST = timezone(timedelta(hours=9))
+from statemachine.units import KST
 
 
 @pytest.mark.parametrize("cron", ["61 10 * * 1-5", "every day", "0 10 * *", "0 10 * * 1-9", ""])
