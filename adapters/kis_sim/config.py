@@ -12,7 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 TEST_APPKEY = "PSsimTESTkey0000KisSimulatorAppKey01"
-TEST_APPSECRET = "SIMsecret" + "0123456789abcdefXYZ" * 9 + "END"
+# 180 characters, the length of a real app secret (clients check it); plainly not a real one
+TEST_APPSECRET = "SIMsecret" + "0123456789abcdefXYZ" * 9
 TEST_ACCOUNT = "50001234-01"
 
 

@@ -9,6 +9,7 @@ Real TR ids per path are listed in :data:`TRS`; a paper TR id is the same with a
 from __future__ import annotations
 
 import collections
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -105,7 +106,14 @@ def tr_error(path: str, tr_id: str, method: str, config: SimulatorConfig) -> tup
 
 
 async def fields(req: Request, path: str) -> dict[str, Any]:
-    """The request's fields: the query string of a GET TR, the JSON body of a POST one."""
+    """The request's fields: the query string of a GET TR, the JSON body of a POST one, their names
+    in UPPERCASE whatever case the client sent (the broker's own samples send lowercase query names
+    such as ``fid_input_iscd`` and ``ctx_area_nk100``, and the broker answers them)."""
     if TRS[path][0] == "POST":
-        return await json_body(req)
-    return {k: v[0] for k, v in parse_qs(req.url.query, keep_blank_values=True).items()}
+        return {str(k).upper(): v for k, v in (await json_body(req)).items()}
+    return {k.upper(): v[0] for k, v in parse_qs(req.url.query, keep_blank_values=True).items()}
+
+
+def canonical_path(path: str) -> str:
+    """``path`` with runs of slashes collapsed (``//uapi/...`` is served as ``/uapi/...``)."""
+    return re.sub("/{2,}", "/", path)

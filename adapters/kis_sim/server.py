@@ -98,7 +98,7 @@ class KisSimulator:
         if scope["type"] != "http":
             return
         req = Request(scope, receive)
-        path = scope["path"]
+        path = G.canonical_path(scope["path"])
         try:
             if path == "/oauth2/tokenP":
                 await oauth.token(req, send, self.config, self._tokens, self._now)

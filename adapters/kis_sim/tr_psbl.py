@@ -16,6 +16,8 @@ def psbl(account: SimAccount, config: SimulatorConfig, q: dict[str, Any], req: R
     if err := account_error(account, q):
         return 500, err, ""
     pdno = q.get("PDNO", "")
-    price = int(q["ORD_UNPR"]) if q.get("ORD_UNPR", "").isdigit() else (account.price(pdno) or 0)
+    # a blank or "0" unit price (a market order, ORD_DVSN 01) is priced at the current price
+    unpr = q.get("ORD_UNPR", "").strip()
+    price = int(unpr) if unpr.isdigit() and int(unpr) > 0 else (account.price(pdno) or 0)
     out = R.psbl_output(account.orderable_cash(), price if pdno else 0)
     return 200, R.envelope("0", "KIOK0510", "조회가 완료되었습니다", output=out), ""
