@@ -32,6 +32,10 @@ class SimulatorConfig(BaseModel):
     token_issue_min_interval_s: float = Field(60.0, ge=0, description="EGW00133 inside this interval")
     balance_page_size: int | None = Field(None, gt=0, description="None: 50 real, 20 paper")
     ccld_page_size: int | None = Field(None, gt=0, description="None: 100 real, 15 paper")
+    psbl_rvsecncl_page_size: int = Field(50, gt=0, description="cancellable orders per page")
+    first_page_tr_cont: Literal["F", "M"] = Field(
+        "M", description="response tr_cont of a first page followed by more (the broker documents both)"
+    )
 
     @property
     def rate(self) -> float:

@@ -3,7 +3,8 @@ credentials and the bearer token, the per-second rate limit (EGW00201), the real
 check and the request's fields (query string for GET, JSON body for POST).
 
 Real TR ids per path are listed in :data:`TRS`; a paper TR id is the same with a leading ``V``
-(``VTSC`` for ``CTSC``); quotes take the real id on both hosts.
+(``VTSC`` for ``CTSC``); quotes take the real id on both hosts. The TRs in :data:`REAL_ONLY` do not
+exist on the paper host (EGW02006 whatever the TR id).
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ CCLD, RVSE, PRICE = (
     f"{P}/trading/order-rvsecncl",
     f"{P}/quotations/inquire-price",
 )
+SEARCH_INFO, PSBL_RVSECNCL, HOLIDAY = (
+    f"{P}/quotations/search-info",
+    f"{P}/trading/inquire-psbl-rvsecncl",
+    f"{P}/quotations/chk-holiday",
+)
 # real TR ids per path; paper = the same with a leading V (quotes identical on both hosts)
 TRS: dict[str, tuple[str, set[str]]] = {
     BALANCE: ("GET", {"TTTC8434R"}),
@@ -42,7 +48,13 @@ TRS: dict[str, tuple[str, set[str]]] = {
     CCLD: ("GET", {"TTTC0081R", "TTTC8001R", "CTSC9215R", "CTSC9115R"}),
     RVSE: ("POST", {"TTTC0013U", "TTTC0803U"}),
     PRICE: ("GET", {"FHKST01010100"}),
+    SEARCH_INFO: ("GET", {"CTPF1604R"}),
+    PSBL_RVSECNCL: ("GET", {"TTTC0084R", "TTTC8036R"}),
+    HOLIDAY: ("GET", {"CTCA0903R"}),
 }
+# the broker's samples give these no paper TR id; KIS_API.md section 8: paper answers EGW02006
+REAL_ONLY = {SEARCH_INFO, PSBL_RVSECNCL, HOLIDAY}
+NOT_PAPER = ("EGW02006", "모의투자 TR 이 아닙니다.")
 SELL_TRS = {"TTTC0011U", "TTTC0801U"}
 RATE_LIMITED = ("EGW00201", "초당 거래건수를 초과하였습니다.")
 
@@ -92,12 +104,14 @@ def real_tr(tr_id: str) -> str:
 def tr_error(path: str, tr_id: str, method: str, config: SimulatorConfig) -> tuple[int, dict[str, Any]] | None:
     """The reply refusing ``tr_id`` on ``path`` (unknown, wrong environment, wrong method), or None."""
     method_wanted, trs = TRS[path]
+    if config.env == "paper" and path in REAL_ONLY:
+        return 500, R.envelope("1", *NOT_PAPER)
     real = real_tr(tr_id)
     if real not in trs:
         return 500, R.envelope("1", "OPSQ0002", "없는 서비스 코드 입니다")
     paper_tr = tr_id != real
     if path != PRICE and config.env == "paper" and not paper_tr:
-        return 500, R.envelope("1", "EGW02006", "모의투자 TR 이 아닙니다.")
+        return 500, R.envelope("1", *NOT_PAPER)
     if config.env == "real" and paper_tr:
         return 500, R.envelope("1", "OPSQ0002", "없는 서비스 코드 입니다")
     if method != method_wanted:

@@ -6,7 +6,7 @@ Built from :class:`adapters.sim.account.SimAccount` data; no state of its own.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from statemachine.units import KST
@@ -134,32 +134,98 @@ def price_output(ticker: str, price: int, name: str) -> dict[str, str]:
         "stck_mxpr": str(up),
         "stck_llam": str(down),
         "stck_sdpr": str(price),
-        "wghn_avrg_stck_prc": str(price),
         "hts_frgn_ehrt": "0.00",
         "frgn_ntby_qty": "0",
         "pgtr_ntby_qty": "0",
-        "pvt_scnd_dmrs_prc": "0",
-        "dmrs_val": "0",
-        "dmsp_val": "0",
         "cpfn": "0",
         "rstc_wdth_prc": "0",
         "stck_fcam": "0",
         "stck_sspr": "0",
         "aspr_unit": str(tick),
         "hts_deal_qty_unit_val": "1",
-        "lstn_stcn": "0",
-        "hts_avls": "0",
+        "lstn_stcn": "10000000" if price else "0",
+        "hts_avls": str(price * 10_000_000 // 100_000_000),  # 억 KRW
         "per": "0.00",
         "pbr": "0.00",
         "stac_month": "12",
         "vol_tnrt": "0.00",
         "eps": "0.00",
         "bps": "0.00",
-        "d250_hgpr": str(price),
-        "w52_hgpr": str(price),
-        "w52_lwpr": str(price),
         "stck_shrn_iscd": ticker,
-        "hts_kor_isnm": name,
+    }
+
+
+def _weekday_before(d: date, days: int) -> date:
+    d -= timedelta(days=days)
+    while d.weekday() >= 5:
+        d -= timedelta(days=1)
+    return d
+
+
+def price_history(price: int, tick: int, today: date) -> dict[str, str]:
+    """The inquire-price fields about the past year and the instrument (52-week, 250-day and yearly
+    highs and lows with their dates, pivots, warnings, VI), derived from the price: the simulator
+    has no history, so the high is 18% above and the low 15% below, on fixed weekdays."""
+    if not price or not tick:
+        zero = {k: "0" for k in ("hi", "lo", "hi_rate", "lo_rate")}
+        d = today.strftime("%Y%m%d")
+        return _history_fields(price, zero, d, d, d, d)
+    hi = -(-int(price * 1.18) // tick) * tick
+    lo = int(price * 0.85) // tick * tick
+    v = {"hi": str(hi), "lo": str(lo),
+         "hi_rate": f"{(price - hi) / hi * 100:.2f}", "lo_rate": f"{(price - lo) / lo * 100:.2f}"}
+    hi_d, lo_d = _weekday_before(today, 47), _weekday_before(today, 212)
+    jan = date(today.year, 1, 2)
+    while jan.weekday() >= 5:
+        jan += timedelta(days=1)
+    yhi_d, ylo_d = max(hi_d, min(jan, today)), max(lo_d, min(jan, today))
+    return _history_fields(price, v, *(x.strftime("%Y%m%d") for x in (hi_d, lo_d, yhi_d, ylo_d)))
+
+
+def _history_fields(price: int, v: dict[str, str], hi_d: str, lo_d: str, yhi_d: str, ylo_d: str) -> dict[str, str]:
+    p = str(price)
+    return {
+        "new_hgpr_lwpr_cls_code": "",
+        "pvt_scnd_dmrs_prc": p,  # pivots of a day whose high, low and close are the price
+        "pvt_frst_dmrs_prc": p,
+        "pvt_pont_val": p,
+        "pvt_frst_dmsp_prc": p,
+        "pvt_scnd_dmsp_prc": p,
+        "dmrs_val": p,
+        "dmsp_val": p,
+        "wghn_avrg_stck_prc": f"{price}.00",
+        "d250_hgpr": v["hi"],
+        "d250_hgpr_date": hi_d,
+        "d250_hgpr_vrss_prpr_rate": v["hi_rate"],
+        "d250_lwpr": v["lo"],
+        "d250_lwpr_date": lo_d,
+        "d250_lwpr_vrss_prpr_rate": v["lo_rate"],
+        "stck_dryy_hgpr": v["hi"],
+        "dryy_hgpr_vrss_prpr_rate": v["hi_rate"],
+        "dryy_hgpr_date": yhi_d,
+        "stck_dryy_lwpr": v["lo"],
+        "dryy_lwpr_vrss_prpr_rate": v["lo_rate"],
+        "dryy_lwpr_date": ylo_d,
+        "w52_hgpr": v["hi"],
+        "w52_hgpr_vrss_prpr_ctrt": v["hi_rate"],
+        "w52_hgpr_date": hi_d,
+        "w52_lwpr": v["lo"],
+        "w52_lwpr_vrss_prpr_ctrt": v["lo_rate"],
+        "w52_lwpr_date": lo_d,
+        "whol_loan_rmnd_rate": "0.00",
+        "ssts_yn": "Y",
+        "fcam_cnnm": "원",
+        "cpfn_cnnm": "억",
+        "apprch_rate": "0.00",
+        "frgn_hldn_qty": "0",
+        "vi_cls_code": "N",
+        "ovtm_vi_cls_code": "N",
+        "last_ssts_cntg_qty": "0",
+        "invt_caful_yn": "N",
+        "mrkt_warn_cls_code": "00",
+        "short_over_yn": "N",
+        "sltr_yn": "N",
+        "mang_issu_cls_code": "N",
     }
 
 
@@ -205,7 +271,8 @@ def ccld_row(o: dict[str, Any]) -> dict[str, str]:
         "loan_dt": "",
         "ordr_empno": "",
         "ord_dvsn_cd": o.get("order_type", "01"),
-        "cncl_cfrm_qty": str(o["cancelled"]),
+        "cnc_cfrm_qty": str(o["cancelled"]),  # the broker's list
+        "cncl_cfrm_qty": str(o["cancelled"]),  # recorded replies (adapters/kis_sim/fields/ccld.py)
         "rmn_qty": str(o["remaining"]),
         "rjct_qty": str(o["rejected"]),
         "ccld_cndt_name": "없음",

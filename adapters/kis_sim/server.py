@@ -31,9 +31,12 @@ from adapters.kis_sim.tr_balance import balance
 from adapters.kis_sim.tr_cancel import cancel
 from adapters.kis_sim.tr_ccld import ccld
 from adapters.kis_sim.tr_common import Handler
+from adapters.kis_sim.tr_holiday import holiday
 from adapters.kis_sim.tr_order import order
 from adapters.kis_sim.tr_price import price
 from adapters.kis_sim.tr_psbl import psbl
+from adapters.kis_sim.tr_psbl_rvsecncl import psbl_rvsecncl
+from adapters.kis_sim.tr_search_info import search_info
 from adapters.kis_sim.wire import Drop, Send, drop, raw, reply
 from adapters.sim.account import SimAccount, SimSession
 
@@ -44,6 +47,9 @@ HANDLERS: dict[str, Handler] = {
     G.CCLD: ccld,
     G.RVSE: cancel,
     G.PRICE: price,
+    G.SEARCH_INFO: search_info,
+    G.PSBL_RVSECNCL: psbl_rvsecncl,
+    G.HOLIDAY: holiday,
 }
 
 

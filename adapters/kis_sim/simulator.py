@@ -12,7 +12,9 @@ command line, ``python -m adapters.kis_sim.simulator ACCOUNT [PORT]``:
 * :mod:`~adapters.kis_sim.config` - :class:`SimulatorConfig` and the fake test credentials;
 * :mod:`~adapters.kis_sim.gateway` - paths and TR ids, credential / token / rate-limit checks;
 * :mod:`~adapters.kis_sim.oauth` - token issue and revoke, hashkey, the token store;
-* ``tr_*`` - one module per TR family (balance, psbl, ccld, order, cancel, price);
+* ``tr_*`` - one module per TR family (balance, psbl, ccld, order, cancel, price, search_info,
+  psbl_rvsecncl, holiday);
+* :mod:`~adapters.kis_sim.fields` - the broker's published reply field lists, one module per TR family;
 * :mod:`~adapters.kis_sim.faults` - injected and configured faults;
 * :mod:`~adapters.kis_sim.wire` - writing replies with the broker's header casing;
 * :mod:`~adapters.kis_sim.replies` - reply bodies;
@@ -23,16 +25,33 @@ from __future__ import annotations
 
 from adapters.kis_sim.config import TEST_ACCOUNT, TEST_APPKEY, TEST_APPSECRET, SimulatorConfig
 from adapters.kis_sim.faults import Fault
-from adapters.kis_sim.gateway import BALANCE, CCLD, ORDER, PRICE, PSBL, RVSE, SELL_TRS, TRS
+from adapters.kis_sim.gateway import (
+    BALANCE,
+    CCLD,
+    HOLIDAY,
+    ORDER,
+    PRICE,
+    PSBL,
+    PSBL_RVSECNCL,
+    REAL_ONLY,
+    RVSE,
+    SEARCH_INFO,
+    SELL_TRS,
+    TRS,
+)
 from adapters.kis_sim.server import KisSimulator, SimulatorServer, main, serve_simulator
 
 __all__ = [
     "BALANCE",
     "CCLD",
+    "HOLIDAY",
     "ORDER",
     "PRICE",
     "PSBL",
+    "PSBL_RVSECNCL",
+    "REAL_ONLY",
     "RVSE",
+    "SEARCH_INFO",
     "SELL_TRS",
     "TEST_ACCOUNT",
     "TEST_APPKEY",

@@ -11,6 +11,8 @@ from starlette.requests import Request
 from adapters.kis_sim import replies as R
 from adapters.kis_sim.config import SimulatorConfig
 from adapters.kis_sim.faults import take_balance_fault
+from adapters.kis_sim.fields import balance as F
+from adapters.kis_sim.fields import shape
 from adapters.kis_sim.tr_common import Reply, account_error, page
 from adapters.sim.account import SimAccount
 
@@ -22,7 +24,7 @@ def balance(account: SimAccount, config: SimulatorConfig, q: dict[str, Any], req
     holdings = account.holdings()
     today = R.today_orders(s["orders"], account.clock().astimezone(R.KST).date())
     size = config.balance_page_size or (50 if config.env == "real" else 20)
-    pg = page(holdings, size, q, req, key=lambda h: h["ticker"])
+    pg = page(holdings, size, q, req, key=lambda h: h["ticker"], first=config.first_page_tr_cont)
     if pg is None:
         return 500, R.envelope("1", "OPSQ1002", "연속조회 키가 올바르지 않습니다"), ""
     chunk, cont, ctx = pg
@@ -41,8 +43,8 @@ def balance(account: SimAccount, config: SimulatorConfig, q: dict[str, Any], req
             "0",
             *msg,
             **ctx,
-            output1=[R.balance_row(h, today) for h in chunk],
-            output2=[R.balance_summary(s, holdings, today)],
+            output1=[shape(F.OUTPUT1, R.balance_row(h, today)) for h in chunk],
+            output2=[shape(F.OUTPUT2, R.balance_summary(s, holdings, today))],
         ),
         cont,
     )

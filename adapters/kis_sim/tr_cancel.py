@@ -1,6 +1,7 @@
 """The cancel / revise TR (``order-rvsecncl``, TTTC0803U / TTTC0013U; paper with a leading V):
 cancels only (``RVSE_CNCL_DVSN_CD`` 02), of all or part of the remaining quantity; the cancel
-gets an order number of its own."""
+gets an order number of its own. Its ``output`` carries the broker's lowercase field names and the
+UPPERCASE ones of recorded replies (:mod:`adapters.kis_sim.fields.order`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from starlette.requests import Request
 
 from adapters.kis_sim import replies as R
 from adapters.kis_sim.config import SimulatorConfig
+from adapters.kis_sim.fields import order as F
+from adapters.kis_sim.fields import shape
 from adapters.kis_sim.tr_common import Reply, account_error
 from adapters.sim.account import SimAccount, SimRejected
 
@@ -31,6 +34,11 @@ def cancel(account: SimAccount, config: SimulatorConfig, b: dict[str, Any], req:
         s["next_odno"] += 1
 
     account.update(new_no)
+    out = {
+        "KRX_FWDG_ORD_ORGNO": o["org_no"],
+        "ODNO": holder["odno"],
+        "ORD_TMD": account.clock().astimezone(R.KST).strftime("%H%M%S"),
+    }
     msg = (
         ("40640000", "모의투자 취소주문이 완료 되었습니다.")
         if config.env == "paper"
@@ -41,11 +49,7 @@ def cancel(account: SimAccount, config: SimulatorConfig, b: dict[str, Any], req:
         R.envelope(
             "0",
             *msg,
-            output={
-                "KRX_FWDG_ORD_ORGNO": o["org_no"],
-                "ODNO": holder["odno"],
-                "ORD_TMD": account.clock().astimezone(R.KST).strftime("%H%M%S"),
-            },
+            output=shape(F.RVSECNCL_OUTPUT, {**out, **{k.lower(): v for k, v in out.items()}}),
         ),
         "",
     )

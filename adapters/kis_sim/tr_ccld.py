@@ -10,6 +10,8 @@ from starlette.requests import Request
 
 from adapters.kis_sim import replies as R
 from adapters.kis_sim.config import SimulatorConfig
+from adapters.kis_sim.fields import ccld as F
+from adapters.kis_sim.fields import shape
 from adapters.kis_sim.tr_common import Reply, account_error, page
 from adapters.sim.account import SimAccount
 
@@ -35,7 +37,7 @@ def ccld(account: SimAccount, config: SimulatorConfig, q: dict[str, Any], req: R
     if q.get("INQR_DVSN", "00") == "00":
         rows.reverse()
     size = config.ccld_page_size or (100 if config.env == "real" else 15)
-    pg = page(rows, size, q, req, key=lambda o: o["odno"])
+    pg = page(rows, size, q, req, key=lambda o: o["odno"], first=config.first_page_tr_cont)
     if pg is None:
         return 500, R.envelope("1", "OPSQ1002", "연속조회 키가 올바르지 않습니다"), ""
     chunk, cont, ctx = pg
@@ -46,8 +48,8 @@ def ccld(account: SimAccount, config: SimulatorConfig, q: dict[str, Any], req: R
             "KIOK0510" if cont in ("D", "E") else "KIOK0500",
             "조회가 완료되었습니다",
             **ctx,
-            output1=[R.ccld_row(o) for o in chunk],
-            output2=R.ccld_summary(rows),
+            output1=[shape(F.OUTPUT1, R.ccld_row(o)) for o in chunk],
+            output2=shape(F.OUTPUT2, R.ccld_summary(rows)),
         ),
         cont,
     )

@@ -1,5 +1,13 @@
 """What the TR handlers of the simulator share: their signature, the account-number check and
-continuation paging (``tr_cont`` F/M/D/E with ``CTX_AREA_FK100`` / ``CTX_AREA_NK100``)."""
+continuation paging.
+
+Continuation as the broker documents it (KIS_API.md section 3; the portal's request header
+``tr_cont``: "N: 다음 데이터 조회 (output header의 tr_cont가 M일 경우)"): a page followed by more
+answers response header ``tr_cont`` "M" ("F" on the first page with ``first_page_tr_cont="F"``:
+the documents name both for "more"; the broker's samples test ``in ["M", "F"]``, 50 of them only
+``== "M"``), the last page "D" (the only page) or "E" (after continuation); the body carries
+``ctx_area_fk100`` / ``ctx_area_nk100`` (100 characters, space-padded), which the client passes
+back as ``CTX_AREA_FK100`` / ``CTX_AREA_NK100`` with request header ``tr_cont: N``."""
 
 from __future__ import annotations
 
@@ -24,7 +32,7 @@ def account_error(account: SimAccount, data: dict[str, Any]) -> dict[str, Any] |
 
 
 def page(
-    rows: list[Any], size: int, q: dict[str, Any], req: Request, key: Callable[[Any], str]
+    rows: list[Any], size: int, q: dict[str, Any], req: Request, key: Callable[[Any], str], first: str = "M"
 ) -> tuple[list[Any], str, dict[str, str]] | None:
     """The page of ``rows`` the continuation key asks for, its ``tr_cont`` and context fields;
     None if the key is not one this simulator wrote."""
@@ -37,7 +45,7 @@ def page(
             return None
     chunk = rows[offset : offset + size]
     more = offset + size < len(rows)
-    cont = ("F" if offset == 0 else "M") if more else ("D" if offset == 0 else "E")
+    cont = (first if offset == 0 else "M") if more else ("D" if offset == 0 else "E")
     last = key(chunk[-1]) if chunk else ""
     fk = (q.get("CANO", "") + "^" + q.get("ACNT_PRDT_CD", "") + "^").ljust(100)
     nk = (f"{last}^{offset + size}" if more else "").ljust(100)

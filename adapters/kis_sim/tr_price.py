@@ -1,4 +1,5 @@
-"""The current-price TR (``inquire-price``, FHKST01010100 on both hosts)."""
+"""The current-price TR (``inquire-price``, FHKST01010100 on both hosts): every field of the
+broker's list (:mod:`adapters.kis_sim.fields.price`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from starlette.requests import Request
 
 from adapters.kis_sim import replies as R
 from adapters.kis_sim.config import SimulatorConfig
+from adapters.kis_sim.fields import price as F
+from adapters.kis_sim.fields import shape
 from adapters.kis_sim.tr_common import Reply
 from adapters.sim.account import SimAccount
 
@@ -16,5 +19,8 @@ def price(account: SimAccount, config: SimulatorConfig, q: dict[str, Any], req: 
     code = q.get("FID_INPUT_ISCD", "")
     if q.get("FID_COND_MRKT_DIV_CODE") not in ("J", "NX", "UN"):
         return 200, R.envelope("1", "OPSQ2001", "ERROR : INPUT FIELD FID_COND_MRKT_DIV_CODE"), ""
-    out = R.price_output(code, account.price(code) or 0, account.name(code))
+    last = account.price(code) or 0
+    out = R.price_output(code, last, account.name(code))
+    today = account.clock().astimezone(R.KST).date()
+    out = shape(F.OUTPUT, {**out, **R.price_history(last, int(out["aspr_unit"]), today)})
     return 200, R.envelope("0", "MCA00000", "정상처리 되었습니다.", output=out), ""
