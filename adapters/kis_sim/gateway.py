@@ -120,12 +120,21 @@ def tr_error(path: str, tr_id: str, method: str, config: SimulatorConfig) -> tup
 
 
 async def fields(req: Request, path: str) -> dict[str, Any]:
-    """The request's fields: the query string of a GET TR, the JSON body of a POST one, their names
-    in UPPERCASE whatever case the client sent (the broker's own samples send lowercase query names
-    such as ``fid_input_iscd`` and ``ctx_area_nk100``, and the broker answers them)."""
+    """The request's fields: the query string of a GET TR with its names in UPPERCASE whatever case
+    the client sent (the broker's own samples send lowercase query names such as ``fid_input_iscd``
+    and ``ctx_area_nk100``, and the broker answers them); the JSON body of a POST TR as sent (the
+    broker's documents: "POST API의 경우 BODY값의 key값들을 대문자로 작성하셔야 합니다")."""
     if TRS[path][0] == "POST":
-        return {str(k).upper(): v for k, v in (await json_body(req)).items()}
+        return await json_body(req)
     return {k.upper(): v[0] for k, v in parse_qs(req.url.query, keep_blank_values=True).items()}
+
+
+def body_key_error(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The refusal of a POST body with a key not in UPPERCASE, or None (code and text unconfirmed)."""
+    bad = sorted(k for k in data if k != k.upper())
+    if bad:
+        return R.envelope("1", "OPSQ2001", f"ERROR : INPUT FIELD NOT FOUND [{bad[0].upper()}] (BODY key는 대문자)")
+    return None
 
 
 def canonical_path(path: str) -> str:

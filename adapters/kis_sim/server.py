@@ -154,6 +154,8 @@ class KisSimulator:
         if refused := G.tr_error(path, tr_id, req.method, self.config):
             return await reply(send, refused[0], refused[1], tr_id=tr_id)
         data = await G.fields(req, path)
+        if G.TRS[path][0] == "POST" and (refusal := G.body_key_error(data)):
+            return await reply(send, 200, refusal, tr_id=tr_id)
         status, payload, cont = HANDLERS[path](self.account, self.config, data, req, G.real_tr(tr_id))
         if fault == "timeout":
             await asyncio.sleep(self.config.timeout_sleep_s)

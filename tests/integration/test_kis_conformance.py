@@ -1,7 +1,8 @@
 """Conformance of the KIS simulator with the broker's published definitions.
 
 Every TR the simulator serves is driven on both hosts (paper and real-shaped) with UPPERCASE and
-lowercase parameter names; every field of the broker's list (adapters/kis_sim/fields, taken from
+lowercase parameter names (GET query names in any case are answered; POST body keys must be
+UPPERCASE, as the broker's documents say); every field of the broker's list (adapters/kis_sim/fields, taken from
 koreainvestment/open-trading-api) must be in the reply, a string, in its format, and nothing else;
 continuation gives first / middle / last pages as documented; the test app secret is 180
 characters like a real one.
@@ -248,6 +249,13 @@ def test_every_tr_answers_the_brokers_field_list(sim, env: str, path: str, lower
     if env == "paper" and path in G.REAL_ONLY:
         r = call(srv, path, next(iter(G.TRS[path][1])), {}, lower=lower)
         assert r.status_code == 500 and r.json()["msg_cd"] == "EGW02006"
+        return
+    if lower and G.TRS[path][0] == "POST":
+        # the broker's documents: POST body keys must be UPPERCASE; nothing is placed or cancelled
+        before = srv.account.read()
+        r = call(srv, path, next(iter(G.TRS[path][1])), order_body(), lower=True)
+        assert r.json()["rt_cd"] == "1" and r.json()["msg_cd"] == "OPSQ2001"
+        assert srv.account.read()["orders"] == before["orders"]
         return
     DRIVERS[path](srv, lower)
 
