@@ -115,7 +115,8 @@ def order_of(row: dict[str, Any], what: str) -> BrokerOrder | None:
         amount=num_int(row, "tot_ccld_amt", w),
         remaining=num_int(row, "rmn_qty", w),
         rejected=num_int(row, "rjct_qty", w),
-        cancelled=num_int(row, "cncl_cfrm_qty", w),
+        # recorded replies spell it cncl_cfrm_qty, the broker's published field list cnc_cfrm_qty
+        cancelled=num_int(row, "cncl_cfrm_qty" if "cncl_cfrm_qty" in row else "cnc_cfrm_qty", w),
         placed_at=placed,
         org_no=str(row.get("ord_gno_brno", "")).strip(),
     )

@@ -22,6 +22,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kis_helpers import many_holdings_account  # noqa: E402, I001
 
+from adapters.kis.errors import KisMalformedReply  # noqa: E402
+from adapters.kis.parse import order_of  # noqa: E402
 from adapters.kis_sim import gateway as G  # noqa: E402
 from adapters.kis_sim.fields import FORMATS, conforms  # noqa: E402
 from adapters.kis_sim.fields import balance as FB  # noqa: E402
@@ -382,3 +384,20 @@ def test_an_always_open_simulator_has_no_holidays(sim) -> None:
     assert {r["opnd_yn"] for r in body["output"]} == {"Y"}
     bad = call(srv, G.HOLIDAY, "CTCA0903R", {"BASS_DT": "2026-12-25"}).json()
     assert bad["rt_cd"] == "1" and bad["msg_cd"] == "OPSQ2001"
+
+
+def test_our_client_reads_the_cancelled_quantity_under_either_spelling(sim) -> None:
+    srv = sim("real")
+    placed = open_order(srv)
+    b = {**ACCT, "KRX_FWDG_ORD_ORGNO": placed["KRX_FWDG_ORD_ORGNO"], "ORGN_ODNO": placed["ODNO"],
+         "ORD_DVSN": "01", "RVSE_CNCL_DVSN_CD": "02", "ORD_QTY": "0", "ORD_UNPR": "0", "QTY_ALL_ORD_YN": "Y"}
+    ok(call(srv, G.RVSE, "TTTC0013U", b))
+    row = next(r for r in ok(call(srv, G.CCLD, "TTTC0081R", ccld_q()))["output1"] if r["odno"] == placed["ODNO"])
+    assert row["cnc_cfrm_qty"] == row["cncl_cfrm_qty"] == "5"
+    documented = {k: v for k, v in row.items() if k != "cncl_cfrm_qty"}
+    recorded = {k: v for k, v in row.items() if k != "cnc_cfrm_qty"}
+    for r in (row, documented, recorded):
+        got = order_of(r, "daily orders")
+        assert got is not None and got.cancelled == 5 and got.remaining == 0 and got.filled_quantity == 5
+    with pytest.raises(KisMalformedReply):
+        order_of({k: v for k, v in documented.items() if k != "cnc_cfrm_qty"}, "daily orders")
