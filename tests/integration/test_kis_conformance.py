@@ -289,6 +289,38 @@ def test_inquire_price_carries_the_fields_clients_missed() -> None:
     assert "hts_kor_isnm" not in FP.OUTPUT and len(FP.OUTPUT) == 82  # 48 served before, 34 missing
 
 
+def test_the_reply_builders_fill_every_listed_field_themselves() -> None:
+    """fields.shape() would blank a field a builder forgot; the builders must not rely on that."""
+    from datetime import date
+
+    from adapters.kis_sim import replies as R
+    from adapters.kis_sim.tr_holiday import row as holiday_row
+    from adapters.kis_sim.tr_psbl_rvsecncl import row as rvsecncl_row
+
+    order = {"odno": "0000000001", "org_no": "00950", "ticker": "069500", "side": "buy", "qty": 10,
+             "order_type": "01", "price": 0, "filled_qty": 5, "amount": 175000, "fees": 25, "remaining": 5,
+             "rejected": 0, "cancelled": 0, "name": "KOSPI200 ETF", "placed_at": NOW.isoformat()}
+    holding = {"ticker": "069500", "name": "KOSPI200 ETF", "quantity": 3, "orderable_quantity": 3, "price": 35000,
+               "avg_cost": 34000.0}
+    state = {"cash": 1_000_000}
+
+    class Acct:
+        session = "always-open"
+
+    built = {
+        "price": (FP.OUTPUT, {**R.price_output("069500", 35000, ""), **R.price_history(35000, 5, date(2026, 12, 1))}),
+        "balance row": (FB.OUTPUT1, R.balance_row(holding, [order])),
+        "balance summary": (FB.OUTPUT2, R.balance_summary(state, [holding], [order])),
+        "psbl": (FS.OUTPUT, R.psbl_output(1_000_000, 35000)),
+        "ccld row": (FC.OUTPUT1, R.ccld_row(order)),
+        "ccld summary": (FC.OUTPUT2, R.ccld_summary([order])),
+        "psbl-rvsecncl row": (FR.OUTPUT, rvsecncl_row(order)),
+        "holiday row": (FH.OUTPUT, holiday_row(Acct(), date(2026, 12, 1))),  # type: ignore[arg-type]
+    }
+    for what, (spec, obj) in built.items():
+        assert set(spec) <= set(obj), (what, set(spec) - set(obj))
+
+
 # ------------------------------------------------------------------------------ continuation
 def pages(srv: SimulatorServer, path: str, real_tr: str, q: dict[str, str], *, lower: bool,
           out: str) -> list[tuple[str, list[dict[str, str]], dict[str, Any]]]:
