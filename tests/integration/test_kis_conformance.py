@@ -102,8 +102,8 @@ def call(srv: SimulatorServer, path: str, real_tr: str, params: dict[str, str], 
                "custtype": "P", "tr_cont": tr_cont}
     url = srv.url + (url_path or path)
     if G.TRS[path][0] == "POST":
-        return httpx.post(url, json=data, headers=headers)
-    return httpx.get(url, params=data, headers=headers)
+        return httpx.post(url, json=data, headers=headers, timeout=60)
+    return httpx.get(url, params=data, headers=headers, timeout=60)
 
 
 def ok(r: httpx.Response) -> dict[str, Any]:
@@ -399,6 +399,9 @@ def test_buying_power_for_a_market_order_is_priced_at_the_current_price(sim, unp
 
 
 def test_holiday_calendar_follows_the_simulators_krx_session(tmp_path: Path) -> None:
+    from adapters.scheduler.calendar import XKRX
+
+    XKRX.status(NOW)  # build the calendar (seconds on a busy machine) before the simulator is asked
     path = tmp_path / "acct.json"
     SimAccount.demo(path)
     with SimulatorServer(path, cfg("real"), clock=lambda: NOW, session="krx") as srv:
