@@ -49,7 +49,9 @@ class GeminiSettings(BaseSettings):
     model: str = GEMINI_DEFAULT_MODEL
     api_version: str = GEMINI_DEFAULT_API_VERSION
     base_url: str | None = None
-    timeout_ms: int = Field(120_000, ge=100, description="per HTTP call, milliseconds")
+    timeout_ms: int = Field(120_000, ge=100, description="wall-clock deadline per HTTP call (the whole reply), ms")
+    step_timeout_ms: int = Field(420_000, ge=100, description="wall-clock deadline per planning step (every call "
+                                 "and backoff wait of one attempt), ms")
     retry_attempts: int = Field(3, ge=1, le=10)
     retry_initial_delay_s: float = Field(2.0, ge=0)
     retry_max_delay_s: float = Field(30.0, ge=0)
