@@ -42,6 +42,7 @@ from pydantic import SecretStr
 
 from adapters.clock import SystemClock
 from adapters.config import GEMINI_DEFAULT_API_VERSION, GEMINI_DEFAULT_MODEL, GeminiSettings
+from adapters.gemini.cost import attempt_cost
 from adapters.gemini.deadline import CallDeadlineExceeded, call_with_deadline
 from adapters.gemini.prompt import SYSTEM_INSTRUCTION, build_prompt
 from adapters.gemini.redaction import API_KEY_RE, cap, redact, redacted_cap
@@ -127,10 +128,12 @@ class GeminiPlanner:
             message = redact(exc.message, self._secrets)
             meta["error"] = message
             meta["call_latency_ms"] = int((self.monotonic() - t0) * 1000)
+            meta["cost"] = attempt_cost(meta["usage"], self.settings.model, self.settings.prices)
             log.warning("gemini %s attempt %d failed: %s", ctx.side.value, ctx.attempt, message)
             raise PlanningError(message, planner=self.name, model=self.settings.model,
                                 reason=exc.fields.get("reason", "error")) from None
         meta["call_latency_ms"] = int((self.monotonic() - t0) * 1000)
+        meta["cost"] = attempt_cost(meta["usage"], self.settings.model, self.settings.prices)
         return Plan(side=ctx.side, orders=orders, planner=self.name, meta=meta)
 
     # ------------------------------------------------------------------ steps
