@@ -132,14 +132,19 @@ def main() -> int:
             source, key = api_key_from_env(os.environ)
             if not key:
                 ap.error("--real needs GOOGLE_API_KEY or GEMINI_API_KEY")
-            settings = GeminiSettings()  # the real model id, v1beta, the production timeout and retries
+            settings = GeminiSettings()  # REBALANCE_GEMINI_* as set (model id, v1beta, production deadlines)
             library = CASSETTES / "gemini_real"
             client = make_client(key, timeout_ms=settings.timeout_ms, api_version=settings.api_version)
             print(f"recording against the real API with the key from {source}, model {settings.model}")
             for name in names:
                 print("-", name)
-                with gemini_vcr("all", library).use_cassette(f"{name}.yaml"):
+                with gemini_vcr("all", library, secrets=(key,)).use_cassette(f"{name}.yaml"):
                     table[name][1](client, settings)
+                path = library / f"{name}.yaml"
+                if path.exists() and key in path.read_text(errors="replace"):  # never keep a cassette with the key
+                    path.unlink()
+                    print(f"   error: {path} held the key after scrubbing; deleted it")
+                    return 1
             return 0
         settings = fast_settings()
         for name in names:
