@@ -75,16 +75,16 @@ def _key(side: Side) -> str:
 
 
 def tradable_tickers(ctx: PlanningContext) -> list[str]:
-    """The tickers this side may order (R1), in the drift report's order: sells, the eligible
-    holdings with an orderable quantity; buys, the eligible targets with a price, not sold in this run."""
+    """The tickers this side may order (R1), in the drift report's order, with a price (R3): sells, the
+    eligible holdings with an orderable quantity; buys, the eligible targets not sold in this run."""
     out = []
     for row in ctx.drift.tickers:
         t = row.ticker
-        if not eligible(ctx, t, ctx.side):
+        if not eligible(ctx, t, ctx.side) or (ctx.snapshot.price(t) or 0) <= 0:  # no price: R3 refuses it
             continue
         if ctx.side is Side.SELL and orderable(ctx, t) <= 0:
             continue
-        if ctx.side is Side.BUY and (t in ctx.sold_tickers or (ctx.snapshot.price(t) or 0) <= 0):
+        if ctx.side is Side.BUY and t in ctx.sold_tickers:
             continue
         out.append(t)
     return out

@@ -151,3 +151,15 @@ def test_the_schemas_are_the_seeds_shapes() -> None:
     # strict: the SDK's response.parsed (model_validate_json) is None for a string quantity
     with pytest.raises(ValueError):
         SellPlanReply.model_validate_json(sells(order(quantity="10")))
+
+
+def test_a_ticker_without_a_price_is_not_tradable(tmp_path: Path) -> None:
+    ctx = demo_context(tmp_path, Side.SELL)
+    assert "411420" in tradable_tickers(ctx)
+    holdings = [h.model_copy(update={"price": 0}) if h.ticker == "411420" else h for h in ctx.snapshot.holdings]
+    prices = {t: p for t, p in ctx.snapshot.prices.items() if t != "411420"}
+    unpriced = ctx.model_copy(update={"snapshot": ctx.snapshot.model_copy(update={"holdings": holdings,
+                                                                                  "prices": prices})})
+    assert "411420" not in tradable_tickers(unpriced)
+    assert "411420" not in response_json_schema(unpriced)["properties"]["sell_orders"]["items"]["properties"][
+        "ticker"]["enum"]
