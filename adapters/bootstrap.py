@@ -48,16 +48,17 @@ def make_broker(settings: Settings, clock: Clock) -> Broker:
     return make_kis_broker(settings, clock)
 
 
-def make_planners(settings: Settings):
+def make_planners(settings: Settings, clock: Clock | None = None):
     """The planner registry, built once per engine (one Gemini client shared by every attempt).
-    Imported lazily: the Gemini SDK is only loaded when a run plans."""
+    Imported lazily: the Gemini SDK is only loaded when a run plans. ``clock`` measures the Gemini
+    planner's deadlines."""
     built: dict[str, object] = {}
 
     def factory(name: str) -> Planner:
         if "f" not in built:
             from adapters.planners import planner_factory
 
-            built["f"] = planner_factory(settings)
+            built["f"] = planner_factory(settings, clock=clock)
         return built["f"](name)  # type: ignore[operator]
 
     return factory
@@ -129,7 +130,7 @@ def bootstrap(settings: Settings | None = None, *, db_url: str | None = None, cl
         return make_broker(settings, clock)
 
     def engine_factory(progress=None) -> Engine:
-        return Engine(db.unit_of_work, broker_factory(), make_planners(settings), clock, es,
+        return Engine(db.unit_of_work, broker_factory(), make_planners(settings, clock), clock, es,
                       hooks=CrashHooks(settings.crash_at), owner=lease_owner(), lease_is_dead=lease_is_dead,
                       guards=[kill_switch_guard(settings), *live_guards(settings, clock)], progress=progress)
 

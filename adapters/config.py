@@ -19,7 +19,7 @@ import os
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.retry_policy import RetryPolicy
@@ -41,6 +41,26 @@ def api_key_from_env(environ: Mapping[str, str] | None = None) -> tuple[str | No
     return None, None
 
 
+class ModelPrice(BaseModel):
+    """A model's list price in US dollars per one million tokens (prompts up to 200k tokens).
+    Output includes the model's thinking tokens, as Google bills them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input_usd_per_mtok: float = Field(ge=0)
+    output_usd_per_mtok: float = Field(ge=0)
+
+
+#: Google's published list prices (USD per 1M tokens, prompts <= 200k tokens) when this was written;
+#: an estimate, not an invoice: override with REBALANCE_GEMINI_PRICES (JSON) when they change.
+GEMINI_DEFAULT_PRICES: dict[str, ModelPrice] = {
+    "gemini-3.1-pro-preview": ModelPrice(input_usd_per_mtok=2.0, output_usd_per_mtok=12.0),
+    "gemini-3-pro-preview": ModelPrice(input_usd_per_mtok=2.0, output_usd_per_mtok=12.0),
+    "gemini-2.5-pro": ModelPrice(input_usd_per_mtok=1.25, output_usd_per_mtok=10.0),
+    "gemini-2.5-flash": ModelPrice(input_usd_per_mtok=0.30, output_usd_per_mtok=2.50),
+}
+
+
 class GeminiSettings(BaseSettings):
     """Read from ``REBALANCE_GEMINI_*``; the API key is not here (:func:`api_key_from_env`)."""
 
@@ -49,12 +69,18 @@ class GeminiSettings(BaseSettings):
     model: str = GEMINI_DEFAULT_MODEL
     api_version: str = GEMINI_DEFAULT_API_VERSION
     base_url: str | None = None
-    timeout_ms: int = Field(120_000, ge=100, description="per HTTP call, milliseconds")
+    timeout_ms: int = Field(120_000, ge=100, description="wall-clock deadline per HTTP call (the whole reply), ms")
+    step_timeout_ms: int = Field(420_000, ge=100, description="wall-clock deadline per planning step (every call "
+                                 "and backoff wait of one attempt), ms")
     retry_attempts: int = Field(3, ge=1, le=10)
     retry_initial_delay_s: float = Field(2.0, ge=0)
     retry_max_delay_s: float = Field(30.0, ge=0)
     record_limit_bytes: int = Field(8192, ge=256, description="cap on the prompt and reply kept in meta")
     temperature: float | None = None
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=lambda: dict(GEMINI_DEFAULT_PRICES),
+        description="USD per 1M tokens by model id (JSON: {\"model\": {\"input_usd_per_mtok\": 2.0, "
+                    "\"output_usd_per_mtok\": 12.0}}); a model missing here is recorded as unpriced")
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(attempts=self.retry_attempts, initial_s=self.retry_initial_delay_s,

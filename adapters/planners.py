@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -29,7 +28,7 @@ from adapters.gemini.planner import GeminiPlanner, make_client
 from statemachine.errors import PlanningError
 from statemachine.models import Plan, PlanningContext
 from statemachine.planner_greedy import GreedyPlanner
-from statemachine.ports import Planner
+from statemachine.ports import Clock, Planner
 from statemachine.settings import EngineSettings
 
 NAMES = ("auto", "gemini", "greedy", "optimal")
@@ -104,9 +103,11 @@ def optimal_planner(engine: EngineSettings) -> Planner:
     return cls(**{k: v for k, v in offered.items() if k in params})
 
 
-def planner_factory(settings: AnySettings, *, client: genai.Client | None = None,
-                    sleep: Callable[[float], None] = time.sleep) -> Callable[[str], Planner]:
-    """``factory(name) -> Planner`` for the engine. ``client`` overrides the one built from the key."""
+def planner_factory(settings: AnySettings, *, client: genai.Client | None = None, clock: Clock | None = None,
+                    sleep: Callable[[float], None] | None = None) -> Callable[[str], Planner]:
+    """``factory(name) -> Planner`` for the engine. ``client`` overrides the one built from the key;
+    ``clock`` measures the Gemini deadlines (default the system clock); ``sleep`` is the Gemini
+    planner's backoff wait (default ``clock.sleep``)."""
     ps = _coerce(settings)
     lock = threading.Lock()
     built: dict[str, genai.Client] = {}
@@ -131,7 +132,7 @@ def planner_factory(settings: AnySettings, *, client: genai.Client | None = None
             if c is None:
                 return UnavailablePlanner("gemini", "the gemini planner needs an API key: set GOOGLE_API_KEY "
                                           "or GEMINI_API_KEY")
-            return GeminiPlanner(c, ps.gemini, ps.engine.fees, sleep=sleep)
+            return GeminiPlanner(c, ps.gemini, ps.engine.fees, clock=clock, sleep=sleep)
         if name == "greedy":
             return GreedyPlanner(ps.engine.fees, sell_untargeted=ps.engine.sell_untargeted)
         if name == "optimal":

@@ -43,29 +43,39 @@ REPLAY_BASE_URL = "http://127.0.0.1:9"  # discard port: a request that escapes v
 SECRET_HEADERS = ["x-goog-api-key", "authorization", "appkey", "appsecret", "x-goog-user-project"]
 
 
-def _scrub_text(text: str) -> str:
-    return API_KEY_PATTERN.sub("REDACTED", text.replace(FAKE_KEY, "REDACTED"))
+def _scrub_text(text: str, secrets: tuple[str, ...] = ()) -> str:
+    for s in (FAKE_KEY, *secrets):
+        if s:
+            text = text.replace(s, "REDACTED")
+    return API_KEY_PATTERN.sub("REDACTED", text)
 
 
-def _scrub_request(request: Any) -> Any:
-    if request.body:
-        body = request.body.decode() if isinstance(request.body, bytes) else request.body
-        request.body = _scrub_text(body).encode()
-    return request
+def _scrubbers(secrets: tuple[str, ...]) -> tuple[Callable[[Any], Any], Callable[[dict[str, Any]], dict[str, Any]]]:
+    """vcrpy hooks removing ``secrets`` (the recording key: exact text, whatever its shape) and
+    anything key-shaped from request and response bodies, and the secret headers from responses."""
+
+    def request(req: Any) -> Any:
+        if req.body:
+            body = req.body.decode() if isinstance(req.body, bytes) else req.body
+            req.body = _scrub_text(body, secrets).encode()
+        return req
+
+    def response(resp: dict[str, Any]) -> dict[str, Any]:
+        body = resp.get("body", {}).get("string")
+        if body:
+            text = body.decode() if isinstance(body, bytes) else body
+            resp["body"]["string"] = _scrub_text(text, secrets).encode()
+        for name in list(resp.get("headers", {})):
+            if name.lower() in SECRET_HEADERS:
+                del resp["headers"][name]
+        return resp
+
+    return request, response
 
 
-def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    body = response.get("body", {}).get("string")
-    if body:
-        text = body.decode() if isinstance(body, bytes) else body
-        response["body"]["string"] = _scrub_text(text).encode()
-    for name in list(response.get("headers", {})):
-        if name.lower() in SECRET_HEADERS:
-            del response["headers"][name]
-    return response
-
-
-def gemini_vcr(record_mode: str = "none", library: Path = GEMINI_CASSETTES) -> vcr.VCR:
+def gemini_vcr(record_mode: str = "none", library: Path = GEMINI_CASSETTES, secrets: tuple[str, ...] = ()) -> vcr.VCR:
+    """``secrets``: more exact texts to scrub when recording (the real key of a live recording)."""
+    scrub_request, scrub_response = _scrubbers(secrets)
     return vcr.VCR(
         cassette_library_dir=str(library),
         record_mode=record_mode,
@@ -73,8 +83,8 @@ def gemini_vcr(record_mode: str = "none", library: Path = GEMINI_CASSETTES) -> v
         filter_headers=SECRET_HEADERS,
         filter_query_parameters=["key"],
         decode_compressed_response=True,
-        before_record_request=_scrub_request,
-        before_record_response=_scrub_response,
+        before_record_request=scrub_request,
+        before_record_response=scrub_response,
     )
 
 

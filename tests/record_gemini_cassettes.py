@@ -5,13 +5,14 @@
     GOOGLE_API_KEY=... .venv/bin/python tests/record_gemini_cassettes.py --real
                                            # the real API; writes tests/cassettes/gemini_real/
 
-Each scenario scripts the fake server's replies, then runs the real code path (the planner, or the
-whole engine over the simulated demo account) inside a vcrpy cassette in record mode "all". The
-good plans are the greedy planner's plans for the same account, so they pass R1-R5; the bad ones
-are derived from them (a quantity cut so R2 fails, prose around the JSON, a string quantity, an
-unknown ticker). With ``--real`` only the scenarios a real model can answer are recorded (a plan
-for each side, and the engine run); errors such as 429 or 503 cannot be provoked on demand, so
-those cassettes stay the fake server's. See docs/gemini.md.
+The fake server is as strict as the live API about the request (tests/fake_gemini.py); a scenario
+whose request it rejects stops the recording. Each scenario scripts the fake server's replies, then
+runs the real code path (the planner, or the whole engine over the simulated demo account) inside a
+vcrpy cassette in record mode "all". The good plans are the greedy planner's plans for the same
+account, so they pass R1-R5; the bad ones are derived from them (a quantity cut so R2 fails, prose
+around the JSON, a string quantity, an unknown ticker). With ``--real`` only the scenarios a real
+model can answer are recorded (a plan for each side, and the engine run); errors such as 429 or 503
+cannot be provoked on demand, so those cassettes stay the fake server's. See docs/gemini.md.
 """
 
 from __future__ import annotations
@@ -131,14 +132,19 @@ def main() -> int:
             source, key = api_key_from_env(os.environ)
             if not key:
                 ap.error("--real needs GOOGLE_API_KEY or GEMINI_API_KEY")
-            settings = GeminiSettings()  # the real model id, v1beta, the production timeout and retries
+            settings = GeminiSettings()  # REBALANCE_GEMINI_* as set (model id, v1beta, production deadlines)
             library = CASSETTES / "gemini_real"
             client = make_client(key, timeout_ms=settings.timeout_ms, api_version=settings.api_version)
             print(f"recording against the real API with the key from {source}, model {settings.model}")
             for name in names:
                 print("-", name)
-                with gemini_vcr("all", library).use_cassette(f"{name}.yaml"):
+                with gemini_vcr("all", library, secrets=(key,)).use_cassette(f"{name}.yaml"):
                     table[name][1](client, settings)
+                path = library / f"{name}.yaml"
+                if path.exists() and key in path.read_text(errors="replace"):  # never keep a cassette with the key
+                    path.unlink()
+                    print(f"   error: {path} held the key after scrubbing; deleted it")
+                    return 1
             return 0
         settings = fast_settings()
         for name in names:
@@ -153,6 +159,9 @@ def main() -> int:
                 left = len(fake.steps)
                 if left:
                     print(f"   warning: {left} scripted step(s) not used")
+                if fake.rejected:  # the strict stand-in answered 400 as the live API would: never keep that
+                    print(f"   error: the stand-in rejected the request: {fake.rejected[0]['error']['message']}")
+                    return 1
     return 0
 
 

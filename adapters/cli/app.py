@@ -155,12 +155,17 @@ def show(run_id: str, as_json: JsonOpt = False) -> None:
 @app.command()
 @handled
 def history(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20, as_json: JsonOpt = False) -> None:
-    """Finished runs (table rebalancing_history)."""
-    rows = queries.history(get_app().db.unit_of_work, limit)
+    """Finished runs (table rebalancing_history) and the LLM's cost.
+
+    Each row carries its run's LLM tokens and estimated price (list prices, USD); below the table,
+    one line per recent month."""
+    uow = get_app().db.unit_of_work
+    rows = queries.history(uow, limit)
+    months = queries.llm_cost_by_month(uow)
     if as_json:
-        emit({"history": rows})
+        emit({"history": rows, "llm_cost_by_month": months})
     else:
-        history_table(out, rows)
+        history_table(out, rows, months)
 
 
 @app.command()

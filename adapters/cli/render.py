@@ -25,6 +25,21 @@ def _t(iso: str | None, with_date: bool = False) -> str:
     return datetime.fromisoformat(iso).strftime(fmt)[:-3] if iso else ""
 
 
+def usd(micros: int | None) -> str:
+    """An estimate in millionths of a USD, for reading: ``$0.0123``."""
+    return "-" if micros is None else f"${micros / 1_000_000:,.4f}"
+
+
+def llm_line(cost: dict[str, Any] | None) -> str:
+    """A run's (or a month's) LLM tokens and estimated price in one phrase."""
+    if not cost or not cost.get("llm_attempts"):
+        return "no LLM calls (no tokens, no cost)"
+    unpriced = f", {cost['unpriced_attempts']} unpriced" if cost.get("unpriced_attempts") else ""
+    return (f"{cost['llm_attempts']} LLM attempt(s), {cost['total_tokens']:,} tokens "
+            f"({cost['prompt_tokens']:,} in / {cost['output_tokens']:,} out), est. {usd(cost['usd_micros'])}"
+            f"{unpriced} ({', '.join(cost.get('models') or [])}; list prices, USD)")
+
+
 def drift_tables(console: Console, drift: dict[str, Any] | None, title: str) -> None:
     if not drift:
         return
@@ -57,6 +72,8 @@ def show_run(console: Console, view: dict[str, Any]) -> None:
         console.print(f"[red]error:[/] {run['error']}")
     if run.get("blocked_reason"):
         console.print(f"[magenta]blocked:[/] {run['blocked_reason']}")
+    if "llm_cost" in view:
+        console.print(f"LLM: {llm_line(view['llm_cost'])}")
     t = Table(title="Timeline")
     for c in ("#", "time (UTC)", "took", "transition", "status", "actor", "what happened"):
         t.add_column(c)
@@ -71,7 +88,10 @@ def show_run(console: Console, view: dict[str, Any]) -> None:
     drift_tables(console, view.get("drift_before"), "Before")
     for p in view["plans"]:
         verdict = "[green]passed[/]" if p["passed"] else ("[red]failed[/]" if p["passed"] is False else "unchecked")
-        console.print(f"[bold]{p['side']} plan, attempt {p['attempt']}[/] by {p['planner']}: {verdict}"
+        cost = (p.get("meta") or {}).get("cost")
+        tokens = (f"  ({cost['total_tokens']:,} tokens, est. {usd(cost.get('usd_micros'))})"
+                  if isinstance(cost, dict) else "")
+        console.print(f"[bold]{p['side']} plan, attempt {p['attempt']}[/] by {p['planner']}: {verdict}{tokens}"
                       + (f"  [red]planner error:[/] {p['error']}" if p["error"] else ""))
         for o in p["orders"]:
             console.print(f"   {p['side']} {o['quantity']:>6,} x {o['ticker']} {o['name'][:24]}  — {o['reason']}")
@@ -114,15 +134,20 @@ def runs_table(console: Console, runs: list[dict[str, Any]], now: datetime, titl
     console.print(t)
 
 
-def history_table(console: Console, rows: list[dict[str, Any]]) -> None:
+def history_table(console: Console, rows: list[dict[str, Any]],
+                  months: list[dict[str, Any]] | None = None) -> None:
     t = Table(title="Rebalancing history")
-    for c in ("executed (UTC)", "run", "status", "MP/Sub-MP thr", "drift before", "drift after", "trades", "cost"):
+    for c in ("executed (UTC)", "run", "status", "MP/Sub-MP thr", "drift before", "drift after", "trades", "cost",
+              "LLM tokens", "LLM est. USD"):
         t.add_column(c)
     for h in rows:
         b = (h.get("drift_before") or {}).get("total_abs_drift")
         a = (h.get("drift_after") or {}).get("total_abs_drift")
+        llm = h.get("llm_cost") or {}
         t.add_row(h["executed_at"][:19], h["run_id"], _status(h["status"]),
                   f"{h['mp_threshold_percent']}/{h['sub_mp_threshold_percent']}",
                   "-" if b is None else f"{b:.2f}pp", "-" if a is None else f"{a:.2f}pp", str(len(h["trades"])),
-                  f"{h['total_cost']:,}")
+                  f"{h['total_cost']:,}", f"{llm.get('total_tokens', 0):,}", usd(llm.get("usd_micros", 0)))
     console.print(t)
+    for m in months or []:
+        console.print(f"LLM cost {m['month']} ({m['runs']} finished run(s)): {llm_line(m)}")

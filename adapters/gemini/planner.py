@@ -16,18 +16,22 @@ cap). Doing it here, not in the SDK, lets each attempt be counted and recorded; 
 loop, never two stacked. Exhausting the policy raises one PlanningError listing every attempt's
 error.
 
+Deadlines (wall clock, on the injected Clock): each HTTP call must be complete within
+``timeout_ms`` (:mod:`adapters.gemini.deadline`; the SDK's own timeout is per read only, so a
+trickled reply would pass it), and one planning step (this ``plan()`` call: every HTTP attempt
+and backoff wait) within ``step_timeout_ms``. A call past its deadline is a retried timeout; a
+step past its deadline is a failed attempt (``reason="deadline"``) without further calls.
+
 Secrets: the API key lives only in the client. Everything that leaves this module (meta, error
-messages, logs) passes through :func:`redact`, which removes the client's key and anything that
-looks like a Google API key.
+messages, logs) passes through :mod:`adapters.gemini.redaction`, which removes the client's key
+and anything that looks like a Google API key, on the WHOLE text before anything is cut from it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -36,12 +40,17 @@ from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import SecretStr
 
+from adapters.clock import SystemClock
 from adapters.config import GEMINI_DEFAULT_API_VERSION, GEMINI_DEFAULT_MODEL, GeminiSettings
+from adapters.gemini.cost import attempt_cost
+from adapters.gemini.deadline import CallDeadlineExceeded, call_with_deadline
 from adapters.gemini.prompt import SYSTEM_INSTRUCTION, build_prompt
-from adapters.gemini.schema import parse_reply, reply_schema
+from adapters.gemini.redaction import API_KEY_RE, cap, redact, redacted_cap
+from adapters.gemini.schema import parse_reply, response_json_schema
 from statemachine.errors import PlanningError
 from statemachine.fees import FeeModel
-from statemachine.models import Plan, PlanningContext, PlanOrder, Side
+from statemachine.models import Plan, PlanningContext, PlanOrder
+from statemachine.ports import Clock
 
 try:  # the SDK's default HTTP stack is the httpx2 fork; plain httpx with GOOGLE_GENAI_HTTP_CLIENT=httpx
     import httpx2
@@ -52,7 +61,8 @@ log = logging.getLogger("rebalance.gemini")
 
 DEFAULT_MODEL = GEMINI_DEFAULT_MODEL
 DEFAULT_API_VERSION = GEMINI_DEFAULT_API_VERSION
-API_KEY_RE = re.compile(r"AIza[0-9A-Za-z_\-]{35}")
+__all__ = ["API_KEY_RE", "DEFAULT_API_VERSION", "DEFAULT_MODEL", "RETRY_STATUSES", "GeminiPlanner", "GeminiSettings",
+           "cap", "make_client", "redact"]
 
 _TIMEOUTS: tuple[type[BaseException], ...] = (httpx.TimeoutException,) + (
     (httpx2.TimeoutException,) if httpx2 is not None else ())
@@ -74,21 +84,6 @@ def make_client(api_key: str | SecretStr, base_url: str | None = None, timeout_m
         base_url=base_url, api_version=api_version, timeout=timeout_ms))
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    for s in secrets:
-        if s:
-            text = text.replace(s, "[REDACTED]")
-    return API_KEY_RE.sub("[REDACTED]", text)
-
-
-def cap(text: str, limit: int) -> str:
-    """At most ``limit`` UTF-8 bytes of ``text``, with a note when something was cut."""
-    raw = text.encode("utf-8")
-    if len(raw) <= limit:
-        return text
-    return raw[:limit].decode("utf-8", errors="ignore") + f"...[truncated: {len(raw):,} bytes in all]"
-
-
 def _retry_hint(details: Any) -> float | None:
     """A 429's ``google.rpc.RetryInfo`` delay ("17s") in seconds, if the error carries one."""
     try:
@@ -104,14 +99,17 @@ class GeminiPlanner:
     name = "gemini"
 
     def __init__(self, client: genai.Client, settings: GeminiSettings,
-                 fees: FeeModel | None = None, *, sleep: Callable[[float], None] = time.sleep,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 fees: FeeModel | None = None, *, clock: Clock | None = None,
+                 sleep: Callable[[float], None] | None = None) -> None:
+        """``clock`` measures the deadlines and latencies; ``sleep`` is the backoff wait between
+        transport attempts (default ``clock.sleep``; tests record the delays instead)."""
         self.client = client
         self.settings = settings
         self.fees = fees or FeeModel()
         self.policy = self.settings.retry_policy()
-        self.sleep = sleep
-        self.monotonic = monotonic
+        self.clock: Clock = clock or SystemClock()
+        self.sleep = sleep if sleep is not None else self.clock.sleep
+        self.monotonic = self.clock.monotonic
         self.last_meta: dict[str, Any] = {}
         key = getattr(getattr(client, "_api_client", None), "api_key", None)
         self._secrets = [key] if isinstance(key, str) and key else []
@@ -123,17 +121,19 @@ class GeminiPlanner:
         self.last_meta = meta
         t0 = self.monotonic()
         try:
-            response = self._call(prompt, ctx.side, meta)
+            response = self._call(prompt, ctx, meta, step_deadline=t0 + self.settings.step_timeout_ms / 1000)
             self._record_reply(meta, response)
             orders = self._orders(ctx, response)
         except PlanningError as exc:
             message = redact(exc.message, self._secrets)
             meta["error"] = message
             meta["call_latency_ms"] = int((self.monotonic() - t0) * 1000)
+            meta["cost"] = attempt_cost(meta["usage"], self.settings.model, self.settings.prices)
             log.warning("gemini %s attempt %d failed: %s", ctx.side.value, ctx.attempt, message)
             raise PlanningError(message, planner=self.name, model=self.settings.model,
                                 reason=exc.fields.get("reason", "error")) from None
         meta["call_latency_ms"] = int((self.monotonic() - t0) * 1000)
+        meta["cost"] = attempt_cost(meta["usage"], self.settings.model, self.settings.prices)
         return Plan(side=ctx.side, orders=orders, planner=self.name, meta=meta)
 
     # ------------------------------------------------------------------ steps
@@ -142,27 +142,41 @@ class GeminiPlanner:
         return {
             "planner": self.name, "model": self.settings.model, "api_version": self.settings.api_version,
             "side": ctx.side.value, "attempt": ctx.attempt, "timeout_ms": self.settings.timeout_ms,
-            "prompt": cap(redact(prompt, self._secrets), limit),
+            "step_timeout_ms": self.settings.step_timeout_ms,
+            "prompt": redacted_cap(prompt, limit, self._secrets),
             "prompt_bytes": len(prompt.encode("utf-8")),
             "prompt_sha256": hashlib.sha256(prompt.encode("utf-8")).hexdigest(),
             "reply": None, "usage": None, "transport_attempts": [], "transport_retries": 0,
         }
 
-    def _config(self, side: Side) -> types.GenerateContentConfig:
+    def _config(self, ctx: PlanningContext) -> types.GenerateContentConfig:
+        """Structured output as a plain JSON Schema (``responseJsonSchema``), never ``response_schema``."""
         return types.GenerateContentConfig(
             system_instruction=SYSTEM_INSTRUCTION, response_mime_type="application/json",
-            response_schema=reply_schema(side), temperature=self.settings.temperature)
+            response_json_schema=response_json_schema(ctx), temperature=self.settings.temperature)
 
-    def _call(self, prompt: str, side: Side, meta: dict[str, Any]) -> types.GenerateContentResponse:
-        """One generateContent call under the retry policy; every HTTP attempt is recorded."""
+    def _call(self, prompt: str, ctx: PlanningContext, meta: dict[str, Any],
+              step_deadline: float) -> types.GenerateContentResponse:
+        """One generateContent call under the retry policy and the deadlines; every HTTP attempt is
+        recorded."""
         rows: list[dict[str, Any]] = meta["transport_attempts"]
-        config = self._config(side)
+        config = self._config(ctx)
+        step_ms = self.settings.step_timeout_ms
         for n in range(1, self.policy.attempts + 1):
             t0 = self.monotonic()
+            left = step_deadline - t0
+            if left <= 0:
+                raise self._step_over(rows, step_ms)
+            limit_s = min(self.settings.timeout_ms / 1000, left)
             hint = None
             try:
-                response = self.client.models.generate_content(model=self.settings.model, contents=prompt,
-                                                               config=config)
+                response = call_with_deadline(
+                    lambda: self.client.models.generate_content(model=self.settings.model, contents=prompt,
+                                                                config=config),
+                    limit_s, self.clock, name="gemini-call")
+            except CallDeadlineExceeded:
+                retryable = True
+                error = f"timed out after {int(limit_s * 1000)} ms (no complete reply by the call's deadline)"
             except genai_errors.APIError as exc:
                 retryable = exc.code in RETRY_STATUSES
                 hint = _retry_hint(exc.details)
@@ -186,16 +200,24 @@ class GeminiPlanner:
                 raise PlanningError(f"the Gemini call failed and is not retryable: {error}",
                                     reason="transport")
             if n < self.policy.attempts:
-                row["retry_in_s"] = self.policy.delay(n, hint)
-                log.info("gemini call attempt %d failed (%s); retrying in %.1fs", n, error, row["retry_in_s"])
-                self.sleep(row["retry_in_s"])
+                delay = self.policy.delay(n, hint)
+                if self.monotonic() + delay >= step_deadline:
+                    raise self._step_over(rows, step_ms)
+                row["retry_in_s"] = delay
+                log.info("gemini call attempt %d failed (%s); retrying in %.1fs", n, error, delay)
+                self.sleep(delay)
         listing = "; ".join(f"#{r['attempt']}: {r['error']}" for r in rows)
         raise PlanningError(f"the Gemini call failed {len(rows)} times (retries exhausted): {listing}",
                             reason="transport")
 
+    @staticmethod
+    def _step_over(rows: list[dict[str, Any]], step_ms: int) -> PlanningError:
+        listing = "; ".join(f"#{r['attempt']}: {r['error']}" for r in rows) or "no call made"
+        return PlanningError(f"the planning step's deadline ({step_ms} ms) passed after {len(rows)} Gemini "
+                             f"call(s): {listing}", reason="deadline")
+
     def _record_reply(self, meta: dict[str, Any], response: types.GenerateContentResponse) -> None:
-        text = redact(_reply_text(response) or "", self._secrets)
-        meta["reply"] = cap(text, self.settings.record_limit_bytes)
+        meta["reply"] = redacted_cap(_reply_text(response) or "", self.settings.record_limit_bytes, self._secrets)
         meta["model_version"] = response.model_version
         meta["response_id"] = response.response_id
         cand = response.candidates[0] if response.candidates else None
@@ -214,18 +236,17 @@ class GeminiPlanner:
             block = getattr(feedback.block_reason, "value", None) if feedback else None
             why = f" (prompt blocked: {block})" if block else ""
             raise PlanningError(f"the model returned no candidates{why}", reason="empty")
-        text = _reply_text(response)
+        raw = _reply_text(response)
+        text = None if raw is None else redact(raw, self._secrets)  # before any part of it is quoted
         known = set(ctx.targets.tickers()) | {h.ticker for h in ctx.snapshot.holdings}
         known |= set(ctx.snapshot.prices)
         try:
-            orders = parse_reply(text, ctx.side, known)
+            orders = parse_reply(text, ctx.side, known, lambda t: redact(t, self._secrets))
         except PlanningError as exc:
             finish = response.candidates[0].finish_reason
             if finish and finish.value not in ("STOP", "FINISH_REASON_UNSPECIFIED"):
                 raise PlanningError(f"{exc.message} (finish reason {finish.value})", **exc.fields) from None
             raise
-        if response.parsed is None:  # the SDK's own reading of the schema; parse_reply should agree
-            raise PlanningError("the reply does not fit the response schema", reason="schema")
         return orders
 
 

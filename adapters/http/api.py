@@ -149,8 +149,9 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
 
     @app.get(f"{API}/rebalancing/history", response_model=s.HistoryList, tags=["runs"])
     def history(limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
-        """Finished runs (table rebalancing_history), newest first."""
-        return {"history": queries.history(uow, limit)}
+        """Finished runs (table rebalancing_history), newest first, each with its LLM tokens and estimated
+        price, and the LLM cost of the recent months."""
+        return {"history": queries.history(uow, limit), "llm_cost_by_month": queries.llm_cost_by_month(uow)}
 
     # ------------------------------------------------------------------------ drift now
     @app.get(

@@ -126,11 +126,31 @@ class RunSummary(Out):
     finished_at: datetime | None
 
 
+class LlmCostOut(Out):
+    """The LLM's tokens and estimated price (list prices in USD; ``usd_micros`` = millionths of a USD)
+    summed over planning attempts; the deterministic planners count as zero."""
+
+    llm_attempts: int
+    prompt_tokens: int
+    output_tokens: int
+    total_tokens: int
+    usd_micros: int
+    usd: float
+    unpriced_attempts: int
+    models: list[str]
+
+
+class LlmMonthOut(LlmCostOut):
+    month: str = Field(description="YYYY-MM (UTC), by the runs' finish")
+    runs: int
+
+
 class RunListItem(RunSummary):
     drift_before: float | None = Field(None, description="total absolute drift before, pp")
     drift_after: float | None = Field(None, description="total absolute drift after, pp")
     trades: int | None = None
     total_cost: int | None = None
+    llm_cost: LlmCostOut | None = None
     driven_here: bool = Field(False, description="a thread of this server is driving the run now")
 
 
@@ -229,10 +249,12 @@ class HistoryOut(HistoryRecord):
     drift_before: DriftOut | None  # type: ignore[assignment]
     drift_after: DriftOut | None  # type: ignore[assignment]
     trades: list[TradeOut]  # type: ignore[assignment]
+    llm_cost: LlmCostOut | None = Field(None, description="the run's LLM tokens and estimated price")
 
 
 class HistoryList(Out):
     history: list[HistoryOut]
+    llm_cost_by_month: list[LlmMonthOut] = Field(default_factory=list)
 
 
 class RunDetail(Out):
@@ -250,6 +272,7 @@ class RunDetail(Out):
     cash: dict[str, Any]
     blocked: dict[str, Any] | None
     history: HistoryOut | None
+    llm_cost: LlmCostOut | None = None
     visited: list[str] = Field(description="states the run has been in, in order of first visit")
     mermaid: str = Field(description="the state diagram with the run's state highlighted")
     driven_here: bool = False

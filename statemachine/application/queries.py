@@ -9,7 +9,14 @@ from typing import Any
 
 from statemachine.account import read_account
 from statemachine.application import UowFactory
-from statemachine.application.views import config_view, history_rows, run_row, with_diagram
+from statemachine.application.views import (
+    config_view,
+    history_rows,
+    llm_cost,
+    monthly_llm_cost,
+    run_row,
+    with_diagram,
+)
 from statemachine.drift import drift_report
 from statemachine.errors import TargetsError
 from statemachine.models import Thresholds
@@ -23,8 +30,10 @@ ACTIVE = [RunStatus.RUNNING.value, RunStatus.BLOCKED.value]
 
 def _timeline(u: UnitOfWork, run_id: str) -> tuple[RunRecord, dict[str, Any]]:
     run = u.get_run(run_id)
-    return run, timeline(run, u.transitions(run_id), u.plan_attempts(run_id), u.orders(run_id),
-                         u.outputs(run_id), u.history_of(run_id))
+    attempts = u.plan_attempts(run_id)
+    view = timeline(run, u.transitions(run_id), attempts, u.orders(run_id), u.outputs(run_id), u.history_of(run_id))
+    view["llm_cost"] = llm_cost(attempts)  # the run's LLM tokens and estimated price (each plan's in its meta)
+    return run, view
 
 
 def run_timeline(uow: UowFactory, run_id: str) -> dict[str, Any]:
@@ -52,7 +61,7 @@ def list_runs(uow: UowFactory, statuses: list[RunStatus] | None = None, limit: i
     """Runs, newest first, each with its history figures once finished."""
     with uow() as u:
         runs = u.find_runs(statuses=[s.value for s in statuses] if statuses else None, limit=limit)
-        return [run_row(r, u.history_of(r.id)) for r in runs]
+        return [run_row(r, u.history_of(r.id), u.plan_attempts(r.id)) for r in runs]
 
 
 def active_run(uow: UowFactory, account: str) -> str | None:
@@ -63,9 +72,20 @@ def active_run(uow: UowFactory, account: str) -> str | None:
 
 
 def history(uow: UowFactory, limit: int = 50) -> list[dict[str, Any]]:
-    """Finished runs (table rebalancing_history), newest first."""
+    """Finished runs (table rebalancing_history), newest first, each with its run's LLM tokens and
+    estimated price (``llm_cost``, summed from the run's planning attempts)."""
     with uow() as u:
-        return history_rows(u.history(limit=limit))
+        rows = u.history(limit=limit)
+        return history_rows(rows, {h.run_id: llm_cost(u.plan_attempts(h.run_id)) for h in rows})
+
+
+def llm_cost_by_month(uow: UowFactory, months: int = 3, scan: int = 5000) -> list[dict[str, Any]]:
+    """The LLM's tokens and estimated price per calendar month (UTC, by the run's finish), newest
+    first, over the last ``scan`` finished runs; at most ``months`` lines."""
+    with uow() as u:
+        rows = u.history(limit=scan)
+        lines = monthly_llm_cost((h.executed_at.strftime("%Y-%m"), u.plan_attempts(h.run_id)) for h in rows)
+    return lines[:months]
 
 
 def thresholds(uow: UowFactory) -> Thresholds:

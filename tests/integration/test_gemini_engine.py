@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from statemachine.application import queries
 from statemachine.models import Side
+from statemachine.planner_greedy import GreedyPlanner
 from statemachine.records import PlanAttemptRecord
 from statemachine.states import RunState, RunStatus
 from tests.gemini_helpers import (
@@ -33,7 +35,8 @@ def cassette(name: str) -> Iterator[Any]:
     assert cass.all_played, f"{name}: {cass.play_count} of {len(cass)} interactions played"
 
 
-def run_engine(tmp: Path, cassette_name: str, on_llm_failure: str = "fail", stand_in: bool = False):  # type: ignore[no-untyped-def]
+def run_engine(tmp: Path, cassette_name: str, on_llm_failure: str = "fail", stand_in: bool = False,
+               with_store: bool = False):  # type: ignore[no-untyped-def]
     settings = fast_settings()
     planners = engine_planners(replay_client(settings), settings, optimal_stand_in=stand_in)
     engine, store, account = engine_for(tmp, planners, on_llm_failure=on_llm_failure)
@@ -41,6 +44,8 @@ def run_engine(tmp: Path, cassette_name: str, on_llm_failure: str = "fail", stan
         run = engine.run(engine.start(account="demo", targets=demo_targets(), planner="auto").id)
     with store.unit_of_work() as uow:
         attempts = uow.plan_attempts(run.id)
+    if with_store:
+        return run, attempts, account, store
     return run, attempts, account
 
 
@@ -110,3 +115,38 @@ def test_the_hand_over_records_why_when_the_optimal_planner_is_missing(
     assert "optimal planner not available" in (s[3].error or "")
     assert "failed the rule checks 4 times" in (run.error or "")
     assert account.orders() == []
+
+
+def test_the_runs_llm_cost_is_in_show_the_history_row_and_the_monthly_line(tmp_path: Path) -> None:
+    """Tokens and estimated price per attempt (meta), per run (show --json's llm_cost), in the history
+    row and in the month's line; the greedy stand-in's attempt counts zero."""
+    run, attempts, _, store = run_engine(tmp_path, "engine_handover", on_llm_failure="optimal", stand_in=True,
+                                         with_store=True)
+    llm = [a for a in attempts if a.planner == "gemini"]
+    assert len(llm) == 4 and all(a.meta["cost"]["model"] == "gemini-3.1-pro-preview" for a in llm)
+    for a in llm:
+        usage, cost = a.meta["usage"], a.meta["cost"]
+        assert cost["prompt_tokens"] == usage["prompt_token_count"] > 0
+        assert cost["output_tokens"] == usage["candidates_token_count"] + usage["thoughts_token_count"]
+        assert cost["usd_micros"] == round(cost["prompt_tokens"] * 2.0 + cost["output_tokens"] * 12.0)
+    assert all("cost" not in a.meta for a in attempts if a.planner == "greedy")
+    view = queries.run_timeline(store.unit_of_work, run.id)
+    total = view["llm_cost"]
+    assert total["llm_attempts"] == 4 and total["models"] == ["gemini-3.1-pro-preview"]
+    assert total["usd_micros"] == sum(a.meta["cost"]["usd_micros"] for a in llm) > 0
+    assert total["total_tokens"] == sum(a.meta["usage"]["total_token_count"] for a in llm)
+    assert [p["meta"]["cost"]["usd_micros"] for p in view["plans"] if p["planner"] == "gemini"] == \
+        [a.meta["cost"]["usd_micros"] for a in llm]
+    (row,) = queries.history(store.unit_of_work)
+    assert row["run_id"] == run.id and row["llm_cost"] == total
+    (month,) = queries.llm_cost_by_month(store.unit_of_work)
+    assert month["runs"] == 1 and month["usd_micros"] == total["usd_micros"]
+    assert month["month"] == row["executed_at"][:7]
+
+
+def test_a_deterministic_run_has_no_llm_cost(tmp_path: Path) -> None:
+    engine, store, _ = engine_for(tmp_path, lambda name: GreedyPlanner())
+    run = engine.run(engine.start(account="demo", targets=demo_targets(), planner="greedy").id)
+    cost = queries.run_timeline(store.unit_of_work, run.id)["llm_cost"]
+    assert cost["llm_attempts"] == 0 and cost["usd_micros"] == 0 and cost["total_tokens"] == 0
+    assert queries.history(store.unit_of_work)[0]["llm_cost"] == cost

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.genai import errors as genai_errors
 from google.genai import types
 
 from adapters.gemini.planner import (
@@ -22,13 +23,14 @@ from adapters.gemini.planner import (
     make_client,
     redact,
 )
+from adapters.gemini.schema import SellPlanReply, response_json_schema, tradable_tickers
 from adapters.retry_policy import RetryPolicy
 from statemachine.errors import PlanningError
 from statemachine.fees import FeeModel
 from statemachine.models import Side
 from statemachine.planner_greedy import GreedyPlanner
 from statemachine.rules import check_plan, failures, passed
-from tests.fake_gemini import FakeGemini, blocked, error, hang, reply
+from tests.fake_gemini import FakeGemini, blocked, error, hang, reply, request_violations
 from tests.gemini_helpers import (
     FAKE_KEY,
     Sleeps,
@@ -197,9 +199,81 @@ def test_the_request_uses_structured_output_and_the_preview_api_version(tmp_path
     assert req["path"] == "/v1beta/models/gemini-3.1-pro-preview:generateContent"
     gen = req["body"]["generationConfig"]
     assert gen["responseMimeType"] == "application/json"
-    assert list(gen["responseSchema"]["properties"]) == ["buy_orders"]
+    assert "responseSchema" not in gen  # the live API rejects the SDK's additional_properties there
+    schema = gen["responseJsonSchema"]
+    assert schema == response_json_schema(ctx) and list(schema["properties"]) == ["buy_orders"]
+    items = schema["properties"]["buy_orders"]
+    assert items["items"]["properties"]["quantity"] == {
+        "type": "integer", "minimum": 1, "description": items["items"]["properties"]["quantity"]["description"]}
+    assert items["items"]["properties"]["ticker"]["enum"] == tradable_tickers(ctx)
+    assert items["maxItems"] == len(tradable_tickers(ctx)) and items["items"]["required"] == ["ticker", "quantity"]
     assert req["body"]["systemInstruction"]["parts"][0]["text"].startswith("You are a portfolio manager")
     assert passed(check_plan(ctx, plan, FEES)) and plan.side is Side.BUY
+    assert fake.rejected == []
+
+
+@pytest.mark.parametrize("side", [Side.SELL, Side.BUY])
+def test_the_planners_real_request_is_accepted_by_the_strict_stand_in(tmp_path: Path, side: Side) -> None:
+    """The request the planner builds, through the real google-genai client, to a stand-in that
+    rejects what the live API rejects (FAILED with the old code: 400 for additional_properties in
+    generationConfig.responseSchema, not retried, so no plan)."""
+    ctx = demo_context(tmp_path, side)
+    with FakeGemini() as fake:
+        fake.script(reply(plan_json(GreedyPlanner().plan(ctx))))
+        planner = gemini_planner(make_client(FAKE_KEY, base_url=fake.base_url), fast_settings())
+        plan = planner.plan(ctx)
+    assert fake.rejected == [] and len(fake.requests) == 1
+    assert plan.planner == "gemini" and passed(check_plan(ctx, plan, FEES))
+
+
+def test_the_strict_stand_in_rejects_what_the_live_api_rejects(tmp_path: Path) -> None:
+    """The SDK's request for a pydantic model with extra="forbid" as response_schema (the old code's
+    request) is a 400 INVALID_ARGUMENT in the API's shape, as the live API answers it."""
+    ctx = demo_context(tmp_path, Side.SELL)
+    client_key = FAKE_KEY
+    with FakeGemini() as fake:
+        client = make_client(client_key, base_url=fake.base_url)
+        with pytest.raises(genai_errors.ClientError) as info:
+            client.models.generate_content(model=DEFAULT_MODEL, contents="plan", config=types.GenerateContentConfig(
+                response_mime_type="application/json", response_schema=SellPlanReply))
+        assert info.value.code == 400 and info.value.status == "INVALID_ARGUMENT"
+        msg = info.value.message or ""
+        assert ('Unknown name "additional_properties" at \'generation_config.response_schema\': Cannot find field.'
+                in msg)
+        assert "generation_config.response_schema.properties[0].value.items" in msg
+        details = info.value.details["error"]["details"][0]
+        assert details["@type"].endswith("google.rpc.BadRequest") and details["fieldViolations"]
+        schema = response_json_schema(ctx)
+        with pytest.raises(genai_errors.ClientError) as both:  # both schemas at once
+            client.models.generate_content(model=DEFAULT_MODEL, contents="plan", config=types.GenerateContentConfig(
+                response_mime_type="application/json", response_json_schema=schema,
+                response_schema={"type": "OBJECT"}))
+        assert "mutually exclusive" in (both.value.message or "")
+    assert fake.steps == [] and len(fake.rejected) == 2
+
+
+@pytest.mark.parametrize("body,needle", [
+    ({"generationConfig": {"responseMimeType": "application/json", "bogusOption": 1}},
+     'Unknown name "bogusOption" at \'generation_config\''),
+    ({"generationConfig": {"responseMimeType": "application/json",
+                           "responseSchema": {"type": "OBJECT", "additionalProperties": False}}},
+     'Unknown name "additionalProperties" at \'generation_config.response_schema\''),
+    ({"generationConfig": {"responseJsonSchema": {"type": "object"}}}, "requires response_mime_type"),
+    ({"generationConfig": {"responseMimeType": "application/json",
+                           "responseJsonSchema": {"type": "string", "pattern": "x"}}}, 'keyword "pattern"'),
+    ({"contents": [], "extraTopLevel": 1}, 'Unknown name "extraTopLevel"'),
+])
+def test_the_stand_in_checks_each_rule(body: dict[str, Any], needle: str) -> None:
+    found = request_violations(body)
+    assert found and any(needle in m for _, m in found), found
+
+
+def test_the_stand_in_accepts_the_planners_schema_for_both_sides(tmp_path: Path) -> None:
+    for side in (Side.SELL, Side.BUY):
+        schema = response_json_schema(demo_context(tmp_path / side.value, side))
+        body = {"contents": [], "generationConfig": {"responseMimeType": "application/json",
+                                                     "responseJsonSchema": schema}}
+        assert request_violations(body) == []
 
 
 @pytest.mark.parametrize("step,expected", [

@@ -259,10 +259,20 @@ function driftSummary(drift, label) {
       `${c.asset_class} ${fmtPct(c.actual_pct, 1)}% / ${fmtPct(c.target_pct, 1)}% (${fmtPp(c.drift)})`))),
     ex.length ? h("p", { class: "small" }, "Exceeded: ", ex.join(" · ")) : null);
 }
+function fmtUsd(micros) {
+  return micros === null || micros === undefined ? "–" : `$${(micros / 1e6).toFixed(4)}`;
+}
+function llmText(c) {
+  if (!c || !c.llm_attempts) return "no LLM calls (no tokens, no cost)";
+  return `${c.llm_attempts} LLM attempt(s), ${fmtKrw(c.total_tokens)} tokens (${fmtKrw(c.prompt_tokens)} in / `
+    + `${fmtKrw(c.output_tokens)} out), est. ${fmtUsd(c.usd_micros)}${c.unpriced_attempts ? `, ${c.unpriced_attempts} unpriced` : ""}`
+    + ` (${(c.models || []).join(", ")}; list prices, USD)`;
+}
 function plansBlock(plans) {
   if (!plans.length) return null;
   return h("div", {}, ...plans.map((p) => h("div", { class: "plan" },
-    h("h4", {}, `${p.side === "sell" ? "Sell" : "Buy"} plan, attempt ${p.attempt} by ${p.planner}: `,
+    h("h4", {}, `${p.side === "sell" ? "Sell" : "Buy"} plan, attempt ${p.attempt} by ${p.planner}`
+      + (p.meta && p.meta.cost ? ` (${fmtKrw(p.meta.cost.total_tokens)} tokens, est. ${fmtUsd(p.meta.cost.usd_micros)})` : "") + ": ",
       p.passed === true ? h("span", { class: "tag ok" }, "passed R1–R5")
         : p.passed === false ? h("span", { class: "tag exceeded" }, "failed") : h("span", { class: "tag" }, "not checked")),
     p.error ? h("p", { class: "error small" }, p.error) : null,
@@ -298,6 +308,7 @@ function renderResult(view) {
     fillsBlock(view),
     view.orders.length ? driftSummary(view.drift_after, "Drift after") : null,
     hist && hist.trades.length ? h("p", {}, `Trades ${hist.trades.length}, cost ${fmtKrw(hist.total_cost)} KRW`) : null,
+    h("p", { class: "small llm-cost" }, `LLM: ${llmText(view.llm_cost)}`),
     h("details", {}, h("summary", {}, "Raw result (JSON)"), h("pre", {}, JSON.stringify(view, null, 2))));
 }
 
@@ -315,8 +326,10 @@ async function loadRuns() {
     h("td", {}, String(r.max_phase)), h("td", {}, `${r.thresholds.mp} / ${r.thresholds.sub_mp}`),
     h("td", { class: "num" }, r.drift_before === null ? "–" : `${fmtPct(r.drift_before)} → ${fmtPct(r.drift_after)} pp`),
     h("td", { class: "num" }, r.trades === null ? "–" : String(r.trades)),
-    h("td", { class: "num" }, fmtKrw(r.total_cost)), h("td", { class: "small" }, r.state))));
-    if (!runs.length) tb.replaceChildren(h("tr", {}, h("td", { colspan: 9, class: "muted" }, "No runs yet.")));
+    h("td", { class: "num" }, fmtKrw(r.total_cost)),
+    h("td", { class: "num" }, r.llm_cost && r.llm_cost.llm_attempts ? fmtUsd(r.llm_cost.usd_micros) : "–"),
+    h("td", { class: "small" }, r.state))));
+    if (!runs.length) tb.replaceChildren(h("tr", {}, h("td", { colspan: 10, class: "muted" }, "No runs yet.")));
     const busy = runs.some((r) => r.status === "RUNNING");
     $("#runs-note").textContent = busy ? "a run is in progress; refreshing…" : `${runs.length} run(s)`;
     clearTimeout(runsTimer);
@@ -416,7 +429,8 @@ async function renderRun(v) {
         hist ? h("p", { class: "summary" }, "Result: ", statusBadge(hist.status),
           ` trades ${hist.trades.length} · cost ${fmtKrw(hist.total_cost)} KRW · total |drift| `
           + `${fmtPct((hist.drift_before || {}).total_abs_drift)} → ${fmtPct((hist.drift_after || {}).total_abs_drift)} pp`)
-          : null)),
+          : null,
+        h("p", { class: "small llm-cost" }, `LLM: ${llmText(v.llm_cost)}`))),
     driftSummary(v.drift_before, "Drift before"),
     plansBlock(v.plans), fillsBlock(v),
     v.orders.length ? driftSummary(v.drift_after, "Drift after") : null);
