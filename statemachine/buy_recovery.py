@@ -42,19 +42,21 @@ def refusal(run: RunRecord, sells: Fills | None, others_active: Sequence[RunReco
     if run.status is not RECOVERABLE_STATUS:
         cls = TransitionError if run.status in ACTIVE_STATUSES or run.status not in FINAL_STATUSES else RunFinished
         return cls(f"run {run.id} is {run.status} at {run.state}; only a PARTIAL run whose buy side failed after "
-                   f"its sells (in {where}) can have its buy side retried", run_id=run.id, status=run.status.value)
+                   f"its sells (in {where}) can have its buy side retried", run_id=run.id, status=run.status.value,
+                   refused="buy_side")
     if recovery_edge(run.state) is None:
         return TransitionError(f"run {run.id} is PARTIAL at {run.state}, before its buy side; there is no buy side "
-                               f"to retry (only from {where})", run_id=run.id, state=run.state.value)
+                               f"to retry (only from {where})", run_id=run.id, state=run.state.value,
+                               refused="buy_side")
     if sells is None or sells.projected:
         return TransitionError(f"run {run.id} has no executed sells; its buy side cannot be retried (start a new "
-                               f"run)", run_id=run.id)
+                               f"run)", run_id=run.id, refused="buy_side")
     unfinished = [f for f in sells.fills if f.status is not OrderStatus.FILLED]
     if unfinished:
         listing = ", ".join(f"{f.ticker} {f.filled} of {f.intended} ({f.status.value})" for f in unfinished)
         return TransitionError(f"run {run.id}: the sells did not finish ({listing}); retrying only its buy side "
                                f"would plan beside an unfinished sell side. Start a new run instead",
-                               run_id=run.id, sells=listing)
+                               run_id=run.id, sells=listing, refused="buy_side")
     others = [r for r in others_active if r.id != run.id]
     if others:
         o = others[0]

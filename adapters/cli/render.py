@@ -101,6 +101,18 @@ def show_run(console: Console, view: dict[str, Any]) -> None:
         console.print(f"[bold]Result:[/] {_status(h['status'])}  trades {len(h['trades'])}  "
                       f"cost {h['total_cost']:,} KRW"
                       f"  total drift {'-' if b is None else f'{b:.2f}pp'} → {'-' if a is None else f'{a:.2f}pp'}")
+        if h.get("recovery"):
+            console.print(f"[bold]Buy-side recovery:[/] {recovery_line(h['recovery'])}")
+
+
+def recovery_line(rec: dict[str, Any]) -> str:
+    """The first outcome and each buy-side recovery attempt of a history row, on one line."""
+    first = rec.get("first_total_abs_drift_after")
+    tries = "; ".join(f"#{i} {a['at'][:19]} by {a['actor']} ({a.get('reason') or ''}): {a.get('outcome') or 'running'}"
+                      for i, a in enumerate(rec.get("attempts") or [], 1))
+    return (f"first {rec['first_status']}"
+            f"{'' if first is None else f' (total drift after {first:.2f}pp)'}"
+            f"{': ' + rec['first_error'] if rec.get('first_error') else ''}; then {tries}")
 
 
 def runs_table(console: Console, runs: list[dict[str, Any]], now: datetime, title: str = "Runs") -> None:
@@ -126,3 +138,6 @@ def history_table(console: Console, rows: list[dict[str, Any]]) -> None:
                   "-" if b is None else f"{b:.2f}pp", "-" if a is None else f"{a:.2f}pp", str(len(h["trades"])),
                   f"{h['total_cost']:,}")
     console.print(t)
+    for h in rows:
+        if h.get("recovery"):
+            console.print(f"{h['run_id']}: buy-side recovery: {recovery_line(h['recovery'])}")

@@ -8,9 +8,8 @@ Create Date: 2026-12-01
 (status, error, total drift after) and every buy-side recovery attempt (when, who, why, how it
 ended). The row's own status and drift_after stay the final ones (statemachine.buy_recovery).
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0005'
 down_revision = '0003'

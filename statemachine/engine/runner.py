@@ -35,8 +35,8 @@ from ..records import Fence, RunRecord, TransitionRecord
 from ..settings import EngineSettings
 from ..states import ACTIVE_STATUSES, FINAL_STATUSES, RunState, RunStatus, stop_state
 from .base import Guard, Outcome, current_run_id, run_log
-from .leases import _Heartbeat, lease_is_live
 from .buy_recovery import BuyRecoveryMixin
+from .leases import _Heartbeat, lease_is_live
 
 
 class Engine(BuyRecoveryMixin):
