@@ -5,15 +5,11 @@ holds the account), a missing reason 422, no token 401."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from adapters.http.api import API
-from adapters.sim.account import DEMO_DIR
+from tests.e2e.http_buy_recovery_helpers import SELLS, partial_run
 from tests.e2e.http_helpers import AUTH, account, client, make_app, wait_finished
-
-SELLS = {"411420", "360750", "069500"}
 
 
 @pytest.fixture
@@ -21,17 +17,6 @@ def app(tmp_path, db_url):
     a = make_app(tmp_path, db_url)
     yield a
     a.db.dispose()
-
-
-def partial_run(app) -> str:
-    targets = json.loads((DEMO_DIR / "demo_targets.json").read_text())
-    buys = {t for w in targets["sub_mp"].values() for t in w if t != "CASH"} - SELLS
-    account(app).set_faults(reject={t: "insufficient" for t in buys})
-    eng = app.engine()
-    run = eng.run(eng.start(account="demo", actor="cli").id)
-    account(app).set_faults(reject={})
-    assert (run.status.value, run.state.value) == ("PARTIAL", "BOUGHT"), run.error
-    return run.id
 
 
 def test_retry_buys_endpoint_recovers_a_partial_run_and_refuses_the_rest(app):
