@@ -21,14 +21,22 @@ from collections.abc import Sequence
 from .errors import LeaseHeld, RebalanceError, RunFinished, TransitionError
 from .models import OrderRecord, OrderStatus, Side
 from .records import BuyRecovery, HistoryRecord, RecoveryAttempt, RunRecord, TransitionRecord
-from .states import ACTIVE_STATUSES, FINAL_STATUSES, RECOVERABLE_STATUS, recovery_edge, recovery_sources
+from .states import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    RECOVERABLE_STATUS,
+    TRANSITIONS,
+    recovery_edge,
+    recovery_sources,
+)
 from .step_records import Fills
 
 #: The actor the automatic recovery records on its transitions.
 AUTO_ACTOR = "auto-recovery"
 #: The audit row recorded when the automatic recovery gave up (the run stays PARTIAL).
 EXHAUSTED_AUDIT = "buy_recovery_exhausted"
-RECOVERY_TRIGGER = "retry_buys"
+#: The trigger of the table's recovery edges (one name from every source state).
+RECOVERY_TRIGGER = next(t.trigger for t in TRANSITIONS if t.kind == "recovery")
 
 
 def refusal(run: RunRecord, sells: Fills | None, others_active: Sequence[RunRecord] = ()) -> RebalanceError | None:

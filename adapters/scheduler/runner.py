@@ -39,6 +39,7 @@ from croniter.croniter import CroniterError
 from adapters.scheduler.calendar import MarketCalendar
 from adapters.scheduler.notify import notify_buy_recovery_exhausted
 from statemachine.application.scheduled import Slot, TickResult, recover_buy_sides, scheduled_start
+from statemachine.buy_recovery import RECOVERY_TRIGGER
 from statemachine.engine import Engine
 from statemachine.errors import DomainError, LeaseHeld, RebalanceError
 from statemachine.ports import Clock, Store
@@ -186,6 +187,7 @@ class Scheduler:
             st = self.calendar.status(at)
             return st.open, st.reason
 
+        self._resume_interrupted_recoveries(now)
         results = recover_buy_sides(self.db.unit_of_work, self._engine_for_this, account=self.account, now=now,
                                     policy=self.recovery, market_open=market_open, kill_switch=self.kill_switch,
                                     on_exhausted=notify_buy_recovery_exhausted)
@@ -193,6 +195,29 @@ class Scheduler:
             if r.outcome in ("ran", "stopped"):
                 log.info("%s", r.message)
         return results
+
+    def _resume_interrupted_recoveries(self, now: datetime) -> None:
+        """A buy-side recovery left RUNNING (its process killed, a refusal as "market closed") is
+        resumed on the next pass inside the session, not only at the next due time."""
+        eng = self._engine_for_this()
+        waiting = []
+        for r in eng.interrupted():
+            with self.db.unit_of_work() as uow:
+                if any(t.trigger == RECOVERY_TRIGGER for t in uow.transitions(r.id)):
+                    waiting.append(r)
+        if not waiting or not self.calendar.status(now).open:
+            return
+        for r in waiting:
+            if self.stopping:
+                return
+            try:
+                log.info("resuming the interrupted buy-side recovery of run %s at %s", r.id, r.state,
+                         extra={"run_id": r.id})
+                eng.resume(r.id)
+            except LeaseHeld as exc:
+                log.info("not resuming %s: %s", r.id, exc.message, extra={"run_id": r.id})
+            except RebalanceError as exc:
+                log.error("resuming %s failed: %s", r.id, exc.message, extra={"run_id": r.id})
 
     def tick(self, now: datetime | None = None) -> TickResult:
         """Decide once: start the run that is due now, or say why not."""
