@@ -112,7 +112,11 @@ def recovery_line(rec: dict[str, Any]) -> str:
                       for i, a in enumerate(rec.get("attempts") or [], 1))
     return (f"first {rec['first_status']}"
             f"{'' if first is None else f' (total drift after {first:.2f}pp)'}"
-            f"{': ' + rec['first_error'] if rec.get('first_error') else ''}; then {tries}")
+            f"{': ' + _clip(rec['first_error'], 160) if rec.get('first_error') else ''}; then {tries}")
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def runs_table(console: Console, runs: list[dict[str, Any]], now: datetime, title: str = "Runs") -> None:
