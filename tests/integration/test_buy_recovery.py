@@ -184,8 +184,9 @@ def auto(db, account, *, policy, market=lambda now: (True, "open"), kill=lambda:
 POLICY = BuyRecoveryPolicy(enabled=True, delay_s=300, max_attempts=2)
 
 
-def test_automatic_recovery_waits_its_delay_then_succeeds(db, account):
-    run = partial_run(db, account, "broker reject")
+@pytest.mark.parametrize("how", ["bad plans", "broker reject"])
+def test_automatic_recovery_waits_its_delay_then_succeeds(db, account, how):
+    run = partial_run(db, account, how)
     assert auto(db, account, policy=POLICY.model_copy(update={"enabled": False})) == []  # off by default
     [waiting] = auto(db, account, policy=POLICY)
     assert waiting.outcome == "waiting" and len(account.orders()) == 3
