@@ -67,18 +67,27 @@ def make_planners(settings: Settings, clock: Clock | None = None):
 PLANNER_NAMES = ("auto", "optimal", "greedy", "gemini")
 
 
+def kill_switch_on(settings: Settings) -> str | None:
+    """Why the kill switch is on ("setting" or the file's path), or None. Fails closed: a file that
+    cannot be checked counts as on."""
+    path = Path(settings.kill_switch_file)
+    try:
+        on_file = path.exists()
+    except OSError:
+        on_file = True
+    if settings.kill_switch or on_file:
+        return "setting" if settings.kill_switch else str(path)
+    return None
+
+
 def kill_switch_guard(settings: Settings):
     """Fails closed: the switch is on if the setting says so or the file exists (or cannot be read)."""
 
     def guard(run: RunRecord) -> None:
-        path = Path(settings.kill_switch_file)
-        try:
-            on_file = path.exists()
-        except OSError:
-            on_file = True
-        if settings.kill_switch or on_file:
-            raise SafetyStop(f"kill switch is on ({'setting' if settings.kill_switch else path}); "
-                             f"no new orders, run aborted at its checkpoint", run_id=run.id)
+        why = kill_switch_on(settings)
+        if why is not None:
+            raise SafetyStop(f"kill switch is on ({why}); no new orders, run aborted at its checkpoint",
+                             run_id=run.id)
 
     return guard
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.retry_policy import RetryPolicy
-from statemachine.settings import EngineSettings
+from statemachine.settings import BuyRecoveryPolicy, EngineSettings
 
 GEMINI_DEFAULT_MODEL = "gemini-3.1-pro-preview"  # gemini-3-pro-preview (the seed's) was shut down 2026-03-09
 GEMINI_DEFAULT_API_VERSION = "v1beta"  # preview models are served on v1beta only
@@ -153,6 +153,12 @@ class Settings(BaseSettings):
     schedule_tz: str = "Asia/Seoul"
     schedule_grace_s: float = Field(600.0, gt=0, description="a due time may start this late, then is missed")
 
+    # the automatic buy-side recovery of a PARTIAL run (statemachine.buy_recovery), off by default
+    buy_recovery_auto: bool = Field(False, description="retry the buy side of a PARTIAL run automatically")
+    buy_recovery_delay_s: float = Field(300.0, ge=0, description="after the PARTIAL outcome (or the last attempt)")
+    buy_recovery_max_attempts: int = Field(3, ge=1, description="automatic retries of one run's buy side")
+    buy_recovery_window_h: float = Field(24.0, gt=0, description="only runs whose last outcome is this recent")
+
     # the other parts, read with this object (once), never again below the entry point
     _gemini: GeminiSettings = PrivateAttr(default_factory=GeminiSettings)
     _kis: KisSettings = PrivateAttr(default_factory=KisSettings)
@@ -168,6 +174,10 @@ class Settings(BaseSettings):
         """(the variable it came from, the key); (None, None) without one."""
         name, key = self._gemini_key
         return name, (SecretStr(key) if key else None)
+
+    def buy_recovery(self) -> BuyRecoveryPolicy:
+        return BuyRecoveryPolicy(enabled=self.buy_recovery_auto, delay_s=self.buy_recovery_delay_s,
+                                 max_attempts=self.buy_recovery_max_attempts, window_h=self.buy_recovery_window_h)
 
     def engine_settings(self) -> EngineSettings:
         """The engine's knobs (kept for the callers that use this name; see :meth:`engine`)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .machine import mermaid
-from .states import FINAL_STATUSES, MAX_PHASE, MAX_PLAN_ATTEMPTS, TRANSITIONS, RunStatus
+from .states import FINAL_STATUSES, MAX_PHASE, MAX_PLAN_ATTEMPTS, RECOVERABLE_STATUS, TRANSITIONS, RunStatus
 
 
 def markdown() -> str:
@@ -28,7 +28,9 @@ def markdown() -> str:
         "",
         f"A failed rule check takes the loop-back edge; the {MAX_PLAN_ATTEMPTS}rd failure on a side ends it "
         "(sell side: FAILED; buy side after sells: PARTIAL). Operator edges are taken only by `force` with a "
-        "reason; `force RUN_ID ABORTED` (or `abort`) aborts from any active state.",
+        "reason; `force RUN_ID ABORTED` (or `abort`) aborts from any active state. Recovery edges are the "
+        "buy-side recovery of a PARTIAL run whose sells all filled (`retry RUN_ID --buy-side`, or the "
+        "automatic recovery): the one way a finished run moves again (docs/operating.md).",
         "",
         "## max_phase",
         "",
@@ -39,5 +41,6 @@ def markdown() -> str:
         lines.append(f"| {p.max_phase} | {p.state.value} | {'yes' if p.sends_orders else 'none'} | {p.doc} |")
     lines += ["", "## Run statuses", ""]
     for s in RunStatus:
-        lines.append(f"- `{s.value}`{' (final)' if s in FINAL_STATUSES else ''}")
+        note = " (final; its buy side can be retried)" if s is RECOVERABLE_STATUS else " (final)"
+        lines.append(f"- `{s.value}`{note if s in FINAL_STATUSES else ''}")
     return "\n".join(lines) + "\n"

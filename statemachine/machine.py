@@ -46,6 +46,8 @@ class RunMachine:
         """Fire an engine or loop-back trigger; raises TransitionError if the table forbids it."""
         if any(t.trigger == trigger and t.kind == "operator" for t in TRANSITIONS):
             raise TransitionError(f"'{trigger}' is an operator edge; use force", trigger=trigger)
+        if any(t.trigger == trigger and t.kind == "recovery" for t in TRANSITIONS):
+            raise TransitionError(f"'{trigger}' is a recovery edge; use retry --buy-side", trigger=trigger)
         try:
             self.model.trigger(trigger)  # type: ignore[attr-defined]
         except (MachineError, AttributeError) as exc:
@@ -87,7 +89,8 @@ def mermaid(current: RunState | str | None = None, visited: tuple[str, ...] | li
             labels = []
             for name in (p.strip() for p in trig.split("|")):
                 kind = kinds.get((src, dst, name))
-                suffix = {"loopback": " (loop-back)", "operator": " (operator)"}.get(kind or "", "")
+                suffix = {"loopback": " (loop-back)", "operator": " (operator)",
+                          "recovery": " (recovery)"}.get(kind or "", "")
                 labels.append(f"{name}{suffix}")
             line = f"{left}: {' | '.join(labels)}"
         if stripped.startswith("Class "):

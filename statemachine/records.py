@@ -88,6 +88,26 @@ class PlanAttemptRecord(Record):
     created_at: datetime
 
 
+class RecoveryAttempt(Record):
+    """One buy-side recovery of a run (a ``retry_buys`` transition): who, when, why, how it ended."""
+
+    seq: int
+    at: datetime
+    actor: str
+    reason: str | None = None
+    outcome: str | None = None  # the status the attempt ended in (None while it runs)
+
+
+class BuyRecovery(Record):
+    """The history row's account of a run whose buy side was retried: the first outcome, then each
+    attempt (the row's own ``status`` and ``drift_after`` are the final ones)."""
+
+    first_status: RunStatus
+    first_error: str | None = None
+    first_total_abs_drift_after: float | None = None
+    attempts: list[RecoveryAttempt]
+
+
 class HistoryRecord(Record):
     run_id: str
     executed_at: datetime
@@ -100,6 +120,7 @@ class HistoryRecord(Record):
     trades: list[dict[str, Any]]
     total_cost: int
     error_message: str | None = None
+    recovery: BuyRecovery | None = None  # set once the buy side of the run was retried (0005)
 
 
 class StrategyDecision(Record):

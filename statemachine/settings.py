@@ -38,3 +38,16 @@ class EngineSettings(BaseModel):
 
     def cash_buffer(self, orderable_cash: int) -> int:
         return self.cash_buffer_krw + int(orderable_cash * self.cash_buffer_percent / 100.0)
+
+
+class BuyRecoveryPolicy(BaseModel):
+    """The automatic buy-side recovery of a PARTIAL run (statemachine.buy_recovery), off by default:
+    after ``delay_s`` from the run's last outcome, inside the market session, at most ``max_attempts``
+    automatic retries; runs that finished more than ``window_h`` hours ago are left to the operator."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = False
+    delay_s: float = Field(300.0, ge=0, description="wait after the PARTIAL outcome (or the last attempt)")
+    max_attempts: int = Field(3, ge=1, description="automatic retries of one run's buy side")
+    window_h: float = Field(24.0, gt=0, description="only runs whose last outcome is this recent")

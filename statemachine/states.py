@@ -7,7 +7,11 @@ Edges come in three kinds:
 
 * ``engine``   - the normal forward path the engine walks;
 * ``loopback`` - a failed rule check returns the run to that side's planning state;
-* ``operator`` - only ``force`` (with a reason) may take them.
+* ``operator`` - only ``force`` (with a reason) may take them;
+* ``recovery`` - the buy-side recovery of a PARTIAL run (``retry --buy-side`` by an operator, or
+  the scheduler's automatic recovery), always with a reason: the one way a finished run moves
+  again. It leads back to SOLD, whose step reads the account and the orderable cash as they are
+  now, so the buys are re-planned from what is actually there (never from the old plan or cash).
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ class RunStatus(StrEnum):
     ABORTED = "ABORTED"
 
 
-#: Statuses a run never leaves.
+#: Statuses a run never leaves, except PARTIAL along a ``recovery`` edge (:data:`RECOVERABLE_STATUS`).
 FINAL_STATUSES = frozenset(
     {
         RunStatus.SUCCEEDED,
@@ -57,6 +61,8 @@ FINAL_STATUSES = frozenset(
 )
 #: Statuses a run can be resumed (or forced) from.
 ACTIVE_STATUSES = frozenset({RunStatus.RUNNING, RunStatus.BLOCKED})
+#: The one finished status a ``recovery`` edge leaves (the sells stand, the buy side did not finish).
+RECOVERABLE_STATUS = RunStatus.PARTIAL
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,7 @@ class Transition:
     trigger: str
     source: RunState
     dest: RunState
-    kind: str  # "engine" | "loopback" | "operator"
+    kind: str  # "engine" | "loopback" | "operator" | "recovery"
     doc: str
 
 
@@ -103,6 +109,15 @@ TRANSITIONS: tuple[Transition, ...] = (
         "the operator settled a blocked reconciliation by hand; reconcile the buys again",
     ),
     Transition("force_bought_by_hand", S.BUY_VALIDATED, S.BOUGHT, "operator", "buys were done by hand"),
+    # -- buy-side recovery of a PARTIAL run (retry --buy-side, or the automatic recovery) ---------------
+    Transition(
+        "retry_buys", S.BUY_PLANNED, S.SOLD, "recovery",
+        "the buy plan failed its checks after the sells: re-read cash and account, re-plan the buys",
+    ),
+    Transition(
+        "retry_buys", S.BOUGHT, S.SOLD, "recovery",
+        "buy orders were rejected or left unfilled after the sells: re-read cash and account, re-plan the buys",
+    ),
 )
 
 #: The pseudo-target that ``force`` accepts to abort a run from any active state.
@@ -131,7 +146,18 @@ ORDER: tuple[RunState, ...] = tuple(RunState)
 
 
 def engine_edges() -> list[Transition]:
-    return [t for t in TRANSITIONS if t.kind != "operator"]
+    return [t for t in TRANSITIONS if t.kind in ("engine", "loopback")]
+
+
+def recovery_edge(source: RunState | str) -> Transition | None:
+    """The buy-side recovery edge out of ``source`` (None when a run there has no buy side to retry)."""
+    src = RunState(source)
+    return next((t for t in TRANSITIONS if t.kind == "recovery" and t.source == src), None)
+
+
+def recovery_sources() -> list[RunState]:
+    """The states a PARTIAL run's buy side can be retried from."""
+    return [t.source for t in TRANSITIONS if t.kind == "recovery"]
 
 
 def operator_edges(source: RunState | str) -> list[Transition]:

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters.bootstrap import follows_krx_session
+from adapters.bootstrap import follows_krx_session, kill_switch_on
 from adapters.cli import exit_codes as ec
 from adapters.cli.context import JsonOpt, app, emit, err, finish, get_app, handled, out, progress, state
 from adapters.clock import parse_instant
@@ -110,6 +110,8 @@ def _scheduler(schedule: Schedule, max_phase: int, planner: str | None, show_pro
         owner=f"scheduler:{lease_owner()}",
         max_phase=max_phase,
         planner=planner or a.settings.planner,
+        recovery=a.settings.buy_recovery(),
+        kill_switch=lambda: kill_switch_on(a.settings),
     )
 
 
@@ -171,6 +173,7 @@ def run_if_due(
     sched_ = _schedule(cron, tz, grace_s)
     _now(now)
     sched = _scheduler(sched_, max_phase, planner, show_progress=not as_json)
+    sched.recover_buys(sched.clock.now())
     result = sched.tick(sched.clock.now())
     data: dict[str, Any] = {
         "outcome": result.outcome,
@@ -197,11 +200,24 @@ def retry(
             "--max-age-min", min=0, help="Refuse when the account data the new plan would use is older."
         ),
     ] = 30.0,
+    buy_side: Annotated[
+        bool,
+        typer.Option(
+            "--buy-side",
+            help="Retry the buy side of a PARTIAL run whose sells all filled: re-read the account and the "
+            "orderable cash, re-plan, check and buy (same run; --max-age-min does not apply).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """A new planning round for a run that FAILED its plan checks (in SELL_PLANNED or BUY_PLANNED):
-    forced back along the operator edge with the attempts reset, recorded, then driven on."""
+    forced back along the operator edge with the attempts reset, recorded, then driven on.
+    With --buy-side: the buy side of a PARTIAL run (exit 2 when its sells did not finish or it is not
+    PARTIAL on its buy side, 4 when it finished otherwise, 75 when another run holds the account)."""
     a = get_app()
     eng = a.engine(progress=None if as_json else progress())
-    done = commands.retry(eng, run_id, reason=reason, actor=actor, max_age=timedelta(minutes=max_age_min))
+    if buy_side:
+        done = commands.retry_buy_side(eng, run_id, reason=reason, actor=actor)
+    else:
+        done = commands.retry(eng, run_id, reason=reason, actor=actor, max_age=timedelta(minutes=max_age_min))
     finish(a, done, as_json)

@@ -121,6 +121,22 @@ def show_run(console: Console, view: dict[str, Any]) -> None:
         console.print(f"[bold]Result:[/] {_status(h['status'])}  trades {len(h['trades'])}  "
                       f"cost {h['total_cost']:,} KRW"
                       f"  total drift {'-' if b is None else f'{b:.2f}pp'} → {'-' if a is None else f'{a:.2f}pp'}")
+        if h.get("recovery"):
+            console.print(f"[bold]Buy-side recovery:[/] {recovery_line(h['recovery'])}")
+
+
+def recovery_line(rec: dict[str, Any]) -> str:
+    """The first outcome and each buy-side recovery attempt of a history row, on one line."""
+    first = rec.get("first_total_abs_drift_after")
+    tries = "; ".join(f"#{i} {a['at'][:19]} by {a['actor']} ({a.get('reason') or ''}): {a.get('outcome') or 'running'}"
+                      for i, a in enumerate(rec.get("attempts") or [], 1))
+    return (f"first {rec['first_status']}"
+            f"{'' if first is None else f' (total drift after {first:.2f}pp)'}"
+            f"{': ' + _clip(rec['first_error'], 160) if rec.get('first_error') else ''}; then {tries}")
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def runs_table(console: Console, runs: list[dict[str, Any]], now: datetime, title: str = "Runs") -> None:
@@ -149,5 +165,8 @@ def history_table(console: Console, rows: list[dict[str, Any]],
                   "-" if b is None else f"{b:.2f}pp", "-" if a is None else f"{a:.2f}pp", str(len(h["trades"])),
                   f"{h['total_cost']:,}", f"{llm.get('total_tokens', 0):,}", usd(llm.get("usd_micros", 0)))
     console.print(t)
+    for h in rows:
+        if h.get("recovery"):
+            console.print(f"{h['run_id']}: buy-side recovery: {recovery_line(h['recovery'])}")
     for m in months or []:
         console.print(f"LLM cost {m['month']} ({m['runs']} finished run(s)): {llm_line(m)}")

@@ -113,7 +113,11 @@ class SqlUnitOfWork(UnitOfWork):
                                       c.lease_epoch == fence.epoch)).values(**values)
         if expect_seq is not None:
             q = q.where(c.seq == expect_seq)
-        res = self.conn.execute(q)
+        try:
+            res = self.conn.execute(q)
+        except IntegrityError as exc:  # uq_runs_active_account: a finished run made active again (a retry)
+            raise LeaseHeld(f"account of run {run_id} already has another active run; not reopening it",
+                            run_id=run_id) from exc
         if res.rowcount != 1:
             run = self.get_run(run_id)  # raises RunNotFound
             if run.fence != fence:

@@ -190,6 +190,8 @@ rebalancing_history = Table(
     Column("total_cost", BigInteger, nullable=False),
     Column("status", String(16), nullable=False),
     Column("error_message", Text),
+    # the buy-side recovery of a PARTIAL run: first outcome and each attempt (0005)
+    Column("recovery", JSON),
 )
 
 schedule_claims = Table(

@@ -259,6 +259,25 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
             commands.force(app_ctx.engine(), run_id, body.target.value, reason=body.reason, actor=body.actor)
         )
 
+    @app.post(
+        f"{API}/runs/{{run_id}}/retry-buys",
+        response_model=s.StartedOut,
+        status_code=202,
+        tags=["operator"],
+        dependencies=write,
+        responses={**WRITE_ERRORS, **RUN_ERRORS},
+    )
+    def retry_buys(run_id: str, body: s.OperatorIn) -> dict[str, Any]:
+        """Retry the buy side of a PARTIAL run whose sells all filled: the recovery edge back to SOLD is
+        recorded (who, why) now, then the run re-reads the account and the orderable cash, re-plans,
+        checks and buys in the background. 409 when the run is not PARTIAL on its buy side, when its
+        sells did not finish, or when another run holds the account."""
+        eng = app_ctx.engine()
+        run = commands.begin_buy_side_retry(eng, run_id, reason=body.reason, actor=body.actor)
+        if not api.runs.launch(run_id, lambda: commands.resume(eng, run_id)):
+            raise e.LeaseHeld(f"run {run_id} is already being driven by this server", run_id=run_id)
+        return _accepted(run)
+
     # ------------------------------------------------------------------------ the page and the docs
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

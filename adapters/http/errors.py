@@ -57,7 +57,7 @@ def status_for(exc: e.RebalanceError) -> int:
     if isinstance(exc, e.RunFinished | e.LeaseHeld | e.IncompatibleCheckpoint | e.ReplayMismatch):
         return 409
     if isinstance(exc, e.TransitionError):
-        return 409 if "allowed" in exc.fields else 422
+        return 409 if "allowed" in exc.fields or "refused" in exc.fields else 422  # refused: the run's state
     if isinstance(exc, e.TargetsError) and exc.fields.get("field") == "targets":
         return 409  # no targets recorded yet: a precondition, not bad input
     if isinstance(exc, e.DomainError):

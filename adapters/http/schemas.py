@@ -283,7 +283,7 @@ class TransitionDef(Out):
     trigger: str
     source: RunState
     dest: RunState
-    kind: str = Field(description="engine | loopback | operator")
+    kind: str = Field(description="engine | loopback | operator | recovery")
     doc: str
 
 

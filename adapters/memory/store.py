@@ -124,6 +124,12 @@ class MemoryUnitOfWork(UnitOfWork):
                 raise lost_lease(run, fence)
             raise LeaseHeld(f"run {run_id} moved on under this process (expected checkpoint {expect_seq}); "
                             f"another process is driving it", run_id=run_id)
+        if values.get("status") in ACTIVE and r["status"] not in ACTIVE:  # a finished run active again
+            others = [o for o in self.t.runs.values()
+                      if o["account"] == r["account"] and o["status"] in ACTIVE and o["id"] != run_id]
+            if others:  # the SQL store's uq_runs_active_account
+                raise LeaseHeld(f"account {r['account']} already has an active run ({others[0]['id']})",
+                                account=r["account"], run_id=others[0]["id"])
         self.tx.write("runs")[run_id] = {**r, **values}
 
     def add_transition(self, record: TransitionRecord, *, fence: Fence) -> None:

@@ -13,6 +13,12 @@ time, in order:
 
 Steps 3-5 are the application's :func:`statemachine.application.scheduled.scheduled_start`.
 
+With the automatic buy-side recovery on (``REBALANCE_BUY_RECOVERY_AUTO``), every pass of the loop
+(and every ``run-if-due``) also retries the buy side of the account's recent PARTIAL runs whose
+proceeds sit in cash, after the configured delay, at most N times, only inside the session (the
+same calendar; outside it the attempt waits) and never with the kill switch on
+(:func:`statemachine.application.scheduled.recover_buy_sides`).
+
 :meth:`Scheduler.serve` loops until :meth:`Scheduler.request_stop` (the CLI calls it on SIGTERM
 and SIGINT): the engine finishes the step it is in, commits its checkpoint and returns, leaving
 the run RUNNING for ``resume`` (or for the next scheduler start).
@@ -31,11 +37,14 @@ from croniter import croniter
 from croniter.croniter import CroniterError
 
 from adapters.scheduler.calendar import MarketCalendar
-from statemachine.application.scheduled import Slot, TickResult, scheduled_start
+from adapters.scheduler.notify import notify_buy_recovery_exhausted
+from statemachine.application.scheduled import Slot, TickResult, recover_buy_sides, scheduled_start
+from statemachine.buy_recovery import RECOVERY_TRIGGER
 from statemachine.engine import Engine
 from statemachine.errors import DomainError, LeaseHeld, RebalanceError
 from statemachine.ports import Clock, Store
 from statemachine.records import RunRecord
+from statemachine.settings import BuyRecoveryPolicy
 
 log = logging.getLogger("rebalance.scheduler")
 
@@ -103,6 +112,8 @@ class Scheduler:
         owner: str,
         max_phase: int = 5,
         planner: str = "auto",
+        recovery: BuyRecoveryPolicy | None = None,
+        kill_switch: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.db = db
         self.engine_factory = engine_factory
@@ -113,6 +124,8 @@ class Scheduler:
         self.owner = owner
         self.max_phase = max_phase
         self.planner = planner
+        self.recovery = recovery or BuyRecoveryPolicy()
+        self.kill_switch = kill_switch
         self._stop = threading.Event()
         self._engine: Engine | None = None
         self._handled: set[datetime] = set()
@@ -165,6 +178,47 @@ class Scheduler:
                 log.error("resuming %s failed: %s", r.id, exc.message, extra={"run_id": r.id})
         return done
 
+    def recover_buys(self, now: datetime) -> list[TickResult]:
+        """One pass of the automatic buy-side recovery (nothing unless it is switched on)."""
+        if not self.recovery.enabled or self.stopping:
+            return []
+
+        def market_open(at: datetime) -> tuple[bool, str]:
+            st = self.calendar.status(at)
+            return st.open, st.reason
+
+        self._resume_interrupted_recoveries(now)
+        results = recover_buy_sides(self.db.unit_of_work, self._engine_for_this, account=self.account, now=now,
+                                    policy=self.recovery, market_open=market_open, kill_switch=self.kill_switch,
+                                    on_exhausted=notify_buy_recovery_exhausted)
+        for r in results:
+            if r.outcome in ("ran", "stopped"):
+                log.info("%s", r.message)
+        return results
+
+    def _resume_interrupted_recoveries(self, now: datetime) -> None:
+        """A buy-side recovery left RUNNING (its process killed, a refusal as "market closed") is
+        resumed on the next pass inside the session, not only at the next due time."""
+        eng = self._engine_for_this()
+        waiting = []
+        for r in eng.interrupted():
+            with self.db.unit_of_work() as uow:
+                if any(t.trigger == RECOVERY_TRIGGER for t in uow.transitions(r.id)):
+                    waiting.append(r)
+        if not waiting or not self.calendar.status(now).open:
+            return
+        for r in waiting:
+            if self.stopping:
+                return
+            try:
+                log.info("resuming the interrupted buy-side recovery of run %s at %s", r.id, r.state,
+                         extra={"run_id": r.id})
+                eng.resume(r.id)
+            except LeaseHeld as exc:
+                log.info("not resuming %s: %s", r.id, exc.message, extra={"run_id": r.id})
+            except RebalanceError as exc:
+                log.error("resuming %s failed: %s", r.id, exc.message, extra={"run_id": r.id})
+
     def tick(self, now: datetime | None = None) -> TickResult:
         """Decide once: start the run that is due now, or say why not."""
         now = now or self.clock.now()
@@ -208,6 +262,7 @@ class Scheduler:
         self.resume_interrupted(self.clock.now())
         announced: datetime | None = None
         while not self.stopping:
+            self.recover_buys(self.clock.now())
             now = self.clock.now()
             result = self.tick(now)
             if result.outcome != "not_due":

@@ -5,10 +5,12 @@ render or serialize what it returns (errors become exit codes or HTTP statuses a
 point). Like the rest of ``statemachine/`` it does no I/O of its own: it reaches the world only
 through what it is handed (a unit-of-work factory, the engine, a broker factory, the clock).
 
-* :mod:`.commands`  - start a run, resume, force, abort, retry, set targets, set thresholds.
+* :mod:`.commands`  - start a run, resume, force, abort, retry (and retry a PARTIAL run's buy side), set
+  targets, set thresholds.
 * :mod:`.queries`   - run detail, run list and status, drift now, thresholds and config rows,
   targets, history, the history of one run.
-* :mod:`.scheduled` - a scheduled start: claim the slot, start and drive the run, record the outcome.
+* :mod:`.scheduled` - a scheduled start: claim the slot, start and drive the run, record the outcome;
+  and the automatic buy-side recovery of PARTIAL runs (``recover_buy_sides``).
 * :mod:`.views`     - the JSON shapes the entry points print or answer (unchanged since the first
   version: the golden CLI session and the OpenAPI snapshot hold them).
 

@@ -79,6 +79,27 @@ def retry(engine: Engine, run_id: str, *, reason: str, actor: str, max_age: time
     return retry_run(engine, run_id, reason=reason, actor=actor, max_age=max_age)
 
 
+def begin_buy_side_retry(engine: Engine, run_id: str, *, reason: str, actor: str) -> RunRecord:
+    """Record the buy-side recovery edge of a PARTIAL run (refusals as in :func:`retry_buy_side`); the
+    run is then RUNNING at SOLD, its lease free, for ``resume`` to drive (the HTTP API does so in
+    the background)."""
+    return engine.retry_buy_side(run_id, reason=reason, actor=actor)
+
+
+def retry_buy_side(engine: Engine, run_id: str, *, reason: str, actor: str) -> RunRecord:
+    """Retry the buy side of a PARTIAL run whose sells all filled (:mod:`statemachine.buy_recovery`):
+    the recovery edge back to SOLD is recorded (who, why), then the run is driven on from a fresh
+    read of the account and the orderable cash: plan, check, buy. Refused (nothing recorded) when
+    the run is not PARTIAL on its buy side, when its sells did not finish, or when another run
+    holds the account."""
+    begin_buy_side_retry(engine, run_id, reason=reason, actor=actor)
+    try:
+        return engine.resume(run_id)
+    except RebalanceError as exc:
+        exc.fields.setdefault("run_id", run_id)
+        raise
+
+
 def set_thresholds(uow: UowFactory, clock: Clock, *, mp: float | str | None = None,
                    sub_mp: float | str | None = None) -> Thresholds:
     """Append a thresholds row; a value left out keeps the one in force. Returns the new row's values."""

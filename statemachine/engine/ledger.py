@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..buy_recovery import history_recovery
 from ..errors import LeaseHeld, RebalanceError
 from ..machine import RunMachine
 from ..ports import UnitOfWork
@@ -118,4 +119,5 @@ class LedgerMixin(LeaseMixin):
             drift_before=before, drift_after=after, trades=trade_rows, total_cost=sum(o.fees for o in trades),
             error_message=error if status not in (RunStatus.SUCCEEDED, RunStatus.NOT_NEEDED, RunStatus.STOPPED)
             else None,
+            recovery=history_recovery(uow.transitions(run.id), uow.history_of(run.id)),
         )

@@ -35,6 +35,7 @@ AUDITS: dict[str, frozenset[RunState] | None] = {
     "blocked": frozenset({RunState.SELL_VALIDATED, RunState.BUY_VALIDATED}),
     "sell_side_failed": frozenset({RunState.SELL_PLANNED}),
     "buy_side_failed": frozenset({RunState.BUY_PLANNED}),
+    "buy_recovery_exhausted": frozenset({RunState.BUY_PLANNED, RunState.BOUGHT}),  # statemachine.buy_recovery
 }
 #: Output kind -> the steps (triggers or audits) that may store it.
 PRODUCERS: dict[str, frozenset[str]] = {

@@ -35,11 +35,11 @@ from ..records import Fence, RunRecord, TransitionRecord
 from ..settings import EngineSettings
 from ..states import ACTIVE_STATUSES, FINAL_STATUSES, RunState, RunStatus, stop_state
 from .base import Guard, Outcome, current_run_id, run_log
+from .buy_recovery import BuyRecoveryMixin
 from .leases import _Heartbeat, lease_is_live
-from .steps import StepsMixin
 
 
-class Engine(StepsMixin):
+class Engine(BuyRecoveryMixin):
     """Drives runs of one account through the table; every public command of the engine."""
 
     def __init__(self, uow: Callable[[], AbstractContextManager[UnitOfWork]], broker: Broker,

@@ -8,6 +8,7 @@ import pytest
 
 from statemachine.errors import LeaseHeld, RunNotFound
 from statemachine.models import Thresholds
+from statemachine.records import Fence
 from statemachine.states import RunState, RunStatus
 from tests.contract.helpers import RID, T0, Uow, get, new_run, run_record
 
@@ -37,6 +38,22 @@ def test_one_active_run_per_account(uow: Uow):
         u.commit()
     with uow() as u:
         assert sorted(r.id for r in u.find_runs()) == [RID, "20261125-010000-cccccc", "20261125-010000-dddddd"]
+
+
+def test_a_finished_run_is_not_made_active_beside_another(uow: Uow):
+    """The buy-side recovery makes a PARTIAL run RUNNING again: one active run per account still holds."""
+    fence = new_run(uow, run_id="20261125-010000-pppppp", status=RunStatus.PARTIAL)
+    new_run(uow, owner="runner-b")  # RID: the account's active run
+    with uow() as u, pytest.raises(LeaseHeld):
+        u.update_run("20261125-010000-pppppp", fence=fence, expect_seq=0, status=RunStatus.RUNNING)
+    assert get(uow, "20261125-010000-pppppp").status is RunStatus.PARTIAL
+    with uow() as u:
+        u.update_run(RID, fence=Fence("runner-b", 1), status=RunStatus.ABORTED)
+        u.commit()
+    with uow() as u:  # the account is free: allowed
+        u.update_run("20261125-010000-pppppp", fence=fence, expect_seq=0, status=RunStatus.RUNNING)
+        u.commit()
+    assert get(uow, "20261125-010000-pppppp").status is RunStatus.RUNNING
 
 
 def test_a_run_id_is_taken_once(uow: Uow):

@@ -20,6 +20,7 @@ WRITES = [
     ("POST", f"{API}/runs/RUN/resume", None),
     ("POST", f"{API}/runs/RUN/abort", {"reason": "test"}),
     ("POST", f"{API}/runs/RUN/force", {"target": "SOLD", "reason": "test"}),
+    ("POST", f"{API}/runs/RUN/retry-buys", {"reason": "test"}),
 ]
 
 

@@ -378,6 +378,14 @@ async function operator(run, action) {
     if (!r) return;
     return call("POST", `${API}/runs/${run.id}/force`, { target: r.target, reason: r.reason, actor: "web" });
   }
+  if (action === "retry-buys") {
+    const r = await confirmAction({ title: `Retry the buy side of run ${run.id}`, okLabel: "Retry buy side",
+      text: "The sells stand. The run re-reads the account and the orderable cash now, re-plans the buys, "
+        + "checks them and sends them (in the background). Refused if the sells did not finish or another run "
+        + "holds the account." });
+    if (!r) return;
+    return call("POST", `${API}/runs/${run.id}/retry-buys`, { reason: r.reason, actor: "web" });
+  }
   if (action === "abort") {
     const r = await confirmAction({ title: `Abort run ${run.id}`, okLabel: "Abort run",
       text: "The run stops where it is and sends nothing more. Orders already filled stand." });
@@ -395,6 +403,9 @@ async function renderRun(v) {
   const r = v.run;
   const active = r.status === "RUNNING" || r.status === "BLOCKED";
   const forceable = v.allowed_force_targets.filter((t) => t !== "ABORTED");
+  // the table's recovery edges (kind "recovery") say where a PARTIAL run's buy side can be retried from
+  const recoverable = r.status === "PARTIAL"
+    && (await forceDocs()).transitions.some((t) => t.kind === "recovery" && t.source === r.state);
   const act = (action) => async () => {
     try {
       const out = await operator({ ...r, allowed: v.allowed_force_targets }, action);
@@ -405,6 +416,8 @@ async function renderRun(v) {
     active && r.status === "RUNNING" && !v.driven_here ? h("button", { id: "op-resume", onclick: act("resume") }, "Resume…") : null,
     (active || r.status === "FAILED") && forceable.length ? h("button", { id: "op-force", onclick: act("force") }, "Force…") : null,
     active ? h("button", { id: "op-abort", class: "danger", onclick: act("abort") }, "Abort…") : null,
+    r.status === "PARTIAL" && recoverable
+      ? h("button", { id: "op-retry-buys", onclick: act("retry-buys") }, "Retry buy side…") : null,
     v.driven_here ? h("span", { class: "muted small" }, "being driven by this server now") : null);
   const tl = h("table", { class: "grid small timeline" },
     h("thead", {}, h("tr", {}, ...["#", "Time", "Took", "Transition", "Status", "Actor", "What happened"].map((x) => h("th", {}, x)))),
