@@ -33,6 +33,9 @@ CCLD, RVSE, PRICE = (
     f"{P}/trading/order-rvsecncl",
     f"{P}/quotations/inquire-price",
 )
+ASKING_PRICE = f"{P}/quotations/inquire-asking-price-exp-ccn"
+#: quote TRs: the same (real) TR id on both hosts
+QUOTES = frozenset({PRICE, ASKING_PRICE})
 # real TR ids per path; paper = the same with a leading V (quotes identical on both hosts)
 TRS: dict[str, tuple[str, set[str]]] = {
     BALANCE: ("GET", {"TTTC8434R"}),
@@ -41,6 +44,7 @@ TRS: dict[str, tuple[str, set[str]]] = {
     CCLD: ("GET", {"TTTC0081R", "TTTC8001R", "CTSC9215R", "CTSC9115R"}),
     RVSE: ("POST", {"TTTC0013U", "TTTC0803U"}),
     PRICE: ("GET", {"FHKST01010100"}),
+    ASKING_PRICE: ("GET", {"FHKST01010200"}),
 }
 SELL_TRS = {"TTTC0011U", "TTTC0801U"}
 RATE_LIMITED = ("EGW00201", "초당 거래건수를 초과하였습니다.")
@@ -95,7 +99,7 @@ def tr_error(path: str, tr_id: str, method: str, config: SimulatorConfig) -> tup
     if real not in trs:
         return 500, R.envelope("1", "OPSQ0002", "없는 서비스 코드 입니다")
     paper_tr = tr_id != real
-    if path != PRICE and config.env == "paper" and not paper_tr:
+    if path not in QUOTES and config.env == "paper" and not paper_tr:
         return 500, R.envelope("1", "EGW02006", "모의투자 TR 이 아닙니다.")
     if config.env == "real" and paper_tr:
         return 500, R.envelope("1", "OPSQ0002", "없는 서비스 코드 입니다")
