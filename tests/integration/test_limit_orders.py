@@ -247,3 +247,15 @@ def test_reconciliation_adopts_only_an_order_at_the_intents_price(tmp_path):
     hand, mine = [o for o in acc.orders() if o["ticker"] == first.ticker and o["side"] == first.side.value]
     assert first.message == "adopted by reconciliation" and first.odno == mine["odno"] != hand["odno"]
     assert hand["price"] != mine["price"]
+
+
+def test_the_bench_scenario_limit_orders_cost_less_than_market_orders_on_a_thin_wide_book(tmp_path):
+    """bench/limit_orders.py's own runs (docs/benchmarks.md): a 20-tick spread, 200 shares per level."""
+    from bench.limit_orders import one_run
+
+    market, limit = (one_run(tmp_path, style, 10, 200, 2) for style in ("market", "limit"))
+    assert market.status == "SUCCEEDED" and market.filled == market.intended
+    assert limit.cost < market.cost and limit.bps < market.bps
+    assert 0 < limit.filled < limit.intended  # the price it refused to pay is the rest it did not buy
+    deep_market, deep_limit = (one_run(tmp_path, style, 10, 0, 2) for style in ("market", "limit"))
+    assert deep_market.cost == deep_limit.cost  # unlimited depth: both fill at the quote
