@@ -137,8 +137,9 @@ class OrderExecutor(SweepMixin):
             self.offsets = (self.offsets + [(res.placed_at - replied).total_seconds()])[-OFFSET_SAMPLES:]
         self.hooks.point("order:accepted_before_record")
         out = self._update(rec, status=OrderStatus.SENT, odno=res.odno, org_no=res.org_no, sent_at=replied)
-        self.log.info("order %s %s x%d (%s) accepted: order no %s", rec.side.value, rec.ticker, rec.quantity,
-                      f"limit {price}" if order_type == "00" else "market", res.odno)
+        limit = f" at limit {price:,}" if order_type == "00" else ""
+        self.log.info("order %s %s x%d%s accepted: order no %s", rec.side.value, rec.ticker, rec.quantity, limit,
+                      res.odno)
         self.hooks.point("order:sent_committed")
         return out
 
