@@ -259,3 +259,48 @@ def test_the_bench_scenario_limit_orders_cost_less_than_market_orders_on_a_thin_
     assert 0 < limit.filled < limit.intended  # the price it refused to pay is the rest it did not buy
     deep_market, deep_limit = (one_run(tmp_path, style, 10, 0, 2) for style in ("market", "limit"))
     assert deep_market.cost == deep_limit.cost  # unlimited depth: both fill at the quote
+
+
+# the broker's published field list of FHKST01010200 (open-trading-api, examples_llm/domestic_stock/
+# inquire_asking_price_exp_ccn/chk_inquire_asking_price_exp_ccn.py), split into its two blocks
+BOOK_FIELDS = (["aspr_acpt_hour"] + [f"askp{i}" for i in range(1, 11)] + [f"bidp{i}" for i in range(1, 11)]
+               + [f"askp_rsqn{i}" for i in range(1, 11)] + [f"bidp_rsqn{i}" for i in range(1, 11)]
+               + [f"askp_rsqn_icdc{i}" for i in range(1, 11)] + [f"bidp_rsqn_icdc{i}" for i in range(1, 11)]
+               + ["total_askp_rsqn", "total_bidp_rsqn", "total_askp_rsqn_icdc", "total_bidp_rsqn_icdc",
+                  "ovtm_total_askp_icdc", "ovtm_total_bidp_icdc", "ovtm_total_askp_rsqn", "ovtm_total_bidp_rsqn",
+                  "ntby_aspr_rsqn", "new_mkop_cls_code"])
+MATCH_FIELDS = ["antc_mkop_cls_code", "stck_prpr", "stck_oprc", "stck_hgpr", "stck_lwpr", "stck_sdpr", "antc_cnpr",
+                "antc_cntg_vrss_sign", "antc_cntg_vrss", "antc_cntg_prdy_ctrt", "antc_vol", "stck_shrn_iscd",
+                "vi_cls_code"]
+
+
+@pytest.mark.parametrize("env", ["paper", "real"])
+def test_the_order_book_tr_answers_the_brokers_fields_on_both_hosts(tmp_path, env):
+    import re
+
+    from adapters.kis_sim.simulator import TEST_APPKEY, TEST_APPSECRET
+
+    acc = SimAccount.demo(tmp_path / "acct.json")
+    acc.set_book("453850", spread_ticks=2, depth=300)
+    with SimulatorServer(tmp_path / "acct.json", SimulatorConfig(env=env, rate_limit_per_s=0,
+                                                                 token_issue_min_interval_s=0)) as srv:
+        tok = httpx.post(srv.url + "/oauth2/tokenP", json={"grant_type": "client_credentials",
+                                                           "appkey": TEST_APPKEY, "appsecret": TEST_APPSECRET})
+        headers = {"authorization": f"Bearer {tok.json()['access_token']}", "appkey": TEST_APPKEY,
+                   "appsecret": TEST_APPSECRET, "tr_id": "FHKST01010200", "custtype": "P"}
+        url = srv.url + "/uapi/domestic-stock/v1/quotations/inquire-asking-price-exp-ccn"
+        body = httpx.get(url, params={"FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": "453850"},
+                         headers=headers).json()
+        bad = httpx.get(url, params={"FID_COND_MRKT_DIV_CODE": "Q", "FID_INPUT_ISCD": "453850"},
+                        headers=headers).json()
+    assert body["rt_cd"] == "0" and bad["rt_cd"] != "0"
+    book_out, match_out = body["output1"], body["output2"]
+    assert list(book_out) == BOOK_FIELDS and list(match_out) == MATCH_FIELDS
+    assert all(isinstance(v, str) for v in [*book_out.values(), *match_out.values()])
+    numeric = [k for k in BOOK_FIELDS if k not in ("aspr_acpt_hour", "new_mkop_cls_code")]
+    assert all(re.fullmatch(r"-?\d+", book_out[k]) for k in numeric)
+    assert re.fullmatch(r"\d{6}", book_out["aspr_acpt_hour"])
+    bid, ask = book.top(acc.read(), "453850")
+    assert (int(book_out["bidp1"]), int(book_out["askp1"])) == (bid, ask) == (9_890, 9_910)
+    assert [int(book_out[f"askp{i}"]) for i in (1, 2, 3)] == [9_910, 9_915, 9_920]
+    assert book_out["askp_rsqn1"] == "300" and match_out["stck_prpr"] == "9900"
