@@ -62,7 +62,8 @@ def demo(tmp_path: Path, clock: FakeClock, name: str = "account.json", depth: in
 
 def engine(db, broker, clock, owner="first", hooks=None, **kw) -> Engine:
     optimal = OptimalPlanner()
-    settings = EngineSettings(fill_timeout_s=2, fill_poll_s=0.5, order_style="limit", limit_ticks=2, **kw)
+    kw.setdefault("limit_ticks", 2)
+    settings = EngineSettings(fill_timeout_s=2, fill_poll_s=0.5, order_style="limit", **kw)
     return Engine(db.unit_of_work, broker, lambda name: optimal, clock, settings, hooks=hooks, owner=owner)
 
 
@@ -304,3 +305,39 @@ def test_the_order_book_tr_answers_the_brokers_fields_on_both_hosts(tmp_path, en
     assert (int(book_out["bidp1"]), int(book_out["askp1"])) == (bid, ask) == (9_890, 9_910)
     assert [int(book_out[f"askp{i}"]) for i in (1, 2, 3)] == [9_910, 9_915, 9_920]
     assert book_out["askp_rsqn1"] == "300" and match_out["stck_prpr"] == "9900"
+
+
+def test_limit_buys_spending_all_the_cash_still_fit_it_at_their_limit_prices(db, tmp_path):
+    """No cash buffer and buys priced 25 ticks above the mid: the planners plan at the snapshot
+    prices inside a budget shrunk by the limit premium, so the exchange never refuses a buy for cash
+    and the R3 row at limit prices passes."""
+    clock = FakeClock()
+    acc = SimAccount.demo(tmp_path / "acct.json")
+    acc.set_book("*", spread_ticks=20)
+    acc.clock = clock.now
+    eng = engine(db, SimulatedBroker(acc), clock, cash_buffer_percent=0.0, limit_ticks=5)
+    run = eng.run(eng.start(account="demo", targets=TARGETS).id)
+    assert run.status is RunStatus.SUCCEEDED, run.error
+    with db.unit_of_work() as uow:
+        (buy,) = [a for a in uow.plan_attempts(run.id) if a.side is Side.BUY and a.passed]
+        cash = StepOutputs(uow.outputs(run.id)).cash()
+    terms = load_terms(buy.meta)
+    at_limit = sum(o.quantity * terms[o.ticker].price for o in buy.plan.orders)
+    assert at_limit > sum(o.quantity * cash.snapshot.price(o.ticker) for o in buy.plan.orders)
+    assert at_limit <= cash.orderable_cash  # and the exchange agreed: every buy filled, none refused
+    (row,) = [c for c in buy.checks if "limit prices" in c.message]
+    assert row.passed and row.numbers["cost_at_limit"] <= cash.orderable_cash
+    assert all(o["rejected"] == 0 and o["filled_qty"] == o["qty"] for o in acc.orders())
+
+
+def test_a_limit_dry_run_prices_its_plans_and_sends_nothing(db, tmp_path):
+    clock = FakeClock()
+    acc = demo(tmp_path, clock)
+    eng = engine(db, SimulatedBroker(acc), clock)
+    run = eng.run(eng.start(account="demo", targets=TARGETS, max_phase=4).id)
+    assert run.status is RunStatus.STOPPED and acc.orders() == []
+    with db.unit_of_work() as uow:
+        attempts = uow.plan_attempts(run.id)
+    assert {a.side for a in attempts} == {Side.SELL, Side.BUY}
+    assert all(load_terms(a.meta) and all(t.order_type == "00" for t in load_terms(a.meta).values())
+               for a in attempts)
