@@ -308,15 +308,17 @@ def test_the_order_book_tr_answers_the_brokers_fields_on_both_hosts(tmp_path, en
 
 
 def test_limit_buys_spending_all_the_cash_still_fit_it_at_their_limit_prices(db, tmp_path):
-    """No cash buffer and buys priced 25 ticks above the mid: the planners plan at the snapshot
-    prices inside a budget shrunk by the limit premium, so the exchange never refuses a buy for cash
-    and the R3 row at limit prices passes."""
+    """No cash target, no cash buffer and buys priced 80 ticks (about 3 %) above the mid: the buys want
+    every won. The planners plan at the snapshot prices inside a budget shrunk by the limit premium,
+    so the R3 row at limit prices passes and the exchange never refuses a buy for cash (without the
+    shrinking, that row refuses the plan three times: the run ends PARTIAL with the cash unspent)."""
     clock = FakeClock()
     acc = SimAccount.demo(tmp_path / "acct.json")
-    acc.set_book("*", spread_ticks=20)
+    acc.set_book("*", spread_ticks=60)
     acc.clock = clock.now
-    eng = engine(db, SimulatedBroker(acc), clock, cash_buffer_percent=0.0, limit_ticks=5)
-    run = eng.run(eng.start(account="demo", targets=TARGETS).id)
+    eng = engine(db, SimulatedBroker(acc), clock, cash_buffer_percent=0.0, limit_ticks=20)
+    all_in = TARGETS.model_copy(update={"mp": {"Stocks": 20, "Bonds": 55, "Alternatives": 25, "Cash": 0}})
+    run = eng.run(eng.start(account="demo", targets=all_in).id)
     assert run.status is RunStatus.SUCCEEDED, run.error
     with db.unit_of_work() as uow:
         (buy,) = [a for a in uow.plan_attempts(run.id) if a.side is Side.BUY and a.passed]
@@ -325,6 +327,8 @@ def test_limit_buys_spending_all_the_cash_still_fit_it_at_their_limit_prices(db,
     at_limit = sum(o.quantity * terms[o.ticker].price for o in buy.plan.orders)
     assert at_limit > sum(o.quantity * cash.snapshot.price(o.ticker) for o in buy.plan.orders)
     assert at_limit <= cash.orderable_cash  # and the exchange agreed: every buy filled, none refused
+    # at planning prices the cash would have bought about 3 % more: it was the binding limit
+    assert at_limit * 1.02 > cash.orderable_cash
     (row,) = [c for c in buy.checks if "limit prices" in c.message]
     assert row.passed and row.numbers["cost_at_limit"] <= cash.orderable_cash
     assert all(o["rejected"] == 0 and o["filled_qty"] == o["qty"] for o in acc.orders())
