@@ -29,7 +29,7 @@ DEEP = 999_999
 
 def _levels(s: dict[str, Any], ticker: str) -> tuple[list[int], list[int], int]:
     bid, ask = book.top(s, ticker)
-    _, depth = book._params(s, ticker)
+    _, depth = book.params(s, ticker)
     k = book.kind(s, ticker)
     lower, upper = book.limits(s, ticker)
     asks, bids = [], []

@@ -36,7 +36,8 @@ def kind(s: dict[str, Any], ticker: str) -> str:
     return str(s.get("kinds", {}).get(ticker, "etf"))
 
 
-def _params(s: dict[str, Any], ticker: str) -> tuple[int, int]:
+def params(s: dict[str, Any], ticker: str) -> tuple[int, int]:
+    """(spread ticks on each side, shares per level) of ``ticker``'s book (0, 0: the old one-price market)."""
     book = s.get("book", {})
     p = book.get(ticker, book.get("*", {}))
     return int(p.get("spread_ticks", 0) or 0), int(p.get("depth", 0) or 0)
@@ -53,7 +54,7 @@ def limits(s: dict[str, Any], ticker: str) -> tuple[int, int]:
 def top(s: dict[str, Any], ticker: str) -> tuple[int, int]:
     """(best bid, best ask) now."""
     mid = int(s["prices"].get(ticker) or 0)
-    half, _ = _params(s, ticker)
+    half, _ = params(s, ticker)
     if mid <= 0 or half <= 0:
         return mid, mid
     k = kind(s, ticker)
@@ -90,7 +91,7 @@ def levels(s: dict[str, Any], ticker: str, side: str, qty: int, limit: int | Non
     none past ``limit`` (a limit order's price; None for a market order, which walks to the day's
     limit price, where the rest fills)."""
     bid, ask = top(s, ticker)
-    _, depth = _params(s, ticker)
+    _, depth = params(s, ticker)
     price = ask if side == "buy" else bid
     if price <= 0:
         return []
@@ -120,5 +121,5 @@ def worst_price(s: dict[str, Any], ticker: str, side: str, qty: int, order_type:
     return fills[-1][1] if fills else int(s["prices"].get(ticker) or 0)
 
 
-__all__ = ["ABOVE_UPPER", "BELOW_LOWER", "OFF_GRID", "kind", "levels", "limits", "price_refusal", "quote", "top",
-           "worst_price"]
+__all__ = ["ABOVE_UPPER", "BELOW_LOWER", "OFF_GRID", "kind", "levels", "limits", "params", "price_refusal", "quote",
+           "top", "worst_price"]
