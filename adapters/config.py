@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     fill_timeout_s: float = 30.0
     fill_poll_s: float = 0.5
     partial_retries: int = 1
+    order_style: Literal["market", "limit"] = Field(
+        "market", description="REBALANCE_ORDER_STYLE: market orders (default) or marketable limit orders "
+        "(buys at the best ask + limit_ticks ticks, sells at the best bid - limit_ticks ticks)")
+    limit_ticks: int = Field(1, ge=0, le=50, description="REBALANCE_LIMIT_TICKS: ticks past the best quote")
     open_orders_policy: Literal["fail", "cancel"] = "fail"
     sell_untargeted: bool = True
     lease_ttl_s: float = 60.0
@@ -192,6 +196,7 @@ class Settings(BaseSettings):
             cash_buffer_percent=self.cash_buffer_percent, cash_buffer_krw=self.cash_buffer_krw,
             fill_timeout_s=self.fill_timeout_s, fill_poll_s=self.fill_poll_s,
             partial_retries=self.partial_retries, open_orders_policy=self.open_orders_policy,
+            order_style=self.order_style, limit_ticks=self.limit_ticks,
             sell_untargeted=self.sell_untargeted, lease_ttl_s=self.lease_ttl_s,
             send_timeout_s=self.send_timeout_s, settle_window_s=self.settle_window_s,
             clock_skew_tolerance_s=self.clock_skew_tolerance_s, unknown_wait_limit_s=self.unknown_wait_limit_s,

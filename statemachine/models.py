@@ -348,6 +348,7 @@ class BrokerOrder(Frozen):
     side: Side
     quantity: int
     order_type: str = "01"
+    price: int = 0  # the order's limit price (ord_unpr); 0 for a market order
     filled_quantity: int = 0
     avg_price: float = 0.0
     amount: int = 0
@@ -356,6 +357,18 @@ class BrokerOrder(Frozen):
     cancelled: int = 0
     placed_at: datetime
     org_no: str = ""
+
+
+class Quote(Frozen):
+    """The top of one ticker's order book and its day's price limits, as the broker quotes them."""
+
+    ticker: str
+    bid: int = Field(ge=0, description="best bid, KRW (0: none)")
+    ask: int = Field(ge=0, description="best ask, KRW (0: none)")
+    last: int = Field(0, ge=0, description="last traded price")
+    upper: int = Field(0, ge=0, description="the day's upper price limit (0: not given)")
+    lower: int = Field(0, ge=0, description="the day's lower price limit (0: not given)")
+    base: int = Field(0, ge=0, description="base price (previous close) the limits derive from")
 
 
 class PlaceResult(Frozen):

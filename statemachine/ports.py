@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, Self
 
-from .errors import LeaseHeld
+from .errors import BrokerError, LeaseHeld
 from .models import (
     BrokerOrder,
     OpenOrder,
@@ -26,6 +26,7 @@ from .models import (
     PlaceResult,
     Plan,
     PlanningContext,
+    Quote,
     Side,
     Snapshot,
     Targets,
@@ -69,6 +70,12 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     def prices(self, tickers: list[str]) -> dict[str, int]:
         """Current prices; raises when one cannot be had."""
+
+    def quote(self, ticker: str) -> Quote:
+        """Best bid and ask and the day's price limits (limit orders price from them). A broker
+        that cannot quote refuses, so a limit run fails before planning instead of guessing."""
+        raise BrokerError(f"{type(self).__name__} gives no order-book quotes; limit orders need them",
+                          code="NO_QUOTE", ticker=ticker)
 
     @abc.abstractmethod
     def orderable_cash(self) -> int:

@@ -16,7 +16,12 @@ class EngineSettings(BaseModel):
     fees: FeeModel = Field(default_factory=FeeModel)
     cash_buffer_percent: float = Field(0.5, ge=0, le=100, description="kept back from orderable cash")
     cash_buffer_krw: int = Field(0, ge=0)
-    order_type: str = "01"  # market
+    order_type: str = "01"  # market: the division of every order when order_style is "market"
+    order_style: Literal["market", "limit"] = Field("market", description="market orders (default) or "
+                                                    "marketable limits priced at planning (statemachine.orders."
+                                                    "pricing)")
+    limit_ticks: int = Field(1, ge=0, le=50, description="a limit buy's ticks above the best ask (a sell's "
+                             "below the best bid)")
     fill_timeout_s: float = Field(30.0, gt=0)
     fill_poll_s: float = Field(0.5, gt=0)
     cancel_confirm_polls: int = Field(10, ge=1)

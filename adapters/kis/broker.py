@@ -29,7 +29,7 @@ from adapters.kis.parse import KisInconsistentBalance, order_of, snapshot_of
 from adapters.kis.rate_limit import RateLimiter
 from adapters.kis.retry import retrying
 from statemachine.errors import BrokerError, OrderOutcomeUnknown, OrderRejected
-from statemachine.models import BrokerOrder, PlaceResult, Side, Snapshot
+from statemachine.models import BrokerOrder, PlaceResult, Quote, Side, Snapshot
 from statemachine.ports import Broker
 
 __all__ = ["KST", "KisBroker", "KisClient", "KisInconsistentBalance"]
@@ -41,6 +41,7 @@ P_PSBL = "/uapi/domestic-stock/v1/trading/inquire-psbl-order"
 P_ORDER = "/uapi/domestic-stock/v1/trading/order-cash"
 P_CCLD = "/uapi/domestic-stock/v1/trading/inquire-daily-ccld"
 P_RVSE = "/uapi/domestic-stock/v1/trading/order-rvsecncl"
+P_ASKING_PRICE = "/uapi/domestic-stock/v1/quotations/inquire-asking-price-exp-ccn"
 P_PRICE = "/uapi/domestic-stock/v1/quotations/inquire-price"
 
 
@@ -122,6 +123,24 @@ class KisBroker(Broker):
                 raise BrokerError(f"{what}: no current price (stck_prpr={p})", code="NO_PRICE", ticker=t)
             out[t] = p
         return out
+
+    def quote(self, ticker: str) -> Quote:
+        """Best bid/ask from the order-book TR (FHKST01010200, ``askp1``/``bidp1``) and the day's
+        limits from inquire-price (``stck_mxpr``/``stck_llam``/``stck_sdpr``): two calls."""
+        what = f"inquire-asking-price-exp-ccn {ticker}"
+        params = {"FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": ticker}
+        body, _ = self.client.get(P_ASKING_PRICE, "FHKST01010200", params, what=what)
+        book = object_of(body, "output1", what)
+        bid, ask = num_int(book, "bidp1", what), num_int(book, "askp1", what)
+        what = f"inquire-price {ticker}"
+        body, _ = self.client.get(P_PRICE, "FHKST01010100", params, what=what)
+        px = object_of(body, "output", what)
+        q = Quote(ticker=ticker, bid=bid, ask=ask, last=num_int(px, "stck_prpr", what),
+                  upper=num_int(px, "stck_mxpr", what), lower=num_int(px, "stck_llam", what),
+                  base=num_int(px, "stck_sdpr", what))
+        if q.bid <= 0 and q.ask <= 0 and q.last <= 0:
+            raise BrokerError(f"{what}: no bid, ask or last price", code="NO_PRICE", ticker=ticker)
+        return q
 
     def orderable_cash(self) -> int:
         what = "inquire-psbl-order"

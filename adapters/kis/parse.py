@@ -110,6 +110,7 @@ def order_of(row: dict[str, Any], what: str) -> BrokerOrder | None:
         side=Side.SELL if sb == "01" else Side.BUY,
         quantity=num_int(row, "ord_qty", w),
         order_type=str(row.get("ord_dvsn_cd", "01")).strip() or "01",
+        price=num_int(row, "ord_unpr", w) if str(row.get("ord_unpr", "")).strip() else 0,
         filled_quantity=num_int(row, "tot_ccld_qty", w),
         avg_price=num_float(row, "avg_prvs", w),
         amount=num_int(row, "tot_ccld_amt", w),

@@ -40,6 +40,9 @@ SEARCH_INFO, PSBL_RVSECNCL, HOLIDAY = (
     f"{P}/trading/inquire-psbl-rvsecncl",
     f"{P}/quotations/chk-holiday",
 )
+ASKING_PRICE = f"{P}/quotations/inquire-asking-price-exp-ccn"
+#: quote TRs: the same (real) TR id on both hosts
+QUOTES = frozenset({PRICE, ASKING_PRICE})
 # real TR ids per path; paper = the same with a leading V (quotes identical on both hosts)
 TRS: dict[str, tuple[str, set[str]]] = {
     BALANCE: ("GET", {"TTTC8434R"}),
@@ -51,6 +54,7 @@ TRS: dict[str, tuple[str, set[str]]] = {
     SEARCH_INFO: ("GET", {"CTPF1604R"}),
     PSBL_RVSECNCL: ("GET", {"TTTC0084R", "TTTC8036R"}),
     HOLIDAY: ("GET", {"CTCA0903R"}),
+    ASKING_PRICE: ("GET", {"FHKST01010200"}),
 }
 # the broker's samples give these no paper TR id; KIS_API.md section 8: paper answers EGW02006
 REAL_ONLY = {SEARCH_INFO, PSBL_RVSECNCL, HOLIDAY}
@@ -110,7 +114,7 @@ def tr_error(path: str, tr_id: str, method: str, config: SimulatorConfig) -> tup
     if real not in trs:
         return 500, R.envelope("1", "OPSQ0002", "없는 서비스 코드 입니다")
     paper_tr = tr_id != real
-    if path != PRICE and config.env == "paper" and not paper_tr:
+    if path not in QUOTES and config.env == "paper" and not paper_tr:
         return 500, R.envelope("1", *NOT_PAPER)
     if config.env == "real" and paper_tr:
         return 500, R.envelope("1", "OPSQ0002", "없는 서비스 코드 입니다")

@@ -27,6 +27,7 @@ from adapters.kis_sim import oauth
 from adapters.kis_sim import replies as R
 from adapters.kis_sim.config import SimulatorConfig
 from adapters.kis_sim.faults import Fault, FaultQueue
+from adapters.kis_sim.tr_asking_price import asking_price
 from adapters.kis_sim.tr_balance import balance
 from adapters.kis_sim.tr_cancel import cancel
 from adapters.kis_sim.tr_ccld import ccld
@@ -50,6 +51,7 @@ HANDLERS: dict[str, Handler] = {
     G.SEARCH_INFO: search_info,
     G.PSBL_RVSECNCL: psbl_rvsecncl,
     G.HOLIDAY: holiday,
+    G.ASKING_PRICE: asking_price,
 }
 
 

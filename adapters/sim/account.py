@@ -5,7 +5,9 @@ killed run and its resume see the same account, and the order log shows every or
 The in-process broker (:mod:`adapters.sim.broker`) and the KIS REST simulator both sit in front of
 this same model. The matching rules (refusals, fills, maturing) are :mod:`adapters.sim.exchange`.
 
-Market orders fill at once at the current price, unless a fault says otherwise:
+Orders fill at once against the ticker's order book (:mod:`adapters.sim.book`: by default one level
+at the current price with unlimited depth; a spread and a depth per level when set), a limit order
+only at or better than its price, unless a fault says otherwise:
 
 * ``partial_fill``: {ticker or "*": fraction} - fill that fraction now; the rest stays open until
   cancelled (or until ``fill_remainder_after_s`` passes, if set);
@@ -48,7 +50,7 @@ from typing import Any, Literal
 
 from filelock import FileLock
 
-from adapters.sim import exchange
+from adapters.sim import book, exchange
 
 SimSession = Literal["always-open", "krx"]
 SESSIONS: tuple[str, ...] = ("always-open", "krx")
@@ -184,13 +186,27 @@ class SimAccount:
 
     def orderable_cash(self) -> int:
         s = self.read()
-        reserved = sum(o["remaining"] * s["prices"].get(o["ticker"], 0)
-                       for o in s["orders"] if o["side"] == "buy" and not o.get("pending"))
-        return max(0, int(s["cash"]) - reserved)
+        return max(0, int(s["cash"]) - exchange.reserved_cash(s))
 
     def price(self, ticker: str) -> int | None:
         p = self.read()["prices"].get(ticker)
         return int(p) if p else None
+
+    def quote(self, ticker: str) -> dict[str, int] | None:
+        """The top of the ticker's book and its day's limits (:func:`adapters.sim.book.quote`)."""
+        s = self.read()
+        return book.quote(s, ticker) if s["prices"].get(ticker) else None
+
+    def kind(self, ticker: str) -> str:
+        """The ticker's tick table (``etf`` by default; ``kinds`` in the state)."""
+        return book.kind(self.read(), ticker)
+
+    def set_book(self, ticker: str = "*", *, spread_ticks: int = 0, depth: int = 0) -> None:
+        """Give ``ticker``'s book (or every book, ``*``) a spread of ``spread_ticks`` ticks on each side
+        of the current price and ``depth`` shares per level (0: unlimited)."""
+        def f(s: dict[str, Any]) -> None:
+            s.setdefault("book", {})[ticker] = {"spread_ticks": spread_ticks, "depth": depth}
+        self.update(f)
 
     def name(self, ticker: str) -> str:
         return self.read()["names"].get(ticker, "")

@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from adapters.sim.account import SimAccount, SimRejected
 from statemachine.errors import BrokerError, OrderOutcomeUnknown, OrderRejected
-from statemachine.models import BrokerOrder, Holding, PlaceResult, Side, Snapshot
+from statemachine.models import BrokerOrder, Holding, PlaceResult, Quote, Side, Snapshot
 from statemachine.ports import Broker
 from statemachine.units import KST
 
@@ -42,6 +42,13 @@ class SimulatedBroker(Broker):
                 raise BrokerError(f"no price for {t}", code="APBK0656", ticker=t)
             out[t] = p
         return out
+
+    def quote(self, ticker: str) -> Quote:
+        self.account.count_call("quote")
+        q = self.account.quote(ticker)
+        if q is None:
+            raise BrokerError(f"no quote for {ticker}", code="APBK0656", ticker=ticker)
+        return Quote(ticker=ticker, **q)
 
     def orderable_cash(self) -> int:
         self.account.count_call("orderable_cash")
@@ -72,7 +79,7 @@ class SimulatedBroker(Broker):
                 continue
             out.append(BrokerOrder(
                 odno=o["odno"], ticker=o["ticker"], side=Side(o["side"]), quantity=o["qty"],
-                order_type=o["order_type"], filled_quantity=o["filled_qty"],
+                order_type=o["order_type"], price=int(o.get("price") or 0), filled_quantity=o["filled_qty"],
                 avg_price=(o["amount"] / o["filled_qty"]) if o["filled_qty"] else 0.0, amount=o["amount"],
                 remaining=o["remaining"], rejected=o["rejected"], cancelled=o["cancelled"], placed_at=placed,
                 org_no=o["org_no"]))

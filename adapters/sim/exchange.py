@@ -12,19 +12,29 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from adapters.sim import book
+
 DEFAULT_COMMISSION = 0.000146527
+
+
+def reserved_cash(s: dict[str, Any]) -> int:
+    """Cash held back for open buys: each open remainder at its limit price (a market order's at
+    the current price)."""
+    return sum(o["remaining"] * (int(o["price"]) if o.get("order_type") == "00" and o.get("price")
+                                 else int(s["prices"].get(o["ticker"], 0)))
+               for o in s["orders"] if o["side"] == "buy" and not o.get("pending"))
 
 
 def refusal(s: dict[str, Any], side: str, ticker: str, qty: int, order_type: str,
             price: int) -> tuple[str, str] | None:
-    """Why the exchange refuses the order now (cash or shares), or None."""
-    mkt = int(s["prices"].get(ticker) or 0)
-    fill_price = int(price) if order_type == "00" and price else mkt
+    """Why the exchange refuses the order now (price off the grid or outside the day's limits, cash
+    or shares), or None."""
+    if why := book.price_refusal(s, ticker, order_type, int(price)):
+        return why
     if side == "buy":
-        reserved = sum(o["remaining"] * s["prices"].get(o["ticker"], 0)
-                       for o in s["orders"] if o["side"] == "buy" and not o.get("pending"))
-        fee = int(qty * fill_price * s.get("commission_rate", DEFAULT_COMMISSION))
-        if qty * fill_price + fee > s["cash"] - reserved:
+        worst = book.worst_price(s, ticker, side, qty, order_type, int(price))
+        fee = int(qty * worst * s.get("commission_rate", DEFAULT_COMMISSION))
+        if qty * worst + fee > s["cash"] - reserved_cash(s):
             return "APBK0952", "주문가능금액을 초과 했습니다"
     else:
         h = s["holdings"].get(ticker, {"qty": 0})
@@ -36,13 +46,24 @@ def refusal(s: dict[str, Any], side: str, ticker: str, qty: int, order_type: str
 
 
 def execute(s: dict[str, Any], order: dict[str, Any], broker_now: Callable[[], datetime]) -> None:
-    """Fill an order that reached the exchange (all of it, or the ``partial_fill`` fraction)."""
-    mkt = int(s["prices"].get(order["ticker"]) or 0)
-    fill_price = int(order["price"]) if order["order_type"] == "00" and order["price"] else mkt
+    """Fill an order that reached the exchange against the book (:mod:`adapters.sim.book`): a market
+    order walks it until filled, a limit order no further than its price (the rest stays open); the
+    ``partial_fill`` fault caps the shares that fill now."""
     pf = s["faults"].get("partial_fill", {})
     ratio = pf.get(order["ticker"], pf.get("*", 1.0))
     qty = order["qty"]
-    fill(s, order, int(qty * float(ratio)) if ratio < 1 else qty, fill_price, broker_now)
+    cap = int(qty * float(ratio)) if ratio < 1 else qty
+    match(s, order, cap, broker_now)
+
+
+def match(s: dict[str, Any], order: dict[str, Any], cap: int, broker_now: Callable[[], datetime]) -> None:
+    """Fill up to ``cap`` shares of ``order``'s remainder from the book, level by level."""
+    want = min(cap, order["remaining"])
+    if want <= 0:
+        return
+    limit = int(order["price"]) if order["order_type"] == "00" and order["price"] else None
+    for shares, price in book.levels(s, order["ticker"], order["side"], want, limit):
+        fill(s, order, shares, price, broker_now)
 
 
 def fill(s: dict[str, Any], order: dict[str, Any], qty: int, price: int,
@@ -93,6 +114,7 @@ def mature(s: dict[str, Any], now: datetime, broker_now: Callable[[], datetime])
             continue
         arrived = datetime.fromisoformat(o.get("arrived_at") or o["placed_at"])
         if o["remaining"] > 0 and now - arrived >= timedelta(seconds=after):
-            fill(s, o, o["remaining"], int(s["prices"].get(o["ticker"], 0)), broker_now)
-            changed = True
+            before = o["remaining"]
+            match(s, o, o["remaining"], broker_now)  # a limit order only as far as its price allows
+            changed = changed or o["remaining"] != before
     return changed

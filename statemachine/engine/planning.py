@@ -13,7 +13,8 @@ from ..account import read_account
 from ..drift import drift_report
 from ..errors import RebalanceError, TransitionError
 from ..limits import check_limits, limit_failures
-from ..models import CheckResult, DriftReport, Plan, PlanningContext, Side, Snapshot, Targets
+from ..models import CASH_TICKER, CheckResult, DriftReport, Plan, PlanningContext, Side, Snapshot, Targets
+from ..orders.pricing import OrderTerms, dump_terms, limit_budget_check, limit_context, load_terms, terms_for
 from ..projection import apply_trades
 from ..records import PlanAttemptRecord, RunRecord
 from ..rules import check_plan, failures, passed
@@ -73,6 +74,22 @@ class PlanningMixin(RecoveryMixin):
         spent = sum(o.amount + o.fees for o in earlier) if side is Side.BUY else 0
         return after, drift_report(after, run.targets, run.thresholds), spent
 
+    def _order_terms(self, run: RunRecord, side: Side, ctx: PlanningContext) -> dict[str, OrderTerms]:
+        """Limit orders only: quote every ticker the side may order and price its orders
+        (statemachine.orders.pricing); market orders need nothing (an empty dict)."""
+        if self.settings.order_style != "limit":
+            return {}
+        if side is Side.SELL:
+            tickers = sorted({h.ticker for h in ctx.snapshot.holdings if h.orderable_quantity > 0})
+        else:
+            tickers = sorted(t for t in run.targets.tickers() if t != CASH_TICKER)
+        self.progress(f"quoting {len(tickers)} ticker(s) for limit {side.value}s")
+        quotes = {t: self.broker.quote(t) for t in tickers}
+        terms = terms_for(side, quotes, self.settings.limit_ticks, self.settings.fees)
+        run_log(run.id).info("limit %s prices (%d tick(s) past the quote): %s", side.value,
+                             self.settings.limit_ticks, ", ".join(f"{t} {v.price}" for t, v in terms.items()))
+        return terms
+
     def _attempts(self, run: RunRecord, side: Side) -> list[PlanAttemptRecord]:
         with self.uow() as uow:
             return [a for a in uow.plan_attempts(run.id) if a.side is side]
@@ -87,6 +104,8 @@ class PlanningMixin(RecoveryMixin):
         n = (run.sell_attempts if side is Side.SELL else run.buy_attempts) + 1  # within this round
         number = len(self._attempts(run, side)) + 1  # unique per run and side; a forced re-plan: new round
         ctx = self._context(run, side, number)
+        terms = self._order_terms(run, side, ctx)
+        ctx = limit_context(ctx, terms)
         planner = self.planners(self._planner_name(run, n))
         self.progress(f"planning {side.value}s with {planner.name} (attempt {n})")
         t0 = self.clock.monotonic()
@@ -99,6 +118,9 @@ class PlanningMixin(RecoveryMixin):
             run_log(run.id).warning("%s planner %s failed on attempt %d: %s", side.value, planner.name, n, error)
         meta = dict(plan.meta) if plan else dict(getattr(planner, "last_meta", {}) or {})
         meta["latency_ms"] = int((self.clock.monotonic() - t0) * 1000)
+        if terms:
+            # committed with the attempt, before any of its orders exists: every send of them uses these
+            meta["order_terms"] = dump_terms(terms)
         record = PlanAttemptRecord(run_id=run.id, side=side, attempt=number,
                                    planner=plan.planner if plan else planner.name, plan=plan, error=error,
                                    meta=meta, created_at=self.clock.now())
@@ -110,11 +132,14 @@ class PlanningMixin(RecoveryMixin):
     def _validate(self, run: RunRecord, side: Side) -> Outcome:
         """Steps 5 and 9: R1-R5. A failure loops back; the third ends the side."""
         attempt = self._attempts(run, side)[-1]
-        ctx = self._context(run, side, attempt.attempt)
+        plain = self._context(run, side, attempt.attempt)
+        terms = load_terms(attempt.meta)
+        ctx = limit_context(plain, terms)  # the context the attempt was planned in
         if attempt.plan is None:
             checks = [CheckResult(rule="PLAN", passed=False, message=f"the planner produced no plan: {attempt.error}")]
         else:
             checks = check_plan(ctx, attempt.plan, self.settings.fees) + self._limits(run, ctx, attempt.plan)
+            checks += limit_budget_check(plain, plain.cash_buffer, attempt.plan, terms, self.settings.fees)
         ok = passed(checks)
         n = run.sell_attempts if side is Side.SELL else run.buy_attempts  # attempts in this round
         upd = (side, attempt.attempt, {"checks": [c.model_dump(mode="json") for c in checks], "passed": ok})

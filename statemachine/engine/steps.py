@@ -9,6 +9,7 @@ from collections.abc import Callable
 from ..drift import drift_report
 from ..models import OrderStatus, Side
 from ..orders import OrderExecutor, broker_day, cancel_open_orders, ticker_results
+from ..orders.pricing import load_terms
 from ..projection import apply_trades
 from ..records import RunRecord
 from ..states import RunState, RunStatus
@@ -99,7 +100,7 @@ class StepsMixin(PlanningMixin):
                                  heartbeat=lambda: self._renew(run), guard=lambda: self._order_guard(run.id),
                                  fence=self._fence(run.id))
         self.progress(f"executing {len(plan.orders)} {side.value} order(s)")
-        result = executor.execute(run, side, attempt.attempt, plan.orders)
+        result = executor.execute(run, side, attempt.attempt, plan.orders, load_terms(attempt.meta))
         if result.blocked:
             return Outcome(trigger=None, audit="blocked", status=RunStatus.BLOCKED, reason=result.blocked.reason,
                            outputs={"blocked": BlockedRecord(side=side, ticker=result.blocked.ticker,

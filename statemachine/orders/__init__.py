@@ -25,6 +25,10 @@ earlier attempt never satisfies a later attempt's plan, though its fills stay re
    no intent owns and the run did not find open at its start (a late original we gave up on, or an
    order placed by hand) is recorded as an adopted order row with its fills, and BLOCKS the run.
 
+Each order goes out at its plan attempt's stored terms (:mod:`statemachine.orders.pricing`: market,
+or a marketable limit priced at planning), and a broker order matches an intent only with the same
+division and, for a limit order, the same price.
+
 Before every send the lease is renewed (a runner whose run was taken over stops) and the guards
 run (kill switch, abort); one intent is sent at most ``send_attempts`` times per process, after
 which it stays UNKNOWN for a later resume to reconcile. Waits call the heartbeat.

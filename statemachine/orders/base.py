@@ -13,6 +13,7 @@ from ..ports import Broker, Clock, Hooks, UnitOfWork
 from ..records import Fence
 from ..settings import EngineSettings
 from .common import broker_day
+from .pricing import OrderTerms
 
 
 class ExecutorBase:
@@ -32,6 +33,15 @@ class ExecutorBase:
         self.guard = guard or (lambda: None)
         self.offsets: list[float] = []  # broker clock minus ours, seconds, from order replies
         self.fence = fence  # every order write is conditional on the run's lease (owner, epoch)
+        self.terms: dict[str, OrderTerms] = {}  # the plan attempt's order terms per ticker (pricing.py)
+
+    def _terms_of(self, ticker: str) -> tuple[str, int]:
+        """(ORD_DVSN, price) every order of ``ticker`` in this attempt is sent with; a market order
+        (the configured division, price 0) when the attempt stored no terms for it."""
+        term = self.terms.get(ticker)
+        if term is None:
+            return self.settings.order_type, 0
+        return term.order_type, term.price if term.order_type == "00" else 0
 
     def _side_orders(self, run_id: str, side: Side) -> list[OrderRecord]:
         with self.uow() as uow:

@@ -9,13 +9,18 @@ from ..errors import MARKET_CLOSED_CODES, BrokerError, MarketClosed, OrderReject
 from ..models import BrokerOrder, OrderRecord, OrderStatus, PlanOrder, Side
 from ..records import RunRecord
 from .common import NEVER_SENT, OFFSET_SAMPLES, Blocked, SideResult, _closed_status, _no_shares, is_orphan
+from .pricing import OrderTerms
 from .sweep import SweepMixin
 
 
 class OrderExecutor(SweepMixin):
     """Sends a plan attempt's orders exactly once each (see :mod:`statemachine.orders`)."""
 
-    def execute(self, run: RunRecord, side: Side, attempt: int, plan: list[PlanOrder]) -> SideResult:
+    def execute(self, run: RunRecord, side: Side, attempt: int, plan: list[PlanOrder],
+                terms: dict[str, OrderTerms] | None = None) -> SideResult:
+        """Send ``plan``; ``terms`` (the attempt's stored order terms, statemachine.orders.pricing)
+        give each ticker's division and limit price, market orders without them."""
+        self.terms = dict(terms or {})
         for order in plan:
             blocked = self._ticker(run, side, attempt, order)
             if blocked:
@@ -98,8 +103,9 @@ class OrderExecutor(SweepMixin):
         # the send's start (our clock) is committed with the counter: the settle window runs from it
         started = self.clock.now()
         rec = self._update(rec, sends=rec.sends + 1, sent_at=started, send_started_at=started)
+        order_type, price = self._terms_of(rec.ticker)
         try:
-            res = self.broker.place_order(rec.side, rec.ticker, rec.quantity, self.settings.order_type, 0)
+            res = self.broker.place_order(rec.side, rec.ticker, rec.quantity, order_type, price)
         except OrderRejected as exc:
             self.log.warning("order %s %s x%d rejected: [%s] %s", rec.side.value, rec.ticker, rec.quantity,
                              exc.code, exc.message)
@@ -131,7 +137,9 @@ class OrderExecutor(SweepMixin):
             self.offsets = (self.offsets + [(res.placed_at - replied).total_seconds()])[-OFFSET_SAMPLES:]
         self.hooks.point("order:accepted_before_record")
         out = self._update(rec, status=OrderStatus.SENT, odno=res.odno, org_no=res.org_no, sent_at=replied)
-        self.log.info("order %s %s x%d accepted: order no %s", rec.side.value, rec.ticker, rec.quantity, res.odno)
+        limit = f" at limit {price:,}" if order_type == "00" else ""
+        self.log.info("order %s %s x%d%s accepted: order no %s", rec.side.value, rec.ticker, rec.quantity, limit,
+                      res.odno)
         self.hooks.point("order:sent_committed")
         return out
 

@@ -49,8 +49,9 @@ class ReconcileMixin(ExecutorBase):
             if o.odno in known or o.ticker != rec.ticker:
                 continue
             ours = o.placed_at - timedelta(seconds=offset)  # its stamp, read in our clock
-            matching = (o.side is rec.side and o.quantity == rec.quantity
-                        and o.order_type == self.settings.order_type)
+            order_type, price = self._terms_of(rec.ticker)
+            matching = (o.side is rec.side and o.quantity == rec.quantity and o.order_type == order_type
+                        and (order_type != "00" or o.price == price))
             if ours >= since:
                 (out.candidates if matching else out.foreign).append(o)
             elif matching:

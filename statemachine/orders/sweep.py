@@ -10,6 +10,7 @@ from ..models import BrokerOrder, OrderRecord, OrderStatus, Side
 from ..records import RunRecord
 from ..step_records import StepOutputs
 from .common import ADOPTED, ORPHAN, Blocked, _closed_status, _row, broker_day
+from .pricing import OrderTerms, load_terms
 from .reconcile import ReconcileMixin
 
 
@@ -45,9 +46,11 @@ class SweepMixin(ReconcileMixin):
         waiting = [o for o in orders if o.status in (OrderStatus.UNKNOWN, OrderStatus.INTENT)
                    and o.odno is None and o.sends > 0]
         extra: list[BrokerOrder] = []
+        terms = self._attempt_terms(run, side) if waiting else {}
         for o in unowned:
             stamped = o.placed_at - timedelta(seconds=offset)
             owner = next((r for r in waiting if r.ticker == o.ticker and r.quantity == o.quantity
+                          and self._same_terms(terms.get(r.attempt, {}), o)
                           and stamped >= r.created_at - timedelta(seconds=s.clock_skew_tolerance_s)), None)
             if owner is not None:  # a leftover unknown send (an earlier attempt's): it is this order
                 waiting.remove(owner)
@@ -68,6 +71,18 @@ class SweepMixin(ReconcileMixin):
                   f"operator must decide")
         self.log.error(reason)
         return Blocked(ticker=extra[0].ticker, reason=reason, candidates=[_row(o) for o in extra])
+
+    def _attempt_terms(self, run: RunRecord, side: Side) -> dict[int, dict[str, OrderTerms]]:
+        """Each plan attempt's stored order terms (statemachine.orders.pricing) of ``side``."""
+        with self.uow() as uow:
+            return {a.attempt: load_terms(a.meta) for a in uow.plan_attempts(run.id) if a.side is side}
+
+    def _same_terms(self, terms: dict[str, OrderTerms], o: BrokerOrder) -> bool:
+        """Was ``o`` sent at the division (and limit price) its attempt's terms give its ticker?"""
+        term = terms.get(o.ticker)
+        if term is None:
+            return o.order_type == self.settings.order_type
+        return o.order_type == term.order_type and (term.order_type != "00" or o.price == term.price)
 
     def _seen_at_start(self, run: RunRecord) -> set[str]:
         """Orders the run found at the broker before planning (open, or cancelled by it): not ours."""

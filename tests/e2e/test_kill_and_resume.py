@@ -12,7 +12,10 @@ Scenarios (simulated-account faults, engine settings, kill points):
   killed between fill polls;
 * ``slow_buy``    - the same for the first buy;
 * ``remainder``   - the first sell fills half and the rest never (timeout 0.3 s): killed while
-  polling, at the remainder's intent and after the remainder was accepted but not recorded.
+  polling, at the remainder's intent and after the remainder was accepted but not recorded;
+* ``hostile``     - the order list lags and the broker's clock is behind ours;
+* ``limit``       - marketable limit orders (REBALANCE_ORDER_STYLE=limit) on a book with a spread:
+  each order is sent once, at the same price, whether or not the run was killed.
 
 Crash points are ``REBALANCE_CRASH_AT=name@N`` (adapters.runtime.CrashHooks). Set-up and
 read-back go through the database directly; `run` and `resume` are real subprocesses that talk to
@@ -47,6 +50,7 @@ class Scenario:
     env: dict = field(default_factory=dict)
     again: tuple[str, ...] = ()  # points after which a second `resume` must find nothing to do
     status: str = "SUCCEEDED"  # of the uninterrupted run
+    book: dict = field(default_factory=dict)  # SimAccount.set_book(ticker, spread_ticks=, depth=) for "*"
 
 
 SLOW = "REBALANCE_FILL_TIMEOUT_S"
@@ -67,6 +71,12 @@ SCENARIOS = {
                         ["order:accepted_before_record@1", "order:sent_committed@2"],
                         {"REBALANCE_SEND_TIMEOUT_S": "1", "REBALANCE_SETTLE_WINDOW_S": "2"},
                         again=("order:accepted_before_record@1",)),
+    # marketable limit orders (issue 17) on a book quoted 3 ticks each side: the price is stored with
+    # the plan attempt, so a resume sends each order at the same price, once
+    "limit": Scenario({}, ["checkpoint@4", "order:intent_committed@1", "order:accepted_before_record@1",
+                           "order:sent_committed@5", "checkpoint@8"],
+                      {"REBALANCE_ORDER_STYLE": "limit", "REBALANCE_LIMIT_TICKS": "2"},
+                      book={"spread_ticks": 3}),
 }
 
 
@@ -81,7 +91,8 @@ def _history(db: Database, run_id: str) -> dict:
 
 def _outcome(cli: Cli, db: Database, run_id: str) -> dict:
     acc = SimAccount(cli.account)
-    log = [(o["side"], o["ticker"], o["qty"], o["filled_qty"], o["remaining"]) for o in acc.orders()]
+    log = [(o["side"], o["ticker"], o["qty"], o["order_type"], o["price"], o["filled_qty"], o["remaining"])
+           for o in acc.orders()]
     return {"history": _history(db, run_id), "positions": acc.positions(), "cash": acc.cash(),
             "order_log": log}
 
@@ -95,7 +106,10 @@ def _fresh(tmp_path, db_url, name: str, sc: Scenario) -> Cli:
     d = tmp_path / name.replace(":", "_").replace("@", "_")
     d.mkdir()
     cli = Cli(d, db_url, REBALANCE_ACCOUNT_ALIAS=f"acct-{d.name}"[:60], REBALANCE_BROKER="kis-sim", **sc.env)
-    SimAccount.demo(cli.account).set_faults(**sc.faults)
+    acc = SimAccount.demo(cli.account)
+    acc.set_faults(**sc.faults)
+    if sc.book:
+        acc.set_book("*", **sc.book)
     return cli
 
 
@@ -123,6 +137,8 @@ def test_kill_at_every_point_then_resume_ends_like_an_uninterrupted_run(tmp_path
     assert (sorted((t["side"], t["ticker"], t["quantity"], t["amount"], t["odno"]) for t in hist["trades"])
             == sorted((o["side"], o["ticker"], o["filled_qty"], o["amount"], o["odno"]) for o in broker))
 
+    if sc.env.get("REBALANCE_ORDER_STYLE") == "limit":  # every order a limit order, at a price
+        assert all(o[3] == "00" and o[4] > 0 for o in reference["order_log"]), reference["order_log"]
     for point in sc.points:
         cli = _fresh(tmp_path, db_url, point, sc)
         alias = cli.env["REBALANCE_ACCOUNT_ALIAS"]
