@@ -17,12 +17,14 @@ from starlette.requests import Request
 
 from adapters.kis_sim import replies as R
 from adapters.kis_sim.config import SimulatorConfig
+from adapters.kis_sim.fields import asking_price as F
+from adapters.kis_sim.fields import shape
 from adapters.kis_sim.tr_common import Reply
 from adapters.sim import book
 from adapters.sim.account import SimAccount
 from statemachine.ticks import step_ticks
 
-LEVELS = 10
+LEVELS = F.LEVELS
 #: the size shown for a level of unlimited depth
 DEEP = 999_999
 
@@ -84,5 +86,6 @@ def asking_price(account: SimAccount, config: SimulatorConfig, q: dict[str, Any]
     if not s["prices"].get(code):
         return 200, R.envelope("1", "OPSQ2001", "ERROR : INPUT FIELD FID_INPUT_ISCD"), ""
     hhmmss = R.kst(account.broker_now(s).isoformat()).strftime("%H%M%S")
-    return 200, R.envelope("0", "MCA00000", "정상처리 되었습니다.", output1=book_output(s, code, hhmmss),
-                           output2=match_output(s, code)), ""
+    return 200, R.envelope("0", "MCA00000", "정상처리 되었습니다.",
+                           output1=shape(F.OUTPUT1, book_output(s, code, hhmmss)),
+                           output2=shape(F.OUTPUT2, match_output(s, code))), ""

@@ -26,6 +26,7 @@ from adapters.kis.errors import KisMalformedReply  # noqa: E402
 from adapters.kis.parse import order_of  # noqa: E402
 from adapters.kis_sim import gateway as G  # noqa: E402
 from adapters.kis_sim.fields import FORMATS, conforms  # noqa: E402
+from adapters.kis_sim.fields import asking_price as FA  # noqa: E402
 from adapters.kis_sim.fields import balance as FB  # noqa: E402
 from adapters.kis_sim.fields import ccld as FC  # noqa: E402
 from adapters.kis_sim.fields import holiday as FH  # noqa: E402
@@ -226,8 +227,20 @@ def drive_holiday(srv: SimulatorServer, lower: bool) -> None:
     assert "ctx_area_fk" in body and "ctx_area_nk" in body
 
 
+def drive_asking_price(srv: SimulatorServer, lower: bool) -> None:
+    body = ok(call(srv, G.ASKING_PRICE, "FHKST01010200", {"FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": "069500"},
+                   lower=lower))
+    check(FA.OUTPUT1, body["output1"])
+    check(FA.OUTPUT2, body["output2"])
+    book, last = body["output1"], int(body["output2"]["stck_prpr"])
+    assert int(book["bidp1"]) <= last <= int(book["askp1"]) and body["output2"]["stck_shrn_iscd"] == "069500"
+    asks = [int(book[f"askp{i}"]) for i in range(1, FA.LEVELS + 1) if int(book[f"askp{i}"])]
+    assert asks == sorted(asks)
+
+
 DRIVERS: dict[str, Callable[[SimulatorServer, bool], None]] = {
     G.PRICE: drive_price,
+    G.ASKING_PRICE: drive_asking_price,
     G.BALANCE: drive_balance,
     G.PSBL: drive_psbl,
     G.ORDER: drive_order,

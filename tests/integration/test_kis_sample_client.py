@@ -34,6 +34,7 @@ from adapters.kis_sim.fields import balance as FB  # noqa: E402
 from adapters.kis_sim.fields import ccld as FC  # noqa: E402
 from adapters.kis_sim.fields import holiday as FH  # noqa: E402
 from adapters.kis_sim.fields import order as FO  # noqa: E402
+from adapters.kis_sim.fields import asking_price as FA  # noqa: E402
 from adapters.kis_sim.fields import price as FP  # noqa: E402
 from adapters.kis_sim.fields import psbl as FS  # noqa: E402
 from adapters.kis_sim.fields import psbl_rvsecncl as FR  # noqa: E402
@@ -146,6 +147,7 @@ def broker_list(tr: str) -> list[str]:
 
 @pytest.mark.parametrize(("tr", "specs", "ours_only"), [
     ("inquire_price", [FP.OUTPUT], set()),
+    ("inquire_asking_price_exp_ccn", [FA.OUTPUT1, FA.OUTPUT2], set()),
     ("inquire_balance", [FB.OUTPUT1, FB.OUTPUT2], set()),
     ("inquire_psbl_order", [FS.OUTPUT], set()),
     ("order_cash", [FO.ORDER_CASH_OUTPUT], set()),
