@@ -50,10 +50,11 @@ Optimality, and time. The buy side first solves the LP relaxation (a lower bound
 and completes its whole shares exactly: fit, polish, then a swap search (one more share of one
 ticker for one fewer of another, every pair at once with numpy). When that plan is within the
 relative gap ``mip_rel_gap`` (1e-7) of the bound, or less than one won above it, it is optimal and
-no branch and bound runs. Otherwise the MILP runs for at most ``SHORT_LIMIT_S`` (0.5 s); its plan
-(completed the same way) is kept when proven optimal, or within ``ACCEPT_GAP`` x T of the best
-bound (1e-6: one won per million, 10,000 KRW at 10 billion, far less than a share); only beyond
-that does the solve go on to ``time_limit_s`` (5 s), keeping the best plan found. When the cash
+no branch and bound runs; a plan within ``ACCEPT_GAP`` x T of the bound (1e-5: 100,000 KRW at 10
+billion, 10 KRW at 1 million, less than any share) is kept too. Otherwise the MILP, with fees in
+fractions of a won (a relaxation HiGHS solves quickly), runs for at most ``SHORT_LIMIT_S`` (0.3 s);
+its plan, completed the same way, is judged the same way against the best bound; only beyond that
+does the exact model (whole-won fees) run, to ``time_limit_s`` (5 s), keeping the best plan found. When the cash
 binds on a large account, proving the last won is a subset-sum or knapsack search HiGHS does not
 finish in seconds, while the bound shows the plan a thousand won from it at most: that is the case
 the accepted gap is for. The sell side's joint model gets the same short solve and accepted gap.
@@ -103,11 +104,12 @@ MIP_REL_GAP = 1e-7
 # f >= rate x amount - 1 + FEE_EPS for a whole f is f >= floor(rate x amount) unless the fraction of
 # rate x amount is within FEE_EPS of 1 (then one won too many); well above HiGHS's 1e-6 tolerance
 FEE_EPS = 1e-4
-# when neither the relaxation's plan nor the MILP within SHORT_LIMIT_S is proven within MIP_REL_GAP,
-# the MILP's plan is kept if proven within ACCEPT_GAP of T (1 won per million: 10,000 KRW at 10
-# billion, far below any share); only beyond that does the solve go on to time_limit_s
-SHORT_LIMIT_S = 0.5
-ACCEPT_GAP = 1e-6
+# when a plan (the relaxation's, completed, or the MILP's within SHORT_LIMIT_S) is not proven within
+# MIP_REL_GAP, it is kept if proven within ACCEPT_GAP of T (one won per 100,000: 100,000 KRW at 10
+# billion, 10 KRW at 1 million, less than any share); only beyond that does the solve go on to
+# time_limit_s
+SHORT_LIMIT_S = 0.3
+ACCEPT_GAP = 1e-5
 HIGHS_STATUS = {0: "optimal", 1: "iteration or time limit reached", 2: "infeasible", 3: "unbounded",
                 4: "solver error"}
 
@@ -276,26 +278,29 @@ class OptimalPlanner:
         budget = buy_budget(ctx)
         # the LP relaxation first (a lower bound), its whole shares completed by the exact steps and
         # the swap search; when that plan is within the gap of the bound it is optimal, with no
-        # branch and bound. Otherwise the MILP: a short solve, kept when its plan is proven within
-        # ACCEPT_GAP of T, else the full one (time_limit_s)
+        # branch and bound. Otherwise the MILP with fees in fractions of a won (a relaxation, quick
+        # to solve) for at most SHORT_LIMIT_S, kept when its completed plan is proven within the gap
+        # or ACCEPT_GAP of T; else the MILP with whole-won fees (the exact model), to time_limit_s
         accept = ACCEPT_GAP * ctx.snapshot.total
         sol = self._solve(ctx, cands, budget, exact_fees=True, r4_sells=False, relaxed=True)
         shares = self._complete(cands, sol.shares, budget)
         bound = sol.bound_krw
         status = "nothing to trade" if not cands else self._verdict(cands, shares, bound, accept)
-        for limit in (SHORT_LIMIT_S, None):
+        for limit, whole in ((SHORT_LIMIT_S, False), (None, True)):
             if status:
                 break
-            sol = self._solve(ctx, cands, budget, exact_fees=True, r4_sells=False, time_limit_s=limit)
+            sol = self._solve(ctx, cands, budget, exact_fees=True, whole_fees=whole, r4_sells=False,
+                              time_limit_s=limit)
             if sol.bound_krw is not None:
                 bound = max(bound or 0.0, sol.bound_krw)
             found = self._complete(cands, sol.shares, budget)
             if self._dev(cands, found) < self._dev(cands, shares):
                 shares = found
-            status = "optimal" if sol.status == "optimal" else self._verdict(
-                cands, shares, bound, accept if limit is not None else math.inf)
-            if limit is None and status != "optimal":
-                status = sol.status
+            if whole:  # the exact model: HiGHS's own verdict, or the best plan at its time limit
+                status = "optimal" if sol.status == "optimal" else self._verdict(cands, shares, bound, 0.0)
+                status = status or sol.status
+            else:
+                status = self._verdict(cands, shares, bound, accept)
         gap = None if bound is None else max(0.0, self._dev(cands, shares) - bound)
         orders = [PlanOrder(ticker=c.ticker, name=c.name, quantity=shares[i], reason=c.reason)
                   for i, c in enumerate(cands) if shares[i] > 0]
@@ -451,15 +456,17 @@ class OptimalPlanner:
 
     # ------------------------------------------------------------------------------- the MILP
     def _solve(self, ctx: PlanningContext, cands: list[_Cand], budget: int, *, exact_fees: bool,
-               r4_sells: bool, relaxed: bool = False, time_limit_s: float | None = None) -> _Solution:
+               r4_sells: bool, whole_fees: bool = True, relaxed: bool = False,
+               time_limit_s: float | None = None) -> _Solution:
         """Solve the model; variables are [n_k shares, d_k deviations in shares, f_k fees in won,
         y_k order flags].
 
         The fee of an order is a variable ``f`` with ``f >= cmin y`` and ``f >= rate x amount`` (plus
         the sell tax): the budget row makes the solver keep it as small as those allow, so it is
-        ``max(cmin, rate x amount)``. With ``exact_fees`` (the buy side) ``f`` is a whole number of
-        won and ``f >= rate x amount - 1 + FEE_EPS``: the least such whole number is
-        ``floor(rate x amount)``, the broker's rounding, so the model's budget is the exact one.
+        ``max(cmin, rate x amount)``. With ``exact_fees`` (the buy side) ``f >= rate x amount - 1 +
+        FEE_EPS``; with ``whole_fees`` too ``f`` is a whole number of won, whose least value is then
+        ``floor(rate x amount)``, the broker's rounding: the model's budget is the exact one (without
+        it, a relaxation by less than one won per order).
         Otherwise (the sell side's joint model) the fees are ``rate x amount`` unrounded: at most one
         won per order more than the broker charges on buys and that much less proceeds on sells."""
         k = len(cands)
@@ -530,7 +537,7 @@ class OptimalPlanner:
         cost[k:2 * k] = [OBJECTIVE_SCALE * c.price / total for c in cands]
         integrality = np.zeros(nv)
         integrality[:k] = 1
-        if exact_fees:
+        if exact_fees and whole_fees:
             integrality[2 * k:3 * k] = 1
         lb = np.zeros(nv)
         ub = np.full(nv, np.inf)
@@ -563,6 +570,7 @@ class OptimalPlanner:
         bound = res.fun if relaxed else getattr(res, "mip_dual_bound", None)
         to_krw = total / OBJECTIVE_SCALE
         return _Solution(shares=shares, status="relaxation" if relaxed else status,
-                         model="exact fees" if exact_fees else "linear fees",
+                         model=("exact fees" if whole_fees else "fees within a won") if exact_fees
+                         else "linear fees",
                          bound_krw=None if bound is None or not math.isfinite(bound) else bound * to_krw,
                          value_krw=None if res.fun is None else res.fun * to_krw)
