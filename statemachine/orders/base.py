@@ -32,6 +32,9 @@ class ExecutorBase:
         self.guard = guard or (lambda: None)
         self.offsets: list[float] = []  # broker clock minus ours, seconds, from order replies
         self.fence = fence  # every order write is conditional on the run's lease (owner, epoch)
+        # the latest listing of the side's orders (read from, rows) while nothing was sent or
+        # cancelled after it: the side's final reconciliation reads it instead of asking again
+        self._listing: tuple[datetime, list[BrokerOrder]] | None = None
 
     def _side_orders(self, run_id: str, side: Side) -> list[OrderRecord]:
         with self.uow() as uow:
