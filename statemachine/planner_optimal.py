@@ -293,9 +293,12 @@ class OptimalPlanner:
                               time_limit_s=limit)
             if sol.bound_krw is not None:
                 bound = max(bound or 0.0, sol.bound_krw)
-            found = self._complete(cands, sol.shares, budget)
-            if self._dev(cands, found) < self._dev(cands, shares):
-                shares = found
+            # a time-limited solve may hand back a poor first plan; completing it share by share
+            # would take longer than it is worth when it starts further off than the plan in hand
+            if self._dev(cands, sol.shares) <= self._dev(cands, shares) + max(c.price for c in cands):
+                found = self._complete(cands, sol.shares, budget)
+                if self._dev(cands, found) < self._dev(cands, shares):
+                    shares = found
             if whole:  # the exact model: HiGHS's own verdict, or the best plan at its time limit
                 status = "optimal" if sol.status == "optimal" else self._verdict(cands, shares, bound, 0.0)
                 status = status or sol.status
