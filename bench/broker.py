@@ -148,9 +148,18 @@ def render(rows: list[dict[str, Any]], command: str) -> str:
         )
     lines += [
         "",
-        "Where the engine spends calls above the minimum: one inquire-daily-ccld poll per order "
-        "(by ODNO) instead of one listing per side, and two extra balance reads (after the sells, for "
-        "the buy plan's snapshot; after the buys, for the drift-after report).",
+        "How the minimum is counted: the balance read once, every page (20 rows a page on paper, 50 "
+        "real); one open-orders page (inquire-daily-ccld, unfilled only); one order-cash send per "
+        "order; per side, one inquire-daily-ccld listing of the side's orders once they are sent "
+        "(a page per 15 rows on paper, 100 real; the buy side's listing counted over every order of "
+        "the day): it shows every fill and is also the side's final reconciliation; one "
+        "orderable-cash read after the sells (DOMAIN.md 8: buys are planned on it). The engine polls "
+        "fills with one listing of the side per interval (not one per order), its side "
+        "reconciliation reuses the last listing when nothing was sent or cancelled after it, and "
+        "the account after the sells and after the buys is the balance read at the start moved by "
+        "the recorded fills (no balance re-read). Above the minimum only when fills are not "
+        "immediate (another listing per poll interval), a page boundary, or a lost reply "
+        "(reconciliation reads by ticker).",
     ]
     return "\n".join(lines) + "\n"
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .errors import TargetsError, ThresholdError
 
@@ -176,11 +176,19 @@ class Snapshot(Frozen):
     open_orders: list[OpenOrder] = Field(default_factory=list)
     taken_at: datetime | None = None
 
+    # ticker -> first holding, built on first use; kept with the list it indexes, so a copy with
+    # other holdings (model_copy(update=...)) never reads a stale index
+    _by_ticker: tuple[list[Holding], dict[str, Holding]] | None = PrivateAttr(default=None)
+
     def holding(self, ticker: str) -> Holding | None:
-        for h in self.holdings:
-            if h.ticker == ticker:
-                return h
-        return None
+        private = self.__pydantic_private__  # a slot: the fast way to the private attribute
+        index = private["_by_ticker"] if private else None
+        if index is None or index[0] is not self.holdings:
+            by: dict[str, Holding] = {}
+            for h in self.holdings:
+                by.setdefault(h.ticker, h)
+            index = self._by_ticker = (self.holdings, by)
+        return index[1].get(ticker)
 
     def price(self, ticker: str) -> int | None:
         h = self.holding(ticker)
@@ -237,11 +245,18 @@ class DriftReport(Frozen):
     total_abs_drift: float  # sum of |global target - global actual| over every row, CASH included, pp of T
     securities_abs_drift: float = 0.0  # the same without the CASH row (what orders move; rule R4)
 
+    # ticker -> first row, built on first use and kept with the list it indexes (as Snapshot's)
+    _by_ticker: tuple[list[TickerDrift], dict[str, TickerDrift]] | None = PrivateAttr(default=None)
+
     def ticker(self, t: str) -> TickerDrift | None:
-        for row in self.tickers:
-            if row.ticker == t:
-                return row
-        return None
+        private = self.__pydantic_private__  # a slot: the fast way to the private attribute
+        index = private["_by_ticker"] if private else None
+        if index is None or index[0] is not self.tickers:
+            by: dict[str, TickerDrift] = {}
+            for row in self.tickers:
+                by.setdefault(row.ticker, row)
+            index = self._by_ticker = (self.tickers, by)
+        return index[1].get(t)
 
     def cls(self, c: str) -> ClassDrift | None:
         for row in self.classes:

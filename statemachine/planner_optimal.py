@@ -33,22 +33,35 @@ share; the objective weighs each deviation by ``p_i / T`` in basis points. For e
 chord between the two whole share counts around its exact target is added as a cut: ``|.|`` is
 convex, so the chord is below it at every whole count, and the LP relaxation becomes the convex
 hull of each ticker's term (without it HiGHS branches on every rounding; 1,000 tickers then take
-minutes instead of a fraction of a second). Fees are linear in the MILP (``commission_rate`` and
-the tax rate; the minimum commission through the binary). The buy side first solves a
-relaxation that is optimistic by at most one won per order (the broker rounds fees down): if its
-answer fits the budget with the exact fees it is the exact optimum; otherwise, when that solve was
-proven optimal, a conservative model is solved. Either way the answer is then, in exact integer
-arithmetic, repaired to fit the budget and polished: while one more share (or a first order of
-the dust minimum) of some ticker fits and brings it closer, the best such step is taken. That is
-exactly the condition R2 and R5 test, so the plan passes them even where the solver's tolerances
-would not.
+minutes instead of a fraction of a second).
 
-Optimality. HiGHS stops at a relative gap of ``mip_rel_gap`` (1e-7: below one won on accounts up
-to about 5 million KRW, a few thousand won at 10 billion) or at ``time_limit_s`` (5 s), keeping the
-best plan found (``plan.meta["solver"]`` says which). When the cash binds, proving the last won
-is a subset-sum search, so a few accounts reach the limit; the plan is then within a share or two
-of the optimum and still passes R1-R5. ``res.status`` is always checked: a solver failure or an
-infeasible model (no plan found at all) raises :class:`PlanningError` naming the HiGHS status.
+Fees. Each order's fee is a variable ``f >= cmin y`` and ``f >= rate x amount`` (plus the sell tax),
+which the budget row keeps as low as they allow: ``max(cmin, rate x amount)``, the fee rule of
+:mod:`statemachine.fees` (an earlier model charged ``cmin + rate x amount``). On the buy side ``f``
+is a whole number of won with ``f >= rate x amount - 1 + FEE_EPS``, whose least value is the
+broker's ``floor(rate x amount)``: the budget row is the exact one. The sell side's joint model
+keeps the fees unrounded (its buys are only projected; the buy side is planned again from the
+broker's cash). After the solve, the answer is, in exact integer arithmetic, repaired to fit the
+budget and polished: while one more share (or a first order of the dust minimum) of some ticker
+fits and brings it closer, the best such step is taken. That is exactly the condition R2 and R5
+test, so the plan passes them even where the solver's tolerances would not.
+
+Optimality, and time. The buy side first solves the LP relaxation (a lower bound on the deviation)
+and completes its whole shares exactly: fit, polish, then a swap search (one more share of one
+ticker for one fewer of another, every pair at once with numpy). When that plan is within the
+relative gap ``mip_rel_gap`` (1e-7) of the bound, or less than one won above it, it is optimal and
+no branch and bound runs; a plan within ``ACCEPT_GAP`` x T of the bound (1e-5: 100,000 KRW at 10
+billion, 10 KRW at 1 million, less than any share) is kept too. Otherwise the MILP, with fees in
+fractions of a won (a relaxation HiGHS solves quickly), runs for at most ``SHORT_LIMIT_S`` (0.3 s);
+its plan, completed the same way, is judged the same way against the best bound; only beyond that
+does the exact model (whole-won fees) run, to ``time_limit_s`` (5 s), keeping the best plan found. When the cash
+binds on a large account, proving the last won is a subset-sum or knapsack search HiGHS does not
+finish in seconds, while the bound shows the plan a thousand won from it at most: that is the case
+the accepted gap is for. The sell side's joint model gets the same short solve and accepted gap.
+``plan.meta["solver"]`` says which ended the search ("optimal", "within the accepted gap", or
+HiGHS's status at the time limit) and the buy side's ``proven_gap_krw`` how far the plan can be
+from the optimum. ``res.status`` is always checked: a solver failure or an infeasible model (no plan
+found at all) raises :class:`PlanningError` naming the HiGHS status.
 
 Decisions on the rules (see :mod:`statemachine.rules`): the cash row is out of the objective and
 of R4, because R5 (as DOMAIN.md states it) requires every eligible underweight ticker to be
@@ -88,6 +101,15 @@ TIME_LIMIT_S = 5.0
 # deviation below 2 x T is under 1 KRW up to 5 million KRW accounts and 2,000 KRW at 10 billion,
 # less than any share; proving the last won costs a subset-sum search (minutes, not seconds)
 MIP_REL_GAP = 1e-7
+# f >= rate x amount - 1 + FEE_EPS for a whole f is f >= floor(rate x amount) unless the fraction of
+# rate x amount is within FEE_EPS of 1 (then one won too many); well above HiGHS's 1e-6 tolerance
+FEE_EPS = 1e-4
+# when a plan (the relaxation's, completed, or the MILP's within SHORT_LIMIT_S) is not proven within
+# MIP_REL_GAP, it is kept if proven within ACCEPT_GAP of T (one won per 100,000: 100,000 KRW at 10
+# billion, 10 KRW at 1 million, less than any share); only beyond that does the solve go on to
+# time_limit_s
+SHORT_LIMIT_S = 0.3
+ACCEPT_GAP = 1e-5
 HIGHS_STATUS = {0: "optimal", 1: "iteration or time limit reached", 2: "infeasible", 3: "unbounded",
                 4: "solver error"}
 
@@ -143,6 +165,8 @@ class _Solution:
     shares: list[int]
     status: str
     model: str
+    bound_krw: float | None = None  # the solver's lower bound on the candidates' deviation (won)
+    value_krw: float | None = None  # the candidates' deviation of the solver's answer (won)
 
 
 class OptimalPlanner:
@@ -220,7 +244,15 @@ class OptimalPlanner:
         buys = self._candidates(ctx, Side.BUY)
         cands = sells + buys
         budget = max(0, ctx.snapshot.cash - ctx.cash_buffer)
-        sol = self._solve(ctx, cands, budget, conservative=True, r4_sells=True)
+        # a short solve, kept when it is optimal or its plan is proven within ACCEPT_GAP of T
+        sol = self._solve(ctx, cands, budget, exact_fees=False, r4_sells=True, time_limit_s=SHORT_LIMIT_S)
+        status = sol.status
+        if status != "optimal" and sol.value_krw is not None and sol.bound_krw is not None \
+                and sol.value_krw - sol.bound_krw <= ACCEPT_GAP * ctx.snapshot.total:
+            status = "within the accepted gap"
+        elif status != "optimal":
+            sol = self._solve(ctx, cands, budget, exact_fees=False, r4_sells=True)
+            status = sol.status
         shares = sol.shares
         # exactly, in won: the sells alone must not add deviation (R4), and each sell goes on while
         # one more share brings its ticker closer (R2, R5)
@@ -238,24 +270,46 @@ class OptimalPlanner:
         bought = shares[len(sells):]
         projected = {c.ticker: n for c, n in zip(buys, bought, strict=True) if n > 0}
         return Plan(side=Side.SELL, orders=orders, planner=self.name,
-                    meta={"solver": sol.status, "model": sol.model, "projected_buys": projected,
+                    meta={"solver": status, "model": sol.model, "projected_buys": projected,
                           "deviation_after_krw": self._deviation(ctx, cands, shares)})
 
     def _buys(self, ctx: PlanningContext) -> Plan:
         cands = self._candidates(ctx, Side.BUY)
         budget = buy_budget(ctx)
-        sol = self._solve(ctx, cands, budget + len(cands), conservative=False, r4_sells=False)
-        shares = sol.shares
-        if self._cost(cands, shares) > budget and sol.status == "optimal":
-            # the fee roundings decided it; a second solve is worth it only when the first was quick
-            sol = self._solve(ctx, cands, budget, conservative=True, r4_sells=False)
-            shares = sol.shares
-        shares = self._repair(cands, shares, budget)
-        shares = self._polish(cands, shares, budget)
+        # the LP relaxation first (a lower bound), its whole shares completed by the exact steps and
+        # the swap search; when that plan is within the gap of the bound it is optimal, with no
+        # branch and bound. Otherwise the MILP with fees in fractions of a won (a relaxation, quick
+        # to solve) for at most SHORT_LIMIT_S, kept when its completed plan is proven within the gap
+        # or ACCEPT_GAP of T; else the MILP with whole-won fees (the exact model), to time_limit_s
+        accept = ACCEPT_GAP * ctx.snapshot.total
+        sol = self._solve(ctx, cands, budget, exact_fees=True, r4_sells=False, relaxed=True)
+        shares = self._complete(cands, sol.shares, budget)
+        bound = sol.bound_krw
+        status = "nothing to trade" if not cands else self._verdict(cands, shares, bound, accept)
+        for limit, whole in ((SHORT_LIMIT_S, False), (None, True)):
+            if status:
+                break
+            sol = self._solve(ctx, cands, budget, exact_fees=True, whole_fees=whole, r4_sells=False,
+                              time_limit_s=limit)
+            if sol.bound_krw is not None:
+                bound = max(bound or 0.0, sol.bound_krw)
+            # a time-limited solve may hand back a poor first plan; completing it share by share
+            # would take longer than it is worth when it starts further off than the plan in hand
+            if self._dev(cands, sol.shares) <= self._dev(cands, shares) + max(c.price for c in cands):
+                found = self._complete(cands, sol.shares, budget)
+                if self._dev(cands, found) < self._dev(cands, shares):
+                    shares = found
+            if whole:  # the exact model: HiGHS's own verdict, or the best plan at its time limit
+                status = "optimal" if sol.status == "optimal" else self._verdict(cands, shares, bound, 0.0)
+                status = status or sol.status
+            else:
+                status = self._verdict(cands, shares, bound, accept)
+        gap = None if bound is None else max(0.0, self._dev(cands, shares) - bound)
         orders = [PlanOrder(ticker=c.ticker, name=c.name, quantity=shares[i], reason=c.reason)
                   for i, c in enumerate(cands) if shares[i] > 0]
         return Plan(side=Side.BUY, orders=orders, planner=self.name,
-                    meta={"solver": sol.status, "model": sol.model, "budget": budget,
+                    meta={"solver": status, "model": sol.model, "budget": budget,
+                          "proven_gap_krw": None if gap is None else round(gap, 1),
                           "cost": self._cost(cands, shares),
                           "deviation_after_krw": self._deviation(ctx, cands, shares)})
 
@@ -333,23 +387,99 @@ class OptimalPlanner:
             cost += extra
 
     @staticmethod
+    def _dev(cands: list[_Cand], shares: list[int]) -> int:
+        return sum(c.dev(n) for c, n in zip(cands, shares, strict=True))
+
+    def _verdict(self, cands: list[_Cand], shares: list[int], bound_krw: float | None, accept: float) -> str:
+        """"optimal" when the plan's deviation is within the relative gap of the solver's lower bound
+        (or below it plus one won: the deviation is whole won, so that is the optimum itself);
+        "within the accepted gap" when within ``accept`` won of it; else ""."""
+        if bound_krw is None:
+            return ""
+        dev = self._dev(cands, shares)
+        gap = dev - bound_krw
+        if gap < 1 - 1e-6 or gap <= self.mip_rel_gap * dev:
+            return "optimal"
+        return "within the accepted gap" if gap <= accept else ""
+
+    def _complete(self, cands: list[_Cand], shares: list[int], budget: int) -> list[int]:
+        """Exact in won: fit the budget, take every single step that helps, then swaps."""
+        return self._swap_fill(cands, self._polish(cands, self._repair(cands, shares, budget), budget), budget)
+
+    def _swap_fill(self, cands: list[_Cand], shares: list[int], budget: int, rounds: int = 64) -> list[int]:
+        """Exact local search on the spare cash: the best single move (one more share, or a first
+        order) or swap (one more share of one ticker, one fewer of another) that fits and lowers
+        the deviation, until none does. Vectorised over every pair (1,000 tickers: a million)."""
+        k = len(cands)
+        if k == 0:
+            return shares
+        shares = list(shares)
+        cost = self._cost(cands, shares)
+        for _ in range(rounds):
+            gain = np.full(k, -1, dtype=np.int64)  # deviation removed by the add move of i
+            add_cost = np.zeros(k, dtype=np.int64)
+            loss = np.full(k + 1, np.iinfo(np.int64).max // 4, dtype=np.int64)  # added by removing j
+            freed = np.zeros(k + 1, dtype=np.int64)
+            loss[k] = 0  # the last column: no removal
+            for i, c in enumerate(cands):
+                n = shares[i]
+                step = 1 if n > 0 else c.first
+                if n + step <= c.upper:
+                    gain[i] = c.dev(n) - c.dev(n + step)
+                    add_cost[i] = self._order_cost(c, n + step) - self._order_cost(c, n)
+                if n > 0:
+                    drop = n if n - 1 < c.first else 1
+                    loss[i] = c.dev(n - drop) - c.dev(n)
+                    freed[i] = self._order_cost(c, n) - self._order_cost(c, n - drop)
+            useful = np.flatnonzero(gain > 0)
+            if useful.size == 0:
+                break
+            net = gain[useful][:, None] - loss[None, :]
+            ok = (add_cost[useful][:, None] - freed[None, :] <= budget - cost) & (net > 0)
+            ok[np.arange(useful.size), useful] = False  # a ticker does not swap with itself
+            if not ok.any():
+                break
+            flat = int(np.argmax(np.where(ok, net, -1)))
+            i, j = int(useful[flat // (k + 1)]), flat % (k + 1)
+            c = cands[i]
+            step = 1 if shares[i] > 0 else c.first
+            cost += int(add_cost[i])
+            shares[i] += step
+            if j < k:
+                drop = shares[j] if shares[j] - 1 < cands[j].first else 1
+                cost -= int(freed[j])
+                shares[j] -= drop
+        return shares
+
+    @staticmethod
     def _deviation(ctx: PlanningContext, cands: list[_Cand], shares: list[int]) -> int:
         moved = {c.ticker: c.dev(n) for c, n in zip(cands, shares, strict=True)}
         return sum(moved.get(r.ticker, abs(r.value - r.target_value))
                    for r in ctx.drift.tickers if r.ticker != CASH_TICKER)
 
     # ------------------------------------------------------------------------------- the MILP
-    def _solve(self, ctx: PlanningContext, cands: list[_Cand], budget: int, *, conservative: bool,
-               r4_sells: bool) -> _Solution:
-        """Solve the model; variables are [n_k shares, d_k deviations in shares, y_k order flags]."""
+    def _solve(self, ctx: PlanningContext, cands: list[_Cand], budget: int, *, exact_fees: bool,
+               r4_sells: bool, whole_fees: bool = True, relaxed: bool = False,
+               time_limit_s: float | None = None) -> _Solution:
+        """Solve the model; variables are [n_k shares, d_k deviations in shares, f_k fees in won,
+        y_k order flags].
+
+        The fee of an order is a variable ``f`` with ``f >= cmin y`` and ``f >= rate x amount`` (plus
+        the sell tax): the budget row makes the solver keep it as small as those allow, so it is
+        ``max(cmin, rate x amount)``. With ``exact_fees`` (the buy side) ``f >= rate x amount - 1 +
+        FEE_EPS``; with ``whole_fees`` too ``f`` is a whole number of won, whose least value is then
+        ``floor(rate x amount)``, the broker's rounding: the model's budget is the exact one (without
+        it, a relaxation by less than one won per order).
+        Otherwise (the sell side's joint model) the fees are ``rate x amount`` unrounded: at most one
+        won per order more than the broker charges on buys and that much less proceeds on sells."""
         k = len(cands)
         if k == 0:
-            return _Solution(shares=[], status="nothing to trade", model="none")
+            return _Solution(shares=[], status="nothing to trade", model="none", bound_krw=0.0)
         total = float(ctx.snapshot.total)
         rate = self.fees.commission_rate
         cmin = self.fees.commission_min
         use_flags = cmin > 0 or any(c.first > 1 for c in cands)
-        nv = 2 * k + (k if use_flags else 0)
+        nv = 3 * k + (k if use_flags else 0)
         rows: list[int] = []
         cols: list[int] = []
         vals: list[float] = []
@@ -385,18 +515,20 @@ class OptimalPlanner:
                 lo_dev, hi_dev = c.dev(root) / c.price, c.dev(root + 1) / c.price
                 slope = hi_dev - lo_dev
                 add([(k + i, 1.0), (i, -slope)], lo_dev - slope * root, np.inf)
-            if c.side is Side.BUY:
-                budget_terms.append((i, a * (1 + rate)))
-                if use_flags and conservative and cmin:
-                    budget_terms.append((2 * k + i, cmin / unit))
+            # the fee f_i, in won: f_i >= rate x amount (+ tax) and f_i >= cmin y_i (+ tax)
+            f = 2 * k + i
+            tax = self.fees.tax_rate(c.ticker) if c.side is Side.SELL else 0.0
+            if exact_fees:
+                add([(f, 1.0), (i, -(rate + tax) * c.price)], -1.0 + FEE_EPS, np.inf)
             else:
-                net = 1 - rate - self.fees.tax_rate(c.ticker)
-                budget_terms.append((i, -a * net))
-                if use_flags and cmin:
-                    budget_terms.append((2 * k + i, cmin / unit))
+                add([(f, 1.0), (i, -(rate + tax) * c.price)], 0.0, np.inf)
+            if use_flags and cmin:
+                add([(f, 1.0), (3 * k + i, -float(cmin)), (i, -tax * c.price)], 0.0, np.inf)
+            budget_terms.append((i, float(c.sign) * a))
+            budget_terms.append((f, 1.0 / unit))
             if use_flags:
-                add([(i, 1.0), (2 * k + i, -float(c.upper))], -np.inf, 0.0)  # n <= upper y
-                add([(i, 1.0), (2 * k + i, -float(c.first))], 0.0, np.inf)  # n >= first y
+                add([(i, 1.0), (3 * k + i, -float(c.upper))], -np.inf, 0.0)  # n <= upper y
+                add([(i, 1.0), (3 * k + i, -float(c.first))], 0.0, np.inf)  # n >= first y
         add(budget_terms, -np.inf, budget / unit)
         if r4_sells:
             sells = [i for i, c in enumerate(cands) if c.side is Side.SELL]
@@ -408,23 +540,40 @@ class OptimalPlanner:
         cost[k:2 * k] = [OBJECTIVE_SCALE * c.price / total for c in cands]
         integrality = np.zeros(nv)
         integrality[:k] = 1
+        if exact_fees and whole_fees:
+            integrality[2 * k:3 * k] = 1
         lb = np.zeros(nv)
         ub = np.full(nv, np.inf)
         ub[:k] = [c.upper for c in cands]
         if use_flags:
-            integrality[2 * k:] = 1
-            ub[2 * k:] = 1
+            integrality[3 * k:] = 1
+            ub[3 * k:] = 1
         matrix = coo_array((vals, (rows, cols)), shape=(len(lo), nv)).tocsr()
+        if relaxed:  # the LP relaxation: a lower bound, and a start for the exact steps
+            integrality[:] = 0
+        limit = self.time_limit_s if time_limit_s is None else min(time_limit_s, self.time_limit_s)
+        options: dict[str, float | int] = {"mip_rel_gap": self.mip_rel_gap, "time_limit": limit}
         with _solver_stdout_to_stderr():
             res = milp(cost, integrality=integrality, bounds=Bounds(lb, ub),
-                       constraints=LinearConstraint(matrix, np.array(lo), np.array(hi)),
-                       options={"mip_rel_gap": self.mip_rel_gap, "time_limit": self.time_limit_s})
+                       constraints=LinearConstraint(matrix, np.array(lo), np.array(hi)), options=options)
         status = HIGHS_STATUS.get(res.status, f"status {res.status}")
+        if res.status == 1 and res.x is None and time_limit_s is not None and limit < self.time_limit_s:
+            # a short solve found nothing yet: no plan and no bound; the caller goes on
+            return _Solution(shares=[0] * k, status=status, model="none")
         if res.status != 0 and (res.status != 1 or res.x is None):
             raise PlanningError(
                 f"the {ctx.side.value} problem could not be solved: HiGHS {status} ({res.message}); "
                 f"{k} ticker(s), budget {budget:,} KRW", status=res.status)
-        shares = [min(c.upper, max(0, int(round(res.x[i])))) for i, c in enumerate(cands)]
+        if relaxed:  # whole shares below the relaxation's, which the exact steps then complete
+            shares = [min(c.upper, max(0, math.floor(res.x[i] + 1e-6))) for i, c in enumerate(cands)]
+        else:
+            shares = [min(c.upper, max(0, int(round(res.x[i])))) for i, c in enumerate(cands)]
         shares = [n if n == 0 or n >= c.first else 0 for n, c in zip(shares, cands, strict=True)]
-        return _Solution(shares=shares, status=status,
-                         model="conservative" if conservative else "optimistic")
+        # the solver's lower bound on the candidates' deviation and its plan's, back in won
+        bound = res.fun if relaxed else getattr(res, "mip_dual_bound", None)
+        to_krw = total / OBJECTIVE_SCALE
+        return _Solution(shares=shares, status="relaxation" if relaxed else status,
+                         model=("exact fees" if whole_fees else "fees within a won") if exact_fees
+                         else "linear fees",
+                         bound_krw=None if bound is None or not math.isfinite(bound) else bound * to_krw,
+                         value_krw=None if res.fun is None else res.fun * to_krw)

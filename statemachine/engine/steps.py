@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..drift import drift_report
-from ..models import OrderStatus, Side
+from ..models import OrderStatus, Side, Snapshot
 from ..orders import OrderExecutor, broker_day, cancel_open_orders, ticker_results
 from ..orders.pricing import load_terms
 from ..projection import apply_trades
@@ -111,9 +111,23 @@ class StepsMixin(PlanningMixin):
         out = Outcome(trigger=trigger, outputs={kind: Fills(projected=False, fills=fills)},
                       reason=f"{done} of {len(fills)} {side.value} order(s) filled")
         if side is Side.BUY:
-            out.outputs["drift_after"] = self._fresh_drift(run)
+            before = self._outputs(run).cash()
+            after = self._after_fills(run, before.snapshot, Fills(projected=False, fills=fills))
+            out.outputs["drift_after"] = drift_report(after, run.targets, run.thresholds)
             out.status = self._final_status(run, fills)
         return out
+
+    def _after_fills(self, run: RunRecord, snap: Snapshot, fills: Fills) -> Snapshot:
+        """The account after ``fills``: holdings moved by the filled quantities (valued at the
+        snapshot's prices; a holding sold out is gone, as from the broker's balance), cash by the
+        amounts and fees the orders recorded."""
+        trades = [(f.side, f.ticker, f.filled, snap.price(f.ticker) or int(f.avg_price)) for f in fills.fills]
+        after, _ = apply_trades(snap, trades, self.settings.fees, run.targets.names)
+        moved = sum(f.amount - f.fees if f.side is Side.SELL else -(f.amount + f.fees)
+                    for f in fills.fills if f.filled > 0)
+        held = [h for h in after.holdings if h.quantity > 0]  # the broker lists no row for a sold-out one
+        return after.model_copy(update={"holdings": held, "cash": max(0, snap.cash + moved),
+                                        "taken_at": self.clock.now()})
 
     def _final_status(self, run: RunRecord, buy_fills: list[Fill]) -> RunStatus:
         sells = self._outputs(run).fills(Side.SELL)
@@ -134,7 +148,10 @@ class StepsMixin(PlanningMixin):
             proceeds = sum(f.amount - f.fees for f in sells.fills)
             cash = self.broker.orderable_cash() + proceeds
         else:
-            snap = self._read_account(run.targets)
+            # the broker already told us what changed: the balance read at the start and the fills
+            # of every sell (resolved, each confirmed by the order list); only the orderable cash,
+            # which the broker settles, is read again (DOMAIN.md 8: buys plan on it)
+            snap = self._after_fills(run, outputs.snapshot(), sells)
             cash = self.broker.orderable_cash()
         report = drift_report(snap, run.targets, run.thresholds)
         return Outcome(trigger="fetch_cash",

@@ -18,12 +18,17 @@ earlier attempt never satisfies a later attempt's plan, though its fills stay re
      BLOCK the run, naming them;
    * undecided after ``unknown_wait_limit_s`` (the list keeps failing, or a sell re-send was
      refused for lack of shares and the first send is still not listed): BLOCKED, naming the order;
-4. poll fills until filled or a timeout, then cancel the open remainder and confirm it;
+4. once every order of the side is sent (or settled), poll their fills together - one listing of
+   the side's orders per interval, every page read, not one reading per order - until each is
+   filled or a timeout, then cancel an open remainder and confirm it; when a later order of the
+   side blocks, the fills of those already sent are still polled and recorded;
 5. a partial fill's remainder is re-sent as a new intent, up to ``partial_retries`` times;
 6. before a side finishes, the whole side is reconciled against the broker's list: every broker
    order of the day on the side's tickers, stamped since its first intent (less the tolerance), that
    no intent owns and the run did not find open at its start (a late original we gave up on, or an
    order placed by hand) is recorded as an adopted order row with its fills, and BLOCKS the run.
+   It reads the fills' last listing when nothing was sent or cancelled after it and no send was
+   repeated (the same reading); otherwise it reads the list again.
 
 Each order goes out at its plan attempt's stored terms (:mod:`statemachine.orders.pricing`: market,
 or a marketable limit priced at planning), and a broker order matches an intent only with the same

@@ -33,6 +33,9 @@ class ExecutorBase:
         self.guard = guard or (lambda: None)
         self.offsets: list[float] = []  # broker clock minus ours, seconds, from order replies
         self.fence = fence  # every order write is conditional on the run's lease (owner, epoch)
+        # the latest listing of the side's orders (read from, rows) while nothing was sent or
+        # cancelled after it: the side's final reconciliation reads it instead of asking again
+        self._listing: tuple[datetime, list[BrokerOrder]] | None = None
         self.terms: dict[str, OrderTerms] = {}  # the plan attempt's order terms per ticker (pricing.py)
 
     def _terms_of(self, ticker: str) -> tuple[str, int]:

@@ -5,6 +5,8 @@ until filled (the remainder cancelled and confirmed, a partial re-sent), per the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..errors import MARKET_CLOSED_CODES, BrokerError, MarketClosed, OrderRejected, RetryableError
 from ..models import BrokerOrder, OrderRecord, OrderStatus, PlanOrder, Side
 from ..records import RunRecord
@@ -13,26 +15,56 @@ from .pricing import OrderTerms
 from .sweep import SweepMixin
 
 
+@dataclass
+class _Pending:
+    """An order at the broker whose fills are awaited, with the first intent of its chain."""
+
+    rec: OrderRecord
+    first: OrderRecord
+    row: BrokerOrder | None = None  # its row in the latest listing, once listed
+
+
 class OrderExecutor(SweepMixin):
-    """Sends a plan attempt's orders exactly once each (see :mod:`statemachine.orders`)."""
+    """Sends a plan attempt's orders exactly once each (see :mod:`statemachine.orders`).
+
+    Every order of the side is sent (or settled) first; their fills are then polled together, one
+    listing of the side's orders per interval, and the side's final reconciliation reads the last
+    of those listings when nothing was sent after it (see :meth:`_await_fills`)."""
 
     def execute(self, run: RunRecord, side: Side, attempt: int, plan: list[PlanOrder],
                 terms: dict[str, OrderTerms] | None = None) -> SideResult:
         """Send ``plan``; ``terms`` (the attempt's stored order terms, statemachine.orders.pricing)
         give each ticker's division and limit price, market orders without them."""
         self.terms = dict(terms or {})
+        self._listing = None
+        pending: list[_Pending] = []
         for order in plan:
-            blocked = self._ticker(run, side, attempt, order)
-            if blocked:
-                return SideResult(self._side_orders(run.id, side), blocked)
+            out = self._ticker(run, side, attempt, order)
+            if isinstance(out, Blocked):
+                if pending:  # the orders already sent stand: their fills are recorded before stopping
+                    self._await_fills(side, pending)
+                return SideResult(self._side_orders(run.id, side), out)
+            if out is not None:
+                pending.append(out)
+        while pending:
+            again: list[_Pending] = []
+            for p in self._await_fills(side, pending):
+                # a partial fill's remainder is sent again as a new intent, then awaited with the rest
+                out = self._drive(run, side, attempt, p.first, p.rec, fresh=False, sends=0)
+                if isinstance(out, Blocked):
+                    if again:
+                        self._await_fills(side, again)
+                    return SideResult(self._side_orders(run.id, side), out)
+                if out is not None:
+                    again.append(out)
+            pending = again
         blocked = self._sweep(run, side, attempt)
         return SideResult(self._side_orders(run.id, side), blocked)
 
-    def _ticker(self, run: RunRecord, side: Side, attempt: int, order: PlanOrder) -> Blocked | None:
+    def _ticker(self, run: RunRecord, side: Side, attempt: int, order: PlanOrder) -> Blocked | _Pending | None:
         chain = [o for o in self._side_orders(run.id, side)
                  if o.ticker == order.ticker and o.attempt == attempt and not is_orphan(o)]
         fresh = False
-        sends = 0  # sends of the current intent by this process (bounded by settings.send_attempts)
         if not chain:
             self.guard()  # kill switch, abort: checked before every new order
             seq = self._next_seq(run.id, side, order.ticker)
@@ -46,6 +78,13 @@ class OrderExecutor(SweepMixin):
             rec = self._intent(run, side, rec.ticker, rec.name, rec.quantity, attempt,
                                self._next_seq(run.id, side, rec.ticker))
             fresh = True
+        return self._drive(run, side, attempt, first, rec, fresh=fresh, sends=0)
+
+    def _drive(self, run: RunRecord, side: Side, attempt: int, first: OrderRecord, rec: OrderRecord, *,
+               fresh: bool, sends: int) -> Blocked | _Pending | None:
+        """Take one order from where its record stands to the broker: the order SENT (its fills to be
+        awaited, returned as pending), final (None), or the run BLOCKED. ``sends``: sends of the
+        current intent by this process (bounded by settings.send_attempts)."""
         while True:
             if rec.status is OrderStatus.INTENT:
                 if not fresh and rec.sends == 0:
@@ -72,7 +111,8 @@ class OrderExecutor(SweepMixin):
                     return outcome
                 rec, fresh = outcome
             elif rec.status is OrderStatus.SENT:
-                rec = self._await_fill(rec)
+                self._listing = None  # a listing read before this send cannot stand for the side's
+                return _Pending(rec, first)
             elif rec.status is OrderStatus.PARTIAL and rec.seq - first.seq < self.settings.partial_retries:
                 remainder = rec.quantity - rec.filled_quantity
                 if remainder <= 0:
@@ -150,33 +190,62 @@ class OrderExecutor(SweepMixin):
         return any(o.status is OrderStatus.UNKNOWN and o.ticker == rec.ticker and o.attempt == rec.attempt
                    and o.id != rec.id for o in self._side_orders(rec.run_id, rec.side))
 
-    def _await_fill(self, rec: OrderRecord) -> OrderRecord:
+    def _await_fills(self, side: Side, pending: list[_Pending]) -> list[_Pending]:
+        """Poll the fills of the side's sent orders with one listing of the side's orders per
+        interval (every page read), until each is filled or closed; at ``fill_timeout_s`` the open
+        remainder of a listed order is cancelled and the cancellation confirmed. An order the list
+        does not show by the timeout plus the send timeout and settle window is an error (resume to
+        poll again). Returns the orders with their final records."""
         start = self.clock.monotonic()
         deadline = start + self.settings.fill_timeout_s
         # an accepted order may take the list's lag to show: wait that out before giving up on it
         unseen_deadline = deadline + self.settings.send_timeout_s + self.settings.settle_window_s
-        row: BrokerOrder | None = None
+        since = min(p.rec.created_at for p in pending)
+        waiting = list(pending)
+        done: list[_Pending] = []
         while True:
-            row = self._poll(rec)
-            if row is not None:
-                if row.filled_quantity >= rec.quantity:
-                    out = self._update(rec, status=OrderStatus.FILLED, **self._fill_fields(rec, row))
-                    self.log.info("order %s %s filled: %d @ %.1f", rec.side.value, rec.ticker,
+            rows = self._daily(since, side=side)
+            self._listing = (since, rows)
+            by_odno = {o.odno: o for o in rows}
+            for p in list(waiting):
+                row = by_odno.get(p.rec.odno or "")
+                if row is None:
+                    continue
+                p.row = row
+                if row.filled_quantity >= p.rec.quantity:
+                    p.rec = self._update(p.rec, status=OrderStatus.FILLED, **self._fill_fields(p.rec, row))
+                    self.log.info("order %s %s filled: %d @ %.1f", p.rec.side.value, p.rec.ticker,
                                   row.filled_quantity, row.avg_price)
-                    return out
-                if row.remaining <= 0:
-                    return self._closed(rec, row)
-            if self.clock.monotonic() >= (deadline if row is not None else unseen_deadline):
-                break
+                elif row.remaining <= 0:
+                    p.rec = self._closed(p.rec, row)
+                else:
+                    continue
+                waiting.remove(p)
+                done.append(p)
+            if not waiting:
+                return done
+            now = self.clock.monotonic()
+            if now >= deadline:
+                for p in [p for p in waiting if p.row is not None]:
+                    p.rec = self._cancel_remainder(p.rec, p.row)  # type: ignore[arg-type]
+                    waiting.remove(p)
+                    done.append(p)
+                if not waiting:
+                    return done
+                if now >= unseen_deadline:
+                    rec = waiting[0].rec
+                    raise RetryableError(f"order {rec.odno} ({rec.ticker}) not visible at the broker yet; resume "
+                                         f"to poll again", ticker=rec.ticker, odno=rec.odno)
             self.hooks.point("order:between_polls")
             self.heartbeat()
             # not listed yet (the list lags): look again less often than for fills
-            self.clock.sleep(self.settings.fill_poll_s if row is not None else self._interval())
-        if row is None:
-            raise RetryableError(f"order {rec.odno} ({rec.ticker}) not visible at the broker yet; resume to "
-                                 f"poll again", ticker=rec.ticker, odno=rec.odno)
+            listed = any(p.row is not None for p in waiting)
+            self.clock.sleep(self.settings.fill_poll_s if listed else self._interval())
+
+    def _cancel_remainder(self, rec: OrderRecord, row: BrokerOrder) -> OrderRecord:
         self.log.warning("order %s %s: %d of %d filled after %.0fs; cancelling the remainder",
                          rec.side.value, rec.ticker, row.filled_quantity, rec.quantity, self.settings.fill_timeout_s)
+        self._listing = None  # the side changed at the broker after the last listing
         try:
             self.broker.cancel_order(rec.odno or "", rec.org_no or "", row.remaining)
         except BrokerError as exc:
@@ -185,9 +254,9 @@ class OrderExecutor(SweepMixin):
             self.log.warning("order %s %s: cancel refused ([%s] %s); checking the order list",
                              rec.side.value, rec.ticker, exc.code, exc.message)
         for _ in range(self.settings.cancel_confirm_polls):
-            row = self._poll(rec)
-            if row is not None and row.remaining <= 0:
-                return self._closed(rec, row)
+            found = self._poll(rec)
+            if found is not None and found.remaining <= 0:
+                return self._closed(rec, found)
             self.clock.sleep(self.settings.fill_poll_s)
         raise RetryableError(f"cancel of order {rec.odno} ({rec.ticker}) not confirmed; resume to check again",
                              ticker=rec.ticker, odno=rec.odno)

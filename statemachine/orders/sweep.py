@@ -34,7 +34,13 @@ class SweepMixin(ReconcileMixin):
                 self.clock.sleep(max(0.01, min(5.0, (until - self.clock.now()).total_seconds())))
         first = min(o.created_at for o in orders)
         day = broker_day(first)
-        rows = self._daily(first, side=side)
+        listing = self._listing
+        if listing is not None and not resent and broker_day(listing[0]) <= day:
+            # the fills' last listing of the side, read after every send and cancel of the side
+            # (any of those clears it) and showing each of its orders final: the same reading
+            rows = listing[1]
+        else:
+            rows = self._daily(first, side=side)
         known = self._known(run, day) | self._seen_at_start(run)
         offset = self._offset(run, rows)
         since = first - timedelta(seconds=s.clock_skew_tolerance_s)

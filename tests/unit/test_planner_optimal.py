@@ -249,9 +249,6 @@ def test_buy_residual_equals_the_brute_force_optimum_on_small_accounts(case, cas
     assert securities_deviation(ctx, Side.BUY, _counts(plan)) == brute_force_buys(ctx, fees)
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: the MILP charges the minimum commission on top of "
-                   "rate x amount (cmin + rate x a) instead of max(cmin, rate x a), so with a minimum "
-                   "commission it can rule out the best plan that fits; see planner_optimal._solve")
 def test_regression_minimum_commission_is_a_floor_not_a_surcharge():
     """Found by hypothesis: 3 x 100003 (125,934 KRW + 1,000 commission = 126,934) fits the budget
     of 126,940 and leaves 1,463,557 KRW of deviation; the planner, charging 125,934 x 1.003 + 1,000,
