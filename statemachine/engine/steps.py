@@ -147,6 +147,13 @@ class StepsMixin(PlanningMixin):
             snap, _ = apply_trades(outputs.snapshot(), trades, self.settings.fees)
             proceeds = sum(f.amount - f.fees for f in sells.fills)
             cash = self.broker.orderable_cash() + proceeds
+        elif "cash" in outputs:
+            # a second pass: the buy-side recovery (statemachine.buy_recovery) took the run back to
+            # SOLD after its first cash step; earlier buys of this run may have filled and the account
+            # may have moved since the start, so it is read again and the buys are planned from what
+            # is there now, never from the start's balance
+            snap = self._read_account(run.targets)
+            cash = self.broker.orderable_cash()
         else:
             # the broker already told us what changed: the balance read at the start and the fills
             # of every sell (resolved, each confirmed by the order list); only the orderable cash,

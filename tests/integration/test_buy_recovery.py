@@ -247,3 +247,35 @@ def test_old_partial_runs_are_left_to_the_operator(db, account):
     account.test_clock.set(datetime(2026, 11, 27, 1, 0, tzinfo=UTC))
     assert auto(db, account, policy=POLICY.model_copy(update={"window_h": 24})) == []
     assert account.test_clock.now() - timedelta(hours=24) > datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
+
+
+
+class RejectOneBuy:
+    """Hooks: once the buy plan is validated, the broker refuses the buys of one ticker only, so the
+    other buys fill and the run ends PARTIAL with part of its buy side done."""
+
+    def __init__(self, account: SimAccount, ticker: str) -> None:
+        self.account, self.ticker = account, ticker
+
+    def point(self, name: str) -> None:
+        if name == "checkpoint:BUY_VALIDATED":
+            self.account.set_faults(reject={self.ticker: "insufficient"})
+
+
+
+def test_retry_after_some_buys_filled_plans_from_the_account_as_it_is_now(db, account):
+    """The buys that filled before the PARTIAL, and whatever moved in the account since, are in the
+    account the recovery plans from: it is read from the broker again, not derived from the start's
+    balance and the sells (which would show the bought tickers as still missing and buy them twice)."""
+    eng = engine(db, account, hooks=RejectOneBuy(account, "357870"))  # the other three buys fill
+    run = eng.run(eng.start(account="demo", targets=TARGETS).id)
+    account.set_faults(reject={})
+    assert run.status is RunStatus.PARTIAL, run.error
+    assert len([o for o in account.orders() if o["side"] == "buy"]) == 3
+    account.update(lambda s: s.update(cash=s["cash"] + 40_000_000))  # a deposit meanwhile
+    held_now, cash_now = account.positions(), account.orderable_cash()
+    commands.retry_buy_side(engine(db, account), run.id, reason="one ticker refused", actor="alice")
+    with db.unit_of_work() as uow:
+        seen = StepOutputs(uow.outputs(run.id)).cash()
+    assert {h.ticker: h.quantity for h in seen.snapshot.holdings} == held_now
+    assert seen.orderable_cash == cash_now
