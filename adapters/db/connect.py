@@ -1,7 +1,8 @@
 """Connecting: URL from ``--db`` or ``Settings.database_url`` (``REBALANCE_DATABASE_URL``, read by
 :mod:`adapters.config`; default ``sqlite:///rebalance.db``),
-SQLite in WAL mode with a busy timeout and ``BEGIN IMMEDIATE`` transactions, PostgreSQL through
-psycopg 3; migrations through Alembic only."""
+SQLite in WAL mode with ``synchronous=FULL`` (every commit is on disk before it returns: an order
+intent committed before its send survives a power cut, docs/durability.md), a busy timeout and
+``BEGIN IMMEDIATE`` transactions, PostgreSQL through psycopg 3; migrations through Alembic only."""
 
 from __future__ import annotations
 
@@ -59,7 +60,9 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            # FULL, not NORMAL: under NORMAL a WAL commit is fsynced only at the next checkpoint, so a
+            # power cut can forget the last commits, e.g. an intent committed just before its send
+            cur.execute("PRAGMA synchronous=FULL")
             cur.close()
 
         @event.listens_for(engine, "begin")
