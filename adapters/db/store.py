@@ -35,26 +35,27 @@ class SqlUnitOfWork(UnitOfWork):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.conn: Connection = engine.connect()
-        self.tx = self.conn.begin()
+        # No transaction is begun here nor after a commit: the first statement begins one (SQLite:
+        # BEGIN IMMEDIATE, adapters.db.connect), so a unit of work costs exactly the transactions
+        # it uses, and leaving it after a commit rolls nothing back.
         self._held: set[tuple[str, Fence]] = set()  # checked (and locked) in this transaction
 
     def __exit__(self, *exc: object) -> None:
         try:
-            if self.tx.is_active:
-                self.tx.rollback()
+            if self.conn.in_transaction():
+                self.conn.rollback()
         finally:
             self.conn.close()
 
     def commit(self) -> None:
         self._held.clear()
-        self.tx.commit()
-        self.tx = self.conn.begin()
+        if self.conn.in_transaction():
+            self.conn.commit()
 
     def rollback(self) -> None:
         self._held.clear()
-        if self.tx.is_active:
-            self.tx.rollback()
-        self.tx = self.conn.begin()  # as after a commit: the unit of work goes on
+        if self.conn.in_transaction():
+            self.conn.rollback()  # the unit of work goes on: the next statement begins anew
 
     # -- fencing --------------------------------------------------------------------------------
     def _hold(self, run_id: str, fence: Fence) -> None:
@@ -162,26 +163,22 @@ class SqlUnitOfWork(UnitOfWork):
                   attempt: int, seq: int, status: OrderStatus, created_at: datetime,
                   fence: Fence) -> OrderRecord:
         self._hold(run_id, fence)
-        res = self.conn.execute(insert(t.orders).values(
+        row = self.conn.execute(insert(t.orders).values(
             run_id=run_id, account=account, side=side.value, ticker=ticker, name=name, quantity=quantity,
             attempt=attempt, seq=seq, status=status.value, created_at=created_at, filled_quantity=0,
-            avg_price=0.0, amount=0, fees=0, sends=0))
-        return self._order(_new_id(res))
-
-    def _order(self, order_id: int) -> OrderRecord:
-        row = self.conn.execute(select(t.orders).where(t.orders.c.id == order_id)).mappings().one()
-        return OrderRecord.model_validate({k: v for k, v in dict(row).items() if k != "account"})
+            avg_price=0.0, amount=0, fees=0, sends=0).returning(*t.orders.c)).mappings().one()
+        return _order_record(row)
 
     def update_order(self, order_id: int, *, fence: Fence, **fields: Any) -> OrderRecord:
         self._hold(self._order_run(order_id), fence)
         values = {k: (v.value if hasattr(v, "value") else v) for k, v in fields.items()}
-        self.conn.execute(update(t.orders).where(t.orders.c.id == order_id).values(**values))
-        return self._order(order_id)
+        row = self.conn.execute(update(t.orders).where(t.orders.c.id == order_id).values(**values)
+                                .returning(*t.orders.c)).mappings().one()
+        return _order_record(row)
 
     def orders(self, run_id: str) -> list[OrderRecord]:
         q = select(t.orders).where(t.orders.c.run_id == run_id).order_by(t.orders.c.id)
-        return [OrderRecord.model_validate({k: v for k, v in dict(r).items() if k != "account"})
-                for r in self.conn.execute(q).mappings()]
+        return [_order_record(r) for r in self.conn.execute(q).mappings()]
 
     def known_odnos(self, account: str, since: datetime) -> set[str]:
         q = select(t.orders.c.odno).where(and_(t.orders.c.account == account, t.orders.c.odno.is_not(None),
@@ -215,7 +212,10 @@ class SqlUnitOfWork(UnitOfWork):
         res = self.conn.execute(update(t.runs).where(and_(c.id == run_id, c.lease_owner == fence.owner,
                                                           c.lease_epoch == fence.epoch))
                                 .values(lease_expires_at=now + timedelta(seconds=ttl_s)))
-        return res.rowcount == 1
+        if res.rowcount == 1:
+            self._held.add((run_id, fence))  # the row is locked (updated) by this transaction now
+            return True
+        return False
 
     def release_lease(self, run_id: str, fence: Fence) -> None:
         c = t.runs.c
@@ -293,6 +293,10 @@ class SqlUnitOfWork(UnitOfWork):
 
     def claims(self, account: str | None = None, limit: int = 50) -> list[Claim]:
         return slots.claims(self.conn, account, limit)
+
+
+def _order_record(row: Any) -> OrderRecord:
+    return OrderRecord.model_validate({k: v for k, v in dict(row).items() if k != "account"})
 
 
 def _new_id(result: Any) -> int:

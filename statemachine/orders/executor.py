@@ -5,7 +5,9 @@ until filled (the remainder cancelled and confirmed, a partial re-sent), per the
 
 from __future__ import annotations
 
-from ..errors import MARKET_CLOSED_CODES, BrokerError, MarketClosed, OrderRejected, RetryableError
+import contextlib
+
+from ..errors import MARKET_CLOSED_CODES, BrokerError, LeaseHeld, MarketClosed, OrderRejected, RetryableError
 from ..models import BrokerOrder, OrderRecord, OrderStatus, PlanOrder, Side
 from ..records import RunRecord
 from .common import NEVER_SENT, OFFSET_SAMPLES, Blocked, SideResult, _closed_status, _no_shares, is_orphan
@@ -16,12 +18,21 @@ class OrderExecutor(SweepMixin):
     """Sends a plan attempt's orders exactly once each (see :mod:`statemachine.orders`)."""
 
     def execute(self, run: RunRecord, side: Side, attempt: int, plan: list[PlanOrder]) -> SideResult:
-        for order in plan:
-            blocked = self._ticker(run, side, attempt, order)
-            if blocked:
-                return SideResult(self._side_orders(run.id, side), blocked)
-        blocked = self._sweep(run, side, attempt)
-        return SideResult(self._side_orders(run.id, side), blocked)
+        try:
+            blocked = None
+            for order in plan:
+                blocked = self._ticker(run, side, attempt, order)
+                if blocked:
+                    break
+            if not blocked:
+                blocked = self._sweep(run, side, attempt)
+        except LeaseHeld:
+            raise  # fenced: nothing more may be written
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._flush()  # what the broker told us is worth keeping before the step fails
+            raise
+        return SideResult(self._side_orders(run.id, side), blocked, pending=self.take_pending())
 
     def _ticker(self, run: RunRecord, side: Side, attempt: int, order: PlanOrder) -> Blocked | None:
         chain = [o for o in self._side_orders(run.id, side)
@@ -35,25 +46,22 @@ class OrderExecutor(SweepMixin):
             fresh = True
         first = chain[0]
         rec = chain[-1]
-        if rec.status is OrderStatus.REJECTED and rec.broker_code in MARKET_CLOSED_CODES:
-            # refused as outside the session last time: nothing was placed, so send it anew now
-            self.guard()
-            rec = self._intent(run, side, rec.ticker, rec.name, rec.quantity, attempt,
-                               self._next_seq(run.id, side, rec.ticker))
-            fresh = True
+        note: str | None = None  # a message recorded with the next send's counter
         while True:
             if rec.status is OrderStatus.INTENT:
                 if not fresh and rec.sends == 0:
                     # the send counter is committed before any send: this intent never left, so there
-                    # is nothing to reconcile (and no settle window to wait out)
-                    rec = self._update(rec, message=NEVER_SENT)
+                    # is nothing to reconcile (and no settle window to wait out); noted with the counter
+                    note = NEVER_SENT
                     fresh = True
                 if fresh:
                     # Every send, first or after a reconciliation that found nothing, needs the lease
-                    # (a stalled runner whose run was taken over must not send) and the guards.
+                    # (a stalled runner whose run was taken over must not send: the send's counter is
+                    # committed fenced, extending the lease) and the guards.
                     self.heartbeat()
                     self.guard()
-                    rec = self._send(rec)
+                    rec = self._send(rec, note)
+                    note = None
                     sends += 1
                     fresh = False
                 else:
@@ -84,20 +92,24 @@ class OrderExecutor(SweepMixin):
 
     def _intent(self, run: RunRecord, side: Side, ticker: str, name: str, qty: int, attempt: int,
                 seq: int) -> OrderRecord:
-        with self.uow() as uow:
+        with self.uow() as uow:  # with the previous order's pending answer and fill: one transaction
+            answered = self._apply_pending(uow)
             rec = uow.add_order(run_id=run.id, account=run.account, side=side, ticker=ticker, name=name,
                                 quantity=qty, attempt=attempt, seq=seq, status=OrderStatus.INTENT,
                                 created_at=self.clock.now(), fence=self.fence)
             uow.commit()
+        self._committed(answered)
+        self._remember(rec)
         self.log.info("order intent %s %s x%d committed (#%d)", side.value, ticker, qty, rec.id)
         self.hooks.point("order:intent_committed")
         return rec
 
-    def _send(self, rec: OrderRecord) -> OrderRecord:
+    def _send(self, rec: OrderRecord, note: str | None = None) -> OrderRecord:
         self.hooks.point("order:before_send")
         # the send's start (our clock) is committed with the counter: the settle window runs from it
         started = self.clock.now()
-        rec = self._update(rec, sends=rec.sends + 1, sent_at=started, send_started_at=started)
+        noted = {"message": note} if note else {}
+        rec = self._update(rec, renew=True, sends=rec.sends + 1, sent_at=started, send_started_at=started, **noted)
         try:
             res = self.broker.place_order(rec.side, rec.ticker, rec.quantity, self.settings.order_type, 0)
         except OrderRejected as exc:
@@ -130,10 +142,14 @@ class OrderExecutor(SweepMixin):
         if res.placed_at is not None:
             self.offsets = (self.offsets + [(res.placed_at - replied).total_seconds()])[-OFFSET_SAMPLES:]
         self.hooks.point("order:accepted_before_record")
-        out = self._update(rec, status=OrderStatus.SENT, odno=res.odno, org_no=res.org_no, sent_at=replied)
+        # The order number is committed with the order's next write: its fill result when the first
+        # reading shows it final (one transaction for both), else right after that reading. A crash
+        # before then is a lost reply: reconciled and adopted, never sent again.
+        answer = {"status": OrderStatus.SENT, "odno": res.odno, "org_no": res.org_no, "sent_at": replied,
+                  "updated_at": replied}
+        self.pending[rec.id] = answer
         self.log.info("order %s %s x%d accepted: order no %s", rec.side.value, rec.ticker, rec.quantity, res.odno)
-        self.hooks.point("order:sent_committed")
-        return out
+        return rec.model_copy(update=answer)
 
     def _sent_before(self, rec: OrderRecord) -> bool:
         """Was this order sent before without an answer (this intent, or an UNKNOWN one of its chain)?"""
@@ -149,15 +165,21 @@ class OrderExecutor(SweepMixin):
         unseen_deadline = deadline + self.settings.send_timeout_s + self.settings.settle_window_s
         row: BrokerOrder | None = None
         while True:
-            row = self._poll(rec)
+            try:
+                row = self._poll(rec)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self._flush()  # the order number cannot wait for a reading that failed
+                raise
             if row is not None:
                 if row.filled_quantity >= rec.quantity:
-                    out = self._update(rec, status=OrderStatus.FILLED, **self._fill_fields(rec, row))
+                    out = self._update(rec, defer=True, status=OrderStatus.FILLED, **self._fill_fields(rec, row))
                     self.log.info("order %s %s filled: %d @ %.1f", rec.side.value, rec.ticker,
                                   row.filled_quantity, row.avg_price)
                     return out
                 if row.remaining <= 0:
                     return self._closed(rec, row)
+            self._flush()  # not final at the first reading: the order number is committed now
             if self.clock.monotonic() >= (deadline if row is not None else unseen_deadline):
                 break
             self.hooks.point("order:between_polls")
@@ -190,4 +212,4 @@ class OrderExecutor(SweepMixin):
         status = _closed_status(row.filled_quantity, rec.quantity, row.rejected)
         self.log.warning("order %s %s x%d closed %s with %d filled", rec.side.value, rec.ticker, rec.quantity,
                          status.value, row.filled_quantity)
-        return self._update(rec, status=status, **fields)
+        return self._update(rec, defer=True, status=status, **fields)
