@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, delete, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -162,18 +163,28 @@ class SqlUnitOfWork(UnitOfWork):
     def add_order(self, *, run_id: str, account: str, side: Side, ticker: str, name: str, quantity: int,
                   attempt: int, seq: int, status: OrderStatus, created_at: datetime,
                   fence: Fence) -> OrderRecord:
-        self._hold(run_id, fence)
-        row = self.conn.execute(insert(t.orders).values(
+        values: dict[str, Any] = dict(
             run_id=run_id, account=account, side=side.value, ticker=ticker, name=name, quantity=quantity,
             attempt=attempt, seq=seq, status=status.value, created_at=created_at, filled_quantity=0,
-            avg_price=0.0, amount=0, fees=0, sends=0).returning(*t.orders.c)).mappings().one()
+            avg_price=0.0, amount=0, fees=0, sends=0)
+        # the fence is checked (and the run's row locked) by the INSERT itself: one statement
+        params = {f"v_{k}": v for k, v in values.items()}
+        row = self.conn.execute(_insert_order_fenced(), {**params, "f_run": run_id, "f_owner": fence.owner,
+                                                         "f_epoch": fence.epoch}).mappings().first()
+        if row is None:
+            raise lost_lease(self.get_run(run_id), fence)  # get_run raises RunNotFound
+        self._held.add((run_id, fence))
         return _order_record(row)
 
     def update_order(self, order_id: int, *, fence: Fence, **fields: Any) -> OrderRecord:
-        self._hold(self._order_run(order_id), fence)
+        """One statement: the fence is checked (and the run's row locked) by the UPDATE's condition."""
         values = {k: (v.value if hasattr(v, "value") else v) for k, v in fields.items()}
-        row = self.conn.execute(update(t.orders).where(t.orders.c.id == order_id).values(**values)
-                                .returning(*t.orders.c)).mappings().one()
+        q = _update_order_fenced(tuple(sorted(values)))
+        row = self.conn.execute(q, {**{f"v_{k}": v for k, v in values.items()}, "f_id": order_id,
+                                    "f_owner": fence.owner, "f_epoch": fence.epoch}).mappings().first()
+        if row is None:
+            raise lost_lease(self.get_run(self._order_run(order_id)), fence)  # KeyError: no such order
+        self._held.add((str(row["run_id"]), fence))
         return _order_record(row)
 
     def orders(self, run_id: str) -> list[OrderRecord]:
@@ -293,6 +304,31 @@ class SqlUnitOfWork(UnitOfWork):
 
     def claims(self, account: str | None = None, limit: int = 50) -> list[Claim]:
         return slots.claims(self.conn, account, limit)
+
+
+_ORDER_COLUMNS = ("run_id", "account", "side", "ticker", "name", "quantity", "attempt", "seq", "status", "created_at",
+                  "filled_quantity", "avg_price", "amount", "fees", "sends")
+
+
+@functools.cache
+def _insert_order_fenced() -> Any:
+    """INSERT INTO orders ... SELECT :values FROM runs WHERE the fence holds FOR UPDATE RETURNING *
+    (built once: the order writes are the hot path of a run)."""
+    o, c = t.orders, t.runs.c
+    source = (select(*[bindparam(f"v_{k}", type_=o.c[k].type) for k in _ORDER_COLUMNS]).select_from(t.runs)
+              .where(and_(c.id == bindparam("f_run"), c.lease_owner == bindparam("f_owner"),
+                          c.lease_epoch == bindparam("f_epoch"))).with_for_update())
+    return insert(o).from_select(list(_ORDER_COLUMNS), source).returning(*o.c)
+
+
+@functools.cache
+def _update_order_fenced(columns: tuple[str, ...]) -> Any:
+    """UPDATE orders SET ... WHERE id = :id AND its run's lease is the fence's (FOR UPDATE) RETURNING *."""
+    o, c = t.orders, t.runs.c
+    fenced = (select(c.id).where(and_(c.id == o.c.run_id, c.lease_owner == bindparam("f_owner"),
+                                      c.lease_epoch == bindparam("f_epoch"))).with_for_update().scalar_subquery())
+    return (update(o).where(and_(o.c.id == bindparam("f_id"), o.c.run_id == fenced))
+            .values({k: bindparam(f"v_{k}", type_=o.c[k].type) for k in columns}).returning(*o.c))
 
 
 def _order_record(row: Any) -> OrderRecord:

@@ -30,7 +30,8 @@ class ExecutorBase:
     def __init__(self, uow: Callable[[], AbstractContextManager[UnitOfWork]], broker: Broker, clock: Clock,
                  hooks: Hooks, settings: EngineSettings, log: logging.LoggerAdapter,
                  heartbeat: Callable[[], None], guard: Callable[[], None] | None = None, *,
-                 fence: Fence, memo: OrderMemo | None = None, extended: Callable[[], None] | None = None) -> None:
+                 fence: Fence, memo: OrderMemo | None = None, extended: Callable[[], None] | None = None,
+                 renewal_due: Callable[[], bool] | None = None) -> None:
         self.uow = uow
         self.broker = broker
         self.clock = clock
@@ -44,6 +45,9 @@ class ExecutorBase:
         #: the run's orders as committed (kept up to date here); None: read them from the store
         self.memo = memo
         self.extended = extended or (lambda: None)  # a commit extended the lease
+        #: whether a send's counter should extend the lease too (always, unless the engine says a
+        #: checkpoint extended it less than a third of its time ago)
+        self.renewal_due = renewal_due or (lambda: True)
         #: order id -> fields not committed yet: the broker's answer to a send (order number) and an
         #: order's final fill result. Neither needs to be on disk before anything else happens (a
         #: crash before it is a lost reply: reconciled and adopted, never re-sent; a fill is read
@@ -72,17 +76,19 @@ class ExecutorBase:
     def _update(self, rec: OrderRecord, *, renew: bool = False, defer: bool = False,
                 **fields: object) -> OrderRecord:
         """Commit ``fields`` of an order, with every pending field of the run's orders in the same
-        transaction; with ``renew`` it also extends the run's lease (a send's counter: no separate
-        renewal). ``defer``: an order's final fill result, kept pending (only while the engine keeps
-        the run's memo and so takes the pending fields into the side's checkpoint)."""
+        transaction; with ``renew`` it also extends the run's lease when a renewal is due (a send's
+        counter: no separate renewal). ``defer``: an order's final fill result, kept pending (only
+        while the engine keeps the run's memo and so takes the pending fields into the side's
+        checkpoint)."""
         fields = {"updated_at": self.clock.now(), **fields}
         if defer and self.memo is not None:
             merged = {**self.pending.pop(rec.id, {}), **fields}
             self.pending[rec.id] = merged
             return self._remember(rec.model_copy(update=merged))
         mine = {**self.pending.pop(rec.id, {}), **fields}
+        renew = renew and self.renewal_due()
         with self.uow() as uow:
-            if renew:  # fenced like every write: a lost lease makes update_order below refuse
+            if renew:  # update_order below is fenced itself: a lost lease makes it refuse
                 uow.renew_lease(rec.run_id, self.fence, self.clock.now(), self.settings.lease_ttl_s)
             answered = self._apply_pending(uow)
             out = uow.update_order(rec.id, fence=self.fence, **mine)
