@@ -46,6 +46,12 @@ class OrderExecutor(SweepMixin):
             fresh = True
         first = chain[0]
         rec = chain[-1]
+        if rec.status is OrderStatus.REJECTED and rec.broker_code in MARKET_CLOSED_CODES:
+            # refused as outside the session last time: nothing was placed, so send it anew now
+            self.guard()
+            rec = self._intent(run, side, rec.ticker, rec.name, rec.quantity, attempt,
+                               self._next_seq(run.id, side, rec.ticker))
+            fresh = True
         note: str | None = None  # a message recorded with the next send's counter
         while True:
             if rec.status is OrderStatus.INTENT:
