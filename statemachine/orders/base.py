@@ -74,7 +74,7 @@ class ExecutorBase:
         return max((o.seq + 1 for o in self._side_orders(run_id, side) if o.ticker == ticker), default=0)
 
     def _update(self, rec: OrderRecord, *, renew: bool = False, defer: bool = False,
-                **fields: object) -> OrderRecord:
+                **fields: Any) -> OrderRecord:
         """Commit ``fields`` of an order, with every pending field of the run's orders in the same
         transaction; with ``renew`` it also extends the run's lease when a renewal is due (a send's
         counter: no separate renewal). ``defer``: an order's final fill result, kept pending (only

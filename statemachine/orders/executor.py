@@ -6,6 +6,7 @@ until filled (the remainder cancelled and confirmed, a partial re-sent), per the
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from ..errors import MARKET_CLOSED_CODES, BrokerError, LeaseHeld, MarketClosed, OrderRejected, RetryableError
 from ..models import BrokerOrder, OrderRecord, OrderStatus, PlanOrder, Side
@@ -114,8 +115,10 @@ class OrderExecutor(SweepMixin):
         self.hooks.point("order:before_send")
         # the send's start (our clock) is committed with the counter: the settle window runs from it
         started = self.clock.now()
-        noted = {"message": note} if note else {}
-        rec = self._update(rec, renew=True, sends=rec.sends + 1, sent_at=started, send_started_at=started, **noted)
+        counter: dict[str, Any] = {"sends": rec.sends + 1, "sent_at": started, "send_started_at": started}
+        if note:
+            counter["message"] = note
+        rec = self._update(rec, renew=True, **counter)
         try:
             res = self.broker.place_order(rec.side, rec.ticker, rec.quantity, self.settings.order_type, 0)
         except OrderRejected as exc:
