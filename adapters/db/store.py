@@ -110,12 +110,9 @@ class SqlUnitOfWork(UnitOfWork):
     def update_run(self, run_id: str, *, fence: Fence, expect_seq: int | None = None, **fields: Any) -> None:
         values = {k: (v.model_dump(mode="json") if hasattr(v, "model_dump") else
                       (v.value if hasattr(v, "value") else v)) for k, v in fields.items()}
-        c = t.runs.c
-        q = update(t.runs).where(and_(c.id == run_id, c.lease_owner == fence.owner,
-                                      c.lease_epoch == fence.epoch)).values(**values)
-        if expect_seq is not None:
-            q = q.where(c.seq == expect_seq)
-        res = self.conn.execute(q)
+        params = {f"v_{k}": v for k, v in values.items()}
+        params.update(f_id=run_id, f_owner=fence.owner, f_epoch=fence.epoch, f_seq=expect_seq)
+        res = self.conn.execute(_update_run_fenced(tuple(sorted(values)), expect_seq is not None), params)
         if res.rowcount != 1:
             run = self.get_run(run_id)  # raises RunNotFound
             if run.fence != fence:
@@ -126,7 +123,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def add_transition(self, record: TransitionRecord, *, fence: Fence) -> None:
         self._hold(record.run_id, fence)
-        self.conn.execute(insert(t.run_transitions).values(**record.model_dump()))
+        self.conn.execute(_insert(t.run_transitions), record.model_dump())
 
     def transitions(self, run_id: str) -> list[TransitionRecord]:
         q = select(t.run_transitions).where(t.run_transitions.c.run_id == run_id).order_by(t.run_transitions.c.seq)
@@ -135,7 +132,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def put_output(self, run_id: str, seq: int, kind: str, payload: dict[str, Any], *, fence: Fence) -> None:
         self._hold(run_id, fence)
-        self.conn.execute(insert(t.step_outputs).values(run_id=run_id, seq=seq, kind=kind, payload=payload))
+        self.conn.execute(_insert(t.step_outputs), {"run_id": run_id, "seq": seq, "kind": kind, "payload": payload})
 
     def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
         q = select(t.step_outputs).where(t.step_outputs.c.run_id == run_id).order_by(t.step_outputs.c.seq)
@@ -145,7 +142,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._hold(record.run_id, fence)
         row = record.model_dump(mode="json")
         row["created_at"] = record.created_at
-        self.conn.execute(insert(t.plan_attempts).values(**row))
+        self.conn.execute(_insert(t.plan_attempts), row)
 
     def update_plan_attempt(self, run_id: str, side: Side, attempt: int, *, fence: Fence, **fields: Any) -> None:
         self._hold(run_id, fence)
@@ -308,6 +305,22 @@ class SqlUnitOfWork(UnitOfWork):
 
 _ORDER_COLUMNS = ("run_id", "account", "side", "ticker", "name", "quantity", "attempt", "seq", "status", "created_at",
                   "filled_quantity", "avg_price", "amount", "fees", "sends")
+
+
+@functools.cache
+def _insert(table: Any) -> Any:
+    """A plain INSERT of ``table``, built once (the values come with each execution)."""
+    return insert(table)
+
+
+@functools.cache
+def _update_run_fenced(columns: tuple[str, ...], with_seq: bool) -> Any:
+    """UPDATE runs SET ... WHERE id = :id AND the fence holds [AND seq = :seq] (built once per column set)."""
+    c = t.runs.c
+    cond = and_(c.id == bindparam("f_id"), c.lease_owner == bindparam("f_owner"), c.lease_epoch == bindparam("f_epoch"))
+    if with_seq:
+        cond = and_(cond, c.seq == bindparam("f_seq"))
+    return update(t.runs).where(cond).values({k: bindparam(f"v_{k}", type_=c[k].type) for k in columns})
 
 
 @functools.cache
