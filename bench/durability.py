@@ -321,9 +321,10 @@ def render(r: dict[str, Any], counts: tuple[int, int], args: argparse.Namespace,
     lines += [
         "",
         f"`extra per transition` is the run's extra time over no persistence divided by its nine "
-        f"transitions. The engine's run opens {opened} transactions, {commits} of them writing: one per "
-        f"transition (start included), three per order (intent, sent, filled: 7 orders), lease renewals "
-        f"before each step and each send; the rest read the stored outputs back. DBOS stores each step's "
+        f"transitions. The engine's run opens {opened} units of work, {commits} of them committing: one "
+        f"per transition (start included), one per order intent and one per send (7 orders; each order's "
+        f"broker answer and fills ride with the next of these), the other one reads the run at the entry "
+        f"of `run()` (docs/durability.md, \"Transactions per run\"). DBOS stores each step's "
         f"result and the workflow's status, but nothing inside a step: it has no order intents, so a "
         f"crash inside the sell or buy step would re-send its orders.",
         "",

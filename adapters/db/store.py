@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, delete, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -35,26 +36,27 @@ class SqlUnitOfWork(UnitOfWork):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.conn: Connection = engine.connect()
-        self.tx = self.conn.begin()
+        # No transaction is begun here nor after a commit: the first statement begins one (SQLite:
+        # BEGIN IMMEDIATE, adapters.db.connect), so a unit of work costs exactly the transactions
+        # it uses, and leaving it after a commit rolls nothing back.
         self._held: set[tuple[str, Fence]] = set()  # checked (and locked) in this transaction
 
     def __exit__(self, *exc: object) -> None:
         try:
-            if self.tx.is_active:
-                self.tx.rollback()
+            if self.conn.in_transaction():
+                self.conn.rollback()
         finally:
             self.conn.close()
 
     def commit(self) -> None:
         self._held.clear()
-        self.tx.commit()
-        self.tx = self.conn.begin()
+        if self.conn.in_transaction():
+            self.conn.commit()
 
     def rollback(self) -> None:
         self._held.clear()
-        if self.tx.is_active:
-            self.tx.rollback()
-        self.tx = self.conn.begin()  # as after a commit: the unit of work goes on
+        if self.conn.in_transaction():
+            self.conn.rollback()  # the unit of work goes on: the next statement begins anew
 
     # -- fencing --------------------------------------------------------------------------------
     def _hold(self, run_id: str, fence: Fence) -> None:
@@ -108,13 +110,10 @@ class SqlUnitOfWork(UnitOfWork):
     def update_run(self, run_id: str, *, fence: Fence, expect_seq: int | None = None, **fields: Any) -> None:
         values = {k: (v.model_dump(mode="json") if hasattr(v, "model_dump") else
                       (v.value if hasattr(v, "value") else v)) for k, v in fields.items()}
-        c = t.runs.c
-        q = update(t.runs).where(and_(c.id == run_id, c.lease_owner == fence.owner,
-                                      c.lease_epoch == fence.epoch)).values(**values)
-        if expect_seq is not None:
-            q = q.where(c.seq == expect_seq)
+        params = {f"v_{k}": v for k, v in values.items()}
+        params.update(f_id=run_id, f_owner=fence.owner, f_epoch=fence.epoch, f_seq=expect_seq)
         try:
-            res = self.conn.execute(q)
+            res = self.conn.execute(_update_run_fenced(tuple(sorted(values)), expect_seq is not None), params)
         except IntegrityError as exc:  # uq_runs_active_account: a finished run made active again (a retry)
             raise LeaseHeld(f"account of run {run_id} already has another active run; not reopening it",
                             run_id=run_id) from exc
@@ -128,7 +127,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def add_transition(self, record: TransitionRecord, *, fence: Fence) -> None:
         self._hold(record.run_id, fence)
-        self.conn.execute(insert(t.run_transitions).values(**record.model_dump()))
+        self.conn.execute(_insert(t.run_transitions), record.model_dump())
 
     def transitions(self, run_id: str) -> list[TransitionRecord]:
         q = select(t.run_transitions).where(t.run_transitions.c.run_id == run_id).order_by(t.run_transitions.c.seq)
@@ -137,7 +136,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def put_output(self, run_id: str, seq: int, kind: str, payload: dict[str, Any], *, fence: Fence) -> None:
         self._hold(run_id, fence)
-        self.conn.execute(insert(t.step_outputs).values(run_id=run_id, seq=seq, kind=kind, payload=payload))
+        self.conn.execute(_insert(t.step_outputs), {"run_id": run_id, "seq": seq, "kind": kind, "payload": payload})
 
     def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
         q = select(t.step_outputs).where(t.step_outputs.c.run_id == run_id).order_by(t.step_outputs.c.seq)
@@ -147,7 +146,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._hold(record.run_id, fence)
         row = record.model_dump(mode="json")
         row["created_at"] = record.created_at
-        self.conn.execute(insert(t.plan_attempts).values(**row))
+        self.conn.execute(_insert(t.plan_attempts), row)
 
     def update_plan_attempt(self, run_id: str, side: Side, attempt: int, *, fence: Fence, **fields: Any) -> None:
         self._hold(run_id, fence)
@@ -165,27 +164,33 @@ class SqlUnitOfWork(UnitOfWork):
     def add_order(self, *, run_id: str, account: str, side: Side, ticker: str, name: str, quantity: int,
                   attempt: int, seq: int, status: OrderStatus, created_at: datetime,
                   fence: Fence) -> OrderRecord:
-        self._hold(run_id, fence)
-        res = self.conn.execute(insert(t.orders).values(
+        values: dict[str, Any] = dict(
             run_id=run_id, account=account, side=side.value, ticker=ticker, name=name, quantity=quantity,
             attempt=attempt, seq=seq, status=status.value, created_at=created_at, filled_quantity=0,
-            avg_price=0.0, amount=0, fees=0, sends=0))
-        return self._order(_new_id(res))
-
-    def _order(self, order_id: int) -> OrderRecord:
-        row = self.conn.execute(select(t.orders).where(t.orders.c.id == order_id)).mappings().one()
-        return OrderRecord.model_validate({k: v for k, v in dict(row).items() if k != "account"})
+            avg_price=0.0, amount=0, fees=0, sends=0)
+        # the fence is checked (and the run's row locked) by the INSERT itself: one statement
+        params = {f"v_{k}": v for k, v in values.items()}
+        row = self.conn.execute(_insert_order_fenced(), {**params, "f_run": run_id, "f_owner": fence.owner,
+                                                         "f_epoch": fence.epoch}).mappings().first()
+        if row is None:
+            raise lost_lease(self.get_run(run_id), fence)  # get_run raises RunNotFound
+        self._held.add((run_id, fence))
+        return _order_record(row)
 
     def update_order(self, order_id: int, *, fence: Fence, **fields: Any) -> OrderRecord:
-        self._hold(self._order_run(order_id), fence)
+        """One statement: the fence is checked (and the run's row locked) by the UPDATE's condition."""
         values = {k: (v.value if hasattr(v, "value") else v) for k, v in fields.items()}
-        self.conn.execute(update(t.orders).where(t.orders.c.id == order_id).values(**values))
-        return self._order(order_id)
+        q = _update_order_fenced(tuple(sorted(values)))
+        row = self.conn.execute(q, {**{f"v_{k}": v for k, v in values.items()}, "f_id": order_id,
+                                    "f_owner": fence.owner, "f_epoch": fence.epoch}).mappings().first()
+        if row is None:
+            raise lost_lease(self.get_run(self._order_run(order_id)), fence)  # KeyError: no such order
+        self._held.add((str(row["run_id"]), fence))
+        return _order_record(row)
 
     def orders(self, run_id: str) -> list[OrderRecord]:
         q = select(t.orders).where(t.orders.c.run_id == run_id).order_by(t.orders.c.id)
-        return [OrderRecord.model_validate({k: v for k, v in dict(r).items() if k != "account"})
-                for r in self.conn.execute(q).mappings()]
+        return [_order_record(r) for r in self.conn.execute(q).mappings()]
 
     def known_odnos(self, account: str, since: datetime) -> set[str]:
         q = select(t.orders.c.odno).where(and_(t.orders.c.account == account, t.orders.c.odno.is_not(None),
@@ -219,7 +224,10 @@ class SqlUnitOfWork(UnitOfWork):
         res = self.conn.execute(update(t.runs).where(and_(c.id == run_id, c.lease_owner == fence.owner,
                                                           c.lease_epoch == fence.epoch))
                                 .values(lease_expires_at=now + timedelta(seconds=ttl_s)))
-        return res.rowcount == 1
+        if res.rowcount == 1:
+            self._held.add((run_id, fence))  # the row is locked (updated) by this transaction now
+            return True
+        return False
 
     def release_lease(self, run_id: str, fence: Fence) -> None:
         c = t.runs.c
@@ -297,6 +305,51 @@ class SqlUnitOfWork(UnitOfWork):
 
     def claims(self, account: str | None = None, limit: int = 50) -> list[Claim]:
         return slots.claims(self.conn, account, limit)
+
+
+_ORDER_COLUMNS = ("run_id", "account", "side", "ticker", "name", "quantity", "attempt", "seq", "status", "created_at",
+                  "filled_quantity", "avg_price", "amount", "fees", "sends")
+
+
+@functools.cache
+def _insert(table: Any) -> Any:
+    """A plain INSERT of ``table``, built once (the values come with each execution)."""
+    return insert(table)
+
+
+@functools.cache
+def _update_run_fenced(columns: tuple[str, ...], with_seq: bool) -> Any:
+    """UPDATE runs SET ... WHERE id = :id AND the fence holds [AND seq = :seq] (built once per column set)."""
+    c = t.runs.c
+    cond = and_(c.id == bindparam("f_id"), c.lease_owner == bindparam("f_owner"), c.lease_epoch == bindparam("f_epoch"))
+    if with_seq:
+        cond = and_(cond, c.seq == bindparam("f_seq"))
+    return update(t.runs).where(cond).values({k: bindparam(f"v_{k}", type_=c[k].type) for k in columns})
+
+
+@functools.cache
+def _insert_order_fenced() -> Any:
+    """INSERT INTO orders ... SELECT :values FROM runs WHERE the fence holds FOR UPDATE RETURNING *
+    (built once: the order writes are the hot path of a run)."""
+    o, c = t.orders, t.runs.c
+    source = (select(*[bindparam(f"v_{k}", type_=o.c[k].type) for k in _ORDER_COLUMNS]).select_from(t.runs)
+              .where(and_(c.id == bindparam("f_run"), c.lease_owner == bindparam("f_owner"),
+                          c.lease_epoch == bindparam("f_epoch"))).with_for_update())
+    return insert(o).from_select(list(_ORDER_COLUMNS), source).returning(*o.c)
+
+
+@functools.cache
+def _update_order_fenced(columns: tuple[str, ...]) -> Any:
+    """UPDATE orders SET ... WHERE id = :id AND its run's lease is the fence's (FOR UPDATE) RETURNING *."""
+    o, c = t.orders, t.runs.c
+    fenced = (select(c.id).where(and_(c.id == o.c.run_id, c.lease_owner == bindparam("f_owner"),
+                                      c.lease_epoch == bindparam("f_epoch"))).with_for_update().scalar_subquery())
+    return (update(o).where(and_(o.c.id == bindparam("f_id"), o.c.run_id == fenced))
+            .values({k: bindparam(f"v_{k}", type_=o.c[k].type) for k in columns}).returning(*o.c))
+
+
+def _order_record(row: Any) -> OrderRecord:
+    return OrderRecord.model_validate({k: v for k, v in dict(row).items() if k != "account"})
 
 
 def _new_id(result: Any) -> int:

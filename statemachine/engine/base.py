@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..models import Side
+from ..models import OrderRecord, Side
 from ..ports import Broker, Clock, Hooks, PlannerFactory, UnitOfWork
 from ..records import Fence, PlanAttemptRecord, RunRecord
 from ..settings import EngineSettings
@@ -43,6 +43,25 @@ class Outcome:
     new_attempt: PlanAttemptRecord | None = None
     attempt_update: tuple[Side, int, dict[str, Any]] | None = None
     audit: str | None = None  # name of the audit row when trigger is None
+    #: order id -> fields of the side's orders not committed yet (their broker answers and fill
+    #: results): committed with this transition (statemachine.orders.base.ExecutorBase.pending)
+    order_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class RunMemo:
+    """What has been committed about one run, kept by the engine driving it (issue 18): the steps
+    read it instead of reading their own writes back. Loaded from the database once when a run is
+    entered (``resume``, or ``run`` of a run this engine did not start); updated after every commit.
+
+    ``extended``: the clock's monotonic time of the
+    last commit that extended the lease (a transition, a send), so renewals are made only when due."""
+
+    run: RunRecord
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attempts: list[PlanAttemptRecord] = field(default_factory=list)
+    orders: dict[int, OrderRecord] = field(default_factory=dict)
+    extended: float | None = None
 
 
 class RunLog(logging.LoggerAdapter):
@@ -73,6 +92,8 @@ class EngineBase:
     #: run id -> the (owner, epoch) this engine got when it took the run's lease; every write
     #: about the run carries it, so once another runner took over, this engine writes nothing.
     _fences: dict[str, Fence]
+    #: run id -> what was committed about it (only while this engine drives it)
+    _memos: dict[str, RunMemo]
 
     def get(self, run_id: str) -> RunRecord:
         with self.uow() as uow:

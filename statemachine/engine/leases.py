@@ -64,11 +64,33 @@ class LeaseMixin(EngineBase):
             if not ok:
                 current = uow.get_run(run.id)
             uow.commit()
+        if ok:
+            self._extended(run.id)
         if not ok:
             raise LeaseHeld(f"{fence.owner} lost the lease of run {run.id} (its epoch {fence.epoch}): another "
                             f"runner took over (epoch {current.lease_epoch}, held by "
                             f"{current.lease_owner or 'nobody now'}); not sending or writing anything more",
                             run_id=run.id, owner=current.lease_owner, epoch=current.lease_epoch)
+
+    def _extended(self, run_id: str) -> None:
+        """Note that a commit just extended the run's lease (a checkpoint, a send, a renewal)."""
+        memo = self._memos.get(run_id)
+        if memo is not None:
+            memo.extended = self.clock.monotonic()
+
+    def _renewal_due(self, run_id: str) -> bool:
+        memo = self._memos.get(run_id)
+        if memo is None or memo.extended is None:
+            return True
+        return self.clock.monotonic() - memo.extended >= self.settings.lease_ttl_s / 3
+
+    def _renew_if_due(self, run: RunRecord) -> None:
+        """Renew the lease unless a commit extended it less than a third of its time ago: every
+        checkpoint and every send extends it in its own transaction (fenced, with the write), so a
+        separate renewal is needed only while a step waits (issue 18). A runner whose lease was
+        taken over learns it at its next write, which writes nothing, or here once a renewal is due."""
+        if self._renewal_due(run.id):
+            self._renew(run)
 
     def _release(self, run_id: str) -> None:
         """Give the lease up, if this engine still holds it (a fenced runner has nothing to release)."""
@@ -83,7 +105,10 @@ class LeaseMixin(EngineBase):
             run_log(run_id).warning("lease not released: %s", exc.message)
 
     def _order_guard(self, run_id: str) -> None:
-        run = self.get(run_id)
+        memo = self._memos.get(run_id)
+        # the run as this engine committed it: an operator's abort elsewhere took the lease, so the
+        # send's own commit (fenced) refuses before anything is sent
+        run = memo.run if memo is not None else self.get(run_id)
         if run.status is not RunStatus.RUNNING:
             raise SafetyStop(f"run {run_id} is {run.status}; no further orders", run_id=run_id)
         for guard in self.guards:
@@ -111,11 +136,14 @@ class _Heartbeat:
         interval = max(0.5, self.engine.settings.lease_ttl_s / 3)
         while not self._stop.wait(interval):
             fence = self.engine._fences.get(self.run_id)
-            if fence is None:
-                continue
+            if fence is None or not self.engine._renewal_due(self.run_id):
+                continue  # no lease, or a checkpoint extended it recently
             try:
                 with self.engine.uow() as uow:
-                    uow.renew_lease(self.run_id, fence, self.engine.clock.now(), self.engine.settings.lease_ttl_s)
+                    ok = uow.renew_lease(self.run_id, fence, self.engine.clock.now(),
+                                         self.engine.settings.lease_ttl_s)
                     uow.commit()
+                if ok:
+                    self.engine._extended(self.run_id)
             except Exception:  # noqa: BLE001 - the step's own renewals will notice a lost lease
                 log.debug("heartbeat failed", exc_info=True)

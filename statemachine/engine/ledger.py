@@ -4,15 +4,17 @@ attempt, history row of a finished run), errors recorded, aborts, and the closin
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from ..buy_recovery import history_recovery
 from ..errors import LeaseHeld, RebalanceError
 from ..machine import RunMachine
+from ..models import OrderRecord
 from ..ports import UnitOfWork
-from ..records import HistoryRecord, RunRecord, TransitionRecord
+from ..records import HistoryRecord, PlanAttemptRecord, RunRecord, TransitionRecord
 from ..states import ACTIVE_STATUSES, FINAL_STATUSES, RunState, RunStatus, stop_state
-from .base import Outcome, run_log
+from .base import Outcome, RunMemo, run_log
 from .leases import LeaseMixin
 
 
@@ -44,34 +46,68 @@ class LedgerMixin(LeaseMixin):
         if finished:
             fields["finished_at"] = now
         fence = self._fence(run.id)
+        memo = self._memos.get(run.id)
+        if not finished:  # the checkpoint extends the lease: no separate renewal (issue 18)
+            fields["lease_expires_at"] = now + timedelta(seconds=self.settings.lease_ttl_s)
+        history: HistoryRecord | None = None
+        orders_done: list[OrderRecord] = []
         with self.uow() as uow:
             uow.update_run(run.id, fence=fence, expect_seq=run.seq, **fields)
             uow.add_transition(TransitionRecord(
                 run_id=run.id, seq=seq, trigger=trigger, source=run.state.value, dest=dest.value, actor=actor,
                 reason=outcome.reason or outcome.error, at=now, duration_ms=duration_ms, status=status.value),
                 fence=fence)
-            for kind, record in outcome.outputs.items():
-                uow.put_output(run.id, seq, kind, record.model_dump(mode="json"), fence=fence)
+            payloads = {kind: record.model_dump(mode="json") for kind, record in outcome.outputs.items()}
+            for kind, payload in payloads.items():
+                uow.put_output(run.id, seq, kind, payload, fence=fence)
             if outcome.new_attempt:
                 uow.add_plan_attempt(outcome.new_attempt, fence=fence)
             if outcome.attempt_update:
                 side, n, upd = outcome.attempt_update
                 uow.update_plan_attempt(run.id, side, n, fence=fence, **upd)
+            for order_id, upd in outcome.order_updates.items():  # the side's last broker answers and fills
+                orders_done.append(uow.update_order(order_id, fence=fence, **upd))
             if finished:
-                outputs = {**uow.outputs(run.id)}
-                uow.add_history(self._history(run, status, outputs, uow, now, outcome.error or outcome.reason),
-                                fence=fence)
+                outputs = {**(memo.outputs if memo is not None else uow.outputs(run.id)), **payloads}
+                orders = list(memo.orders.values()) if memo is not None else uow.orders(run.id)
+                history = self._history(uow, run, status, outputs, orders, now, outcome.error or outcome.reason)
+                uow.add_history(history, fence=fence)
+                uow.release_lease(run.id, fence)  # the run is over: its lease goes with its last checkpoint
             uow.commit()
+        if finished:
+            self._fences.pop(run.id, None)
+        if memo is not None:
+            self._remember(memo, fields, payloads, outcome, orders_done)
+            if not finished:
+                memo.extended = self.clock.monotonic()
         rl = run_log(run.id)
         if status in (RunStatus.FAILED, RunStatus.ABORTED, RunStatus.BLOCKED):
             rl.error("%s -> %s [%s] %s", run.state, dest, status, outcome.error or outcome.reason or "")
         else:
             rl.info("%s -> %s [%s]%s", run.state, dest, status, f" {outcome.reason}" if outcome.reason else "")
-        if finished:
-            self._summary(run.id)
+        for upd in outcome.order_updates.values():
+            if "odno" in upd:
+                self.hooks.point("order:sent_committed")
+        if history is not None:
+            self._summary(run.id, history)
         self.hooks.point(f"checkpoint:{dest.value}")
         self.hooks.point("checkpoint")
         return run
+
+    def _remember(self, memo: RunMemo, fields: dict[str, Any], payloads: dict[str, dict[str, Any]],
+                  outcome: Outcome, orders: list[OrderRecord]) -> None:
+        """Apply what was just committed to the run's memo."""
+        released = {"lease_owner": None, "lease_expires_at": None} if fields["status"] in FINAL_STATUSES else {}
+        memo.run = memo.run.model_copy(update={**fields, **released})
+        memo.outputs.update(payloads)
+        if outcome.new_attempt:
+            memo.attempts.append(outcome.new_attempt)
+        if outcome.attempt_update:
+            side, n, upd = outcome.attempt_update
+            memo.attempts = [PlanAttemptRecord.model_validate({**a.model_dump(), **upd})
+                             if (a.side, a.attempt) == (side, n) else a for a in memo.attempts]
+        for rec in orders:
+            memo.orders[rec.id] = rec
 
     def _record_error(self, run: RunRecord, exc: BaseException) -> None:
         message = exc.message if isinstance(exc, RebalanceError) else f"{type(exc).__name__}: {exc}"
@@ -94,9 +130,7 @@ class LedgerMixin(LeaseMixin):
                                     error=f"aborted by {actor}: {reason}"),
                      None, actor=actor)
 
-    def _summary(self, run_id: str) -> None:
-        with self.uow() as uow:
-            h = uow.history_of(run_id)
+    def _summary(self, run_id: str, h: HistoryRecord) -> None:
         if h is not None:
             before = (h.drift_before or {}).get("total_abs_drift")
             after = (h.drift_after or {}).get("total_abs_drift")
@@ -105,9 +139,11 @@ class LedgerMixin(LeaseMixin):
                                  f"{before:.2f}pp" if before is not None else "-",
                                  f"{after:.2f}pp" if after is not None else "-")
 
-    def _history(self, run: RunRecord, status: RunStatus, outputs: dict[str, dict], uow: UnitOfWork,
-                 now: Any, error: str | None) -> HistoryRecord:
-        trades = [o for o in uow.orders(run.id) if o.filled_quantity > 0]
+    def _history(self, uow: UnitOfWork, run: RunRecord, status: RunStatus, outputs: dict[str, dict],
+                 orders: list[OrderRecord], now: Any, error: str | None) -> HistoryRecord:
+        """The run's history row; its recovery read in the finishing transaction (``uow``), which
+        holds the run's transitions up to the one just added."""
+        trades = [o for o in sorted(orders, key=lambda o: o.id) if o.filled_quantity > 0]
         trade_rows = [{"side": o.side.value, "ticker": o.ticker, "name": o.name, "quantity": o.filled_quantity,
                        "avg_price": o.avg_price, "amount": o.amount, "fees": o.fees, "odno": o.odno}
                       for o in trades]

@@ -13,7 +13,7 @@ from ..account import read_account
 from ..drift import drift_report
 from ..errors import RebalanceError, TransitionError
 from ..limits import check_limits, limit_failures
-from ..models import CASH_TICKER, CheckResult, DriftReport, Plan, PlanningContext, Side, Snapshot, Targets
+from ..models import CASH_TICKER, CheckResult, DriftReport, OrderRecord, Plan, PlanningContext, Side, Snapshot, Targets
 from ..orders.pricing import OrderTerms, dump_terms, limit_budget_check, limit_context, load_terms, terms_for
 from ..projection import apply_trades
 from ..records import PlanAttemptRecord, RunRecord
@@ -28,8 +28,19 @@ class PlanningMixin(RecoveryMixin):
     """Read what earlier steps stored; plan one attempt and validate it."""
 
     def _outputs(self, run: RunRecord) -> StepOutputs:
+        memo = self._memos.get(run.id)
+        if memo is not None:
+            return StepOutputs(dict(memo.outputs))
         with self.uow() as uow:
             return StepOutputs(uow.outputs(run.id))
+
+    def _orders(self, run: RunRecord) -> list[OrderRecord]:
+        """The run's order rows, oldest first (from the memo while this engine drives the run)."""
+        memo = self._memos.get(run.id)
+        if memo is not None:
+            return sorted(memo.orders.values(), key=lambda o: o.id)
+        with self.uow() as uow:
+            return uow.orders(run.id)
 
     def _read_account(self, targets: Targets) -> Snapshot:
         self.progress("reading the account")
@@ -64,9 +75,8 @@ class PlanningMixin(RecoveryMixin):
         side's earlier attempts filled since that data was read, so the new plan does not trade it
         again (each attempt's orders are its own chain, statemachine.orders). Returns the snapshot,
         its drift and the cash those fills spent (buys)."""
-        with self.uow() as uow:
-            earlier = [o for o in uow.orders(run.id) if o.side is side and o.attempt < attempt
-                       and o.filled_quantity > 0 and (snap.taken_at is None or o.created_at >= snap.taken_at)]
+        earlier = [o for o in self._orders(run) if o.side is side and o.attempt < attempt
+                   and o.filled_quantity > 0 and (snap.taken_at is None or o.created_at >= snap.taken_at)]
         if not earlier:
             return snap, drift, 0
         trades = [(o.side, o.ticker, o.filled_quantity, int(round(o.avg_price))) for o in earlier]
@@ -91,6 +101,9 @@ class PlanningMixin(RecoveryMixin):
         return terms
 
     def _attempts(self, run: RunRecord, side: Side) -> list[PlanAttemptRecord]:
+        memo = self._memos.get(run.id)
+        if memo is not None:
+            return [a for a in memo.attempts if a.side is side]
         with self.uow() as uow:
             return [a for a in uow.plan_attempts(run.id) if a.side is side]
 
@@ -185,8 +198,7 @@ class PlanningMixin(RecoveryMixin):
                 and attempt.planner == "gemini")
 
     def _sold_anything(self, run: RunRecord) -> bool:
-        with self.uow() as uow:
-            return any(o.side is Side.SELL and o.filled_quantity > 0 for o in uow.orders(run.id))
+        return any(o.side is Side.SELL and o.filled_quantity > 0 for o in self._orders(run))
 
     def _fresh_drift(self, run: RunRecord) -> DriftReport:
         return drift_report(self._read_account(run.targets), run.targets, run.thresholds)

@@ -34,7 +34,7 @@ from ..ports import Broker, Clock, Hooks, NoHooks, PlannerFactory, UnitOfWork
 from ..records import Fence, RunRecord, TransitionRecord
 from ..settings import EngineSettings
 from ..states import ACTIVE_STATUSES, FINAL_STATUSES, RunState, RunStatus, stop_state
-from .base import Guard, Outcome, current_run_id, run_log
+from .base import Guard, Outcome, RunMemo, current_run_id, run_log
 from .buy_recovery import BuyRecoveryMixin
 from .leases import _Heartbeat, lease_is_live
 
@@ -61,6 +61,7 @@ class Engine(BuyRecoveryMixin):
         #: run id -> the (owner, epoch) this engine got when it took the run's lease; every write
         #: about the run carries it, so once another runner took over, this engine writes nothing.
         self._fences: dict[str, Fence] = {}
+        self._memos: dict[str, RunMemo] = {}
 
     def request_stop(self) -> None:
         """Ask :meth:`run` to return after the current step commits (safe from a signal handler).
@@ -99,25 +100,28 @@ class Engine(BuyRecoveryMixin):
                                                 status=RunStatus.RUNNING.value), fence=fence)
             uow.commit()
         self._fences[run.id] = fence
+        # what was just committed is all there is to know about the run: nothing to read back
+        self._memos[run.id] = RunMemo(run=run, extended=self.clock.monotonic())
         run_log(run.id).info("run started for %s: max_phase=%d planner=%s thresholds mp=%.2f sub_mp=%.2f",
                              account, max_phase, planner, thresholds.mp, thresholds.sub_mp)
         return run
 
     def run(self, run_id: str) -> RunRecord:
         """Drive a run this engine holds the lease of until it stops, finishes or blocks."""
+        self._memos[run_id] = self._load(run_id)  # the one read of a run: nothing is read back after it
         heartbeat = _Heartbeat(self, run_id)
         heartbeat.start()
         token = current_run_id.set(run_id)
         try:
             while True:
-                run = self.get(run_id)
+                run = self._memos[run_id].run
                 if run.status is not RunStatus.RUNNING:
                     return run
                 if self.stop_requested:
                     run_log(run.id).warning("stop requested: run left RUNNING at %s (checkpoint %d); resume "
                                             "it to continue", run.state, run.seq)
                     return run
-                self._renew(run)
+                self._renew_if_due(run)
                 if self._guard(run):  # a guard aborted the run: run no step on the stale record
                     return self.get(run_id)
                 step = self._steps()[run.state]
@@ -138,7 +142,26 @@ class Engine(BuyRecoveryMixin):
         finally:
             current_run_id.reset(token)
             heartbeat.stop()
+            self._memos.pop(run_id, None)
             self._release(run_id)
+
+    def _load(self, run_id: str) -> RunMemo:
+        """The run as stored, in one read: an operator may have aborted it, or another runner taken it,
+        since this engine last wrote. Its outputs, plan attempts and orders are read only when this
+        engine does not remember them already (it started the run and nothing changed it since)."""
+        memo = self._memos.get(run_id)
+        with self.uow() as uow:
+            run = uow.get_run(run_id)
+            if memo is not None and _same_checkpoint(memo.run, run):
+                memo.run = run
+                return memo
+            memo = RunMemo(run=run, outputs=uow.outputs(run_id), attempts=uow.plan_attempts(run_id),
+                           orders={o.id: o for o in uow.orders(run_id)})
+        if run.lease_owner == self.owner and run.lease_expires_at is not None:
+            # the lease was extended (taken, or by a checkpoint) this long ago
+            age = self.settings.lease_ttl_s - (run.lease_expires_at - self.clock.now()).total_seconds()
+            memo.extended = self.clock.monotonic() - max(0.0, age)
+        return memo
 
     def resume(self, run_id: str) -> RunRecord:
         """Continue an interrupted run from its last checkpoint; safe to call again and again."""
@@ -147,6 +170,7 @@ class Engine(BuyRecoveryMixin):
         if run.status is RunStatus.BLOCKED:
             return run
         fence = self._take_lease(run)
+        self._memos.pop(run_id, None)  # read what is stored, not what this engine may remember
         if fence.epoch != run.lease_epoch:  # taken from another runner (or free): it may have a send in flight
             self._await_pending_sends(run)
         run_log(run.id).info("resuming from %s (checkpoint %d, lease epoch %d)", run.state, run.seq, fence.epoch)
@@ -241,6 +265,11 @@ class Engine(BuyRecoveryMixin):
                 self._abort(run, reason=exc.message, actor="safety")
                 return True
         return False
+
+
+def _same_checkpoint(a: RunRecord, b: RunRecord) -> bool:
+    return (a.seq, a.state, a.status, a.lease_owner, a.lease_epoch) == (b.seq, b.state, b.status, b.lease_owner,
+                                                                       b.lease_epoch)
 
 
 def _new_run_id(now: Any) -> str:

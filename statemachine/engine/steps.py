@@ -96,20 +96,23 @@ class StepsMixin(PlanningMixin):
                                   status=OrderStatus.PROJECTED, odnos=[]))
             return Outcome(trigger=trigger, outputs={kind: Fills(projected=True, fills=fills)},
                            reason=f"{len(fills)} order(s) projected at snapshot prices, none sent")
+        memo = self._memos.get(run.id)
         executor = OrderExecutor(self.uow, self.broker, self.clock, self.hooks, self.settings, run_log(run.id),
-                                 heartbeat=lambda: self._renew(run), guard=lambda: self._order_guard(run.id),
-                                 fence=self._fence(run.id))
+                                 heartbeat=lambda: self._renew_if_due(run), guard=lambda: self._order_guard(run.id),
+                                 fence=self._fence(run.id), memo=memo, extended=lambda: self._extended(run.id),
+                                 renewal_due=lambda: self._renewal_due(run.id))
         self.progress(f"executing {len(plan.orders)} {side.value} order(s)")
         result = executor.execute(run, side, attempt.attempt, plan.orders, load_terms(attempt.meta))
         if result.blocked:
             return Outcome(trigger=None, audit="blocked", status=RunStatus.BLOCKED, reason=result.blocked.reason,
                            outputs={"blocked": BlockedRecord(side=side, ticker=result.blocked.ticker,
                                                              reason=result.blocked.reason,
-                                                             candidates=result.blocked.candidates)})
+                                                             candidates=result.blocked.candidates)},
+                           order_updates=result.pending)
         fills = list(ticker_results(result.orders).values())
         done = sum(1 for f in fills if f.status is OrderStatus.FILLED)
         out = Outcome(trigger=trigger, outputs={kind: Fills(projected=False, fills=fills)},
-                      reason=f"{done} of {len(fills)} {side.value} order(s) filled")
+                      reason=f"{done} of {len(fills)} {side.value} order(s) filled", order_updates=result.pending)
         if side is Side.BUY:
             before = self._outputs(run).cash()
             after = self._after_fills(run, before.snapshot, Fills(projected=False, fills=fills))

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from ..errors import RetryableError
 from ..models import BrokerOrder, OrderRecord, Side
@@ -16,13 +17,22 @@ from .common import broker_day
 from .pricing import OrderTerms
 
 
+class OrderMemo(Protocol):
+    """What the engine keeps of a run it drives (``statemachine.engine.base.RunMemo``): the run's
+    order rows (with the fields still pending, below) and outputs."""
+
+    orders: dict[int, OrderRecord]
+    outputs: dict[str, dict[str, Any]]
+
+
 class ExecutorBase:
     """What every part of the executor shares: its collaborators and the order rows and list."""
 
     def __init__(self, uow: Callable[[], AbstractContextManager[UnitOfWork]], broker: Broker, clock: Clock,
                  hooks: Hooks, settings: EngineSettings, log: logging.LoggerAdapter,
                  heartbeat: Callable[[], None], guard: Callable[[], None] | None = None, *,
-                 fence: Fence) -> None:
+                 fence: Fence, memo: OrderMemo | None = None, extended: Callable[[], None] | None = None,
+                 renewal_due: Callable[[], bool] | None = None) -> None:
         self.uow = uow
         self.broker = broker
         self.clock = clock
@@ -37,6 +47,18 @@ class ExecutorBase:
         # cancelled after it: the side's final reconciliation reads it instead of asking again
         self._listing: tuple[datetime, list[BrokerOrder]] | None = None
         self.terms: dict[str, OrderTerms] = {}  # the plan attempt's order terms per ticker (pricing.py)
+        #: the run's orders as committed (kept up to date here); None: read them from the store
+        self.memo = memo
+        self.extended = extended or (lambda: None)  # a commit extended the lease
+        #: whether a send's counter should extend the lease too (always, unless the engine says a
+        #: checkpoint extended it less than a third of its time ago)
+        self.renewal_due = renewal_due or (lambda: True)
+        #: order id -> fields not committed yet: the broker's answer to a send (order number) and an
+        #: order's final fill result. Neither needs to be on disk before anything else happens (a
+        #: crash before it is a lost reply: reconciled and adopted, never re-sent; a fill is read
+        #: again from the broker), so they go with the next transaction the run makes anyway: the
+        #: next intent, the next send's counter, or the side's checkpoint (``SideResult.pending``).
+        self.pending: dict[int, dict[str, Any]] = {}
 
     def _terms_of(self, ticker: str) -> tuple[str, int]:
         """(ORD_DVSN, price) every order of ``ticker`` in this attempt is sent with; a market order
@@ -46,18 +68,75 @@ class ExecutorBase:
             return self.settings.order_type, 0
         return term.order_type, term.price if term.order_type == "00" else 0
 
-    def _side_orders(self, run_id: str, side: Side) -> list[OrderRecord]:
+    def _orders(self, run_id: str) -> list[OrderRecord]:
+        if self.memo is not None:
+            return sorted(self.memo.orders.values(), key=lambda o: o.id)
         with self.uow() as uow:
-            return [o for o in uow.orders(run_id) if o.side is side]
+            return uow.orders(run_id)
+
+    def _side_orders(self, run_id: str, side: Side) -> list[OrderRecord]:
+        return [o for o in self._orders(run_id) if o.side is side]
+
+    def _remember(self, rec: OrderRecord) -> OrderRecord:
+        if self.memo is not None:
+            self.memo.orders[rec.id] = rec
+        return rec
 
     def _next_seq(self, run_id: str, side: Side, ticker: str) -> int:
         """Sequence numbers are unique per run, side and ticker across every attempt."""
         return max((o.seq + 1 for o in self._side_orders(run_id, side) if o.ticker == ticker), default=0)
 
-    def _update(self, rec: OrderRecord, **fields: object) -> OrderRecord:
+    def _update(self, rec: OrderRecord, *, renew: bool = False, defer: bool = False,
+                **fields: Any) -> OrderRecord:
+        """Commit ``fields`` of an order, with every pending field of the run's orders in the same
+        transaction; with ``renew`` it also extends the run's lease when a renewal is due (a send's
+        counter: no separate renewal). ``defer``: an order's final fill result, kept pending (only
+        while the engine keeps the run's memo and so takes the pending fields into the side's
+        checkpoint)."""
+        fields = {"updated_at": self.clock.now(), **fields}
+        if defer and self.memo is not None:
+            merged = {**self.pending.pop(rec.id, {}), **fields}
+            self.pending[rec.id] = merged
+            return self._remember(rec.model_copy(update=merged))
+        mine = {**self.pending.pop(rec.id, {}), **fields}
+        renew = renew and self.renewal_due()
         with self.uow() as uow:
-            out = uow.update_order(rec.id, fence=self.fence, updated_at=self.clock.now(), **fields)
+            if renew:  # update_order below is fenced itself: a lost lease makes it refuse
+                uow.renew_lease(rec.run_id, self.fence, self.clock.now(), self.settings.lease_ttl_s)
+            answered = self._apply_pending(uow)
+            out = uow.update_order(rec.id, fence=self.fence, **mine)
             uow.commit()
+        self._committed(answered + (["odno"] if "odno" in mine else []))
+        if renew:
+            self.extended()
+        return self._remember(out)
+
+    def _apply_pending(self, uow: UnitOfWork) -> list[str]:
+        """Write every pending field in ``uow``; the order numbers among them."""
+        answered = []
+        for order_id, upd in list(self.pending.items()):
+            self._remember(uow.update_order(order_id, fence=self.fence, **upd))
+            if "odno" in upd:
+                answered.append(str(upd["odno"]))
+        self.pending.clear()
+        return answered
+
+    def _committed(self, answered: list[str]) -> None:
+        for _ in answered:  # a broker answer is on disk now
+            self.hooks.point("order:sent_committed")
+
+    def _flush(self) -> None:
+        """Commit what is pending now (e.g. the broker's answer to a send, before a wait)."""
+        if not self.pending:
+            return
+        with self.uow() as uow:
+            answered = self._apply_pending(uow)
+            uow.commit()
+        self._committed(answered)
+
+    def take_pending(self) -> dict[int, dict[str, Any]]:
+        """The pending fields, handed to the side's checkpoint (which commits them)."""
+        out, self.pending = self.pending, {}
         return out
 
     def _send_started(self, rec: OrderRecord) -> datetime:

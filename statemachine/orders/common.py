@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from ..errors import OrderRejected
 from ..models import BrokerOrder, OrderRecord, OrderStatus
@@ -46,6 +47,9 @@ class Blocked:
 class SideResult:
     orders: list[OrderRecord]
     blocked: Blocked | None = None
+    #: order id -> fields not committed yet (the side's last answers and fills): the step's
+    #: checkpoint commits them with its transition
+    pending: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass

@@ -5,9 +5,11 @@ until filled (the remainder cancelled and confirmed, a partial re-sent), per the
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Any
 
-from ..errors import MARKET_CLOSED_CODES, BrokerError, MarketClosed, OrderRejected, RetryableError
+from ..errors import MARKET_CLOSED_CODES, BrokerError, LeaseHeld, MarketClosed, OrderRejected, RetryableError
 from ..models import BrokerOrder, OrderRecord, OrderStatus, PlanOrder, Side
 from ..records import RunRecord
 from .common import NEVER_SENT, OFFSET_SAMPLES, Blocked, SideResult, _closed_status, _no_shares, is_orphan
@@ -29,7 +31,13 @@ class OrderExecutor(SweepMixin):
 
     Every order of the side is sent (or settled) first; their fills are then polled together, one
     listing of the side's orders per interval, and the side's final reconciliation reads the last
-    of those listings when nothing was sent after it (see :meth:`_await_fills`)."""
+    of those listings when nothing was sent after it (see :meth:`_await_fills`).
+
+    What the broker answers is committed with the run's next write (``self.pending``, see
+    :class:`statemachine.orders.base.ExecutorBase`): a send's order number with the next intent or
+    send counter of the side, else at the latest right after the first listing that shows the order
+    still open (before any wait or cancel); a final fill result with the next write, at the latest
+    in the side's checkpoint (``SideResult.pending``)."""
 
     def execute(self, run: RunRecord, side: Side, attempt: int, plan: list[PlanOrder],
                 terms: dict[str, OrderTerms] | None = None) -> SideResult:
@@ -37,13 +45,24 @@ class OrderExecutor(SweepMixin):
         give each ticker's division and limit price, market orders without them."""
         self.terms = dict(terms or {})
         self._listing = None
+        try:
+            blocked = self._execute(run, side, attempt, plan)
+        except LeaseHeld:
+            raise  # fenced: nothing more may be written
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._flush()  # what the broker told us is worth keeping before the step fails
+            raise
+        return SideResult(self._side_orders(run.id, side), blocked, pending=self.take_pending())
+
+    def _execute(self, run: RunRecord, side: Side, attempt: int, plan: list[PlanOrder]) -> Blocked | None:
         pending: list[_Pending] = []
         for order in plan:
             out = self._ticker(run, side, attempt, order)
             if isinstance(out, Blocked):
                 if pending:  # the orders already sent stand: their fills are recorded before stopping
                     self._await_fills(side, pending)
-                return SideResult(self._side_orders(run.id, side), out)
+                return out
             if out is not None:
                 pending.append(out)
         while pending:
@@ -54,12 +73,11 @@ class OrderExecutor(SweepMixin):
                 if isinstance(out, Blocked):
                     if again:
                         self._await_fills(side, again)
-                    return SideResult(self._side_orders(run.id, side), out)
+                    return out
                 if out is not None:
                     again.append(out)
             pending = again
-        blocked = self._sweep(run, side, attempt)
-        return SideResult(self._side_orders(run.id, side), blocked)
+        return self._sweep(run, side, attempt)
 
     def _ticker(self, run: RunRecord, side: Side, attempt: int, order: PlanOrder) -> Blocked | _Pending | None:
         chain = [o for o in self._side_orders(run.id, side)
@@ -85,19 +103,22 @@ class OrderExecutor(SweepMixin):
         """Take one order from where its record stands to the broker: the order SENT (its fills to be
         awaited, returned as pending), final (None), or the run BLOCKED. ``sends``: sends of the
         current intent by this process (bounded by settings.send_attempts)."""
+        note: str | None = None  # a message recorded with the next send's counter
         while True:
             if rec.status is OrderStatus.INTENT:
                 if not fresh and rec.sends == 0:
                     # the send counter is committed before any send: this intent never left, so there
-                    # is nothing to reconcile (and no settle window to wait out)
-                    rec = self._update(rec, message=NEVER_SENT)
+                    # is nothing to reconcile (and no settle window to wait out); noted with the counter
+                    note = NEVER_SENT
                     fresh = True
                 if fresh:
                     # Every send, first or after a reconciliation that found nothing, needs the lease
-                    # (a stalled runner whose run was taken over must not send) and the guards.
+                    # (a stalled runner whose run was taken over must not send: the send's counter is
+                    # committed fenced, extending the lease) and the guards.
                     self.heartbeat()
                     self.guard()
-                    rec = self._send(rec)
+                    rec = self._send(rec, note)
+                    note = None
                     sends += 1
                     fresh = False
                 else:
@@ -129,20 +150,26 @@ class OrderExecutor(SweepMixin):
 
     def _intent(self, run: RunRecord, side: Side, ticker: str, name: str, qty: int, attempt: int,
                 seq: int) -> OrderRecord:
-        with self.uow() as uow:
+        with self.uow() as uow:  # with the previous order's pending answer and fill: one transaction
+            answered = self._apply_pending(uow)
             rec = uow.add_order(run_id=run.id, account=run.account, side=side, ticker=ticker, name=name,
                                 quantity=qty, attempt=attempt, seq=seq, status=OrderStatus.INTENT,
                                 created_at=self.clock.now(), fence=self.fence)
             uow.commit()
+        self._committed(answered)
+        self._remember(rec)
         self.log.info("order intent %s %s x%d committed (#%d)", side.value, ticker, qty, rec.id)
         self.hooks.point("order:intent_committed")
         return rec
 
-    def _send(self, rec: OrderRecord) -> OrderRecord:
+    def _send(self, rec: OrderRecord, note: str | None = None) -> OrderRecord:
         self.hooks.point("order:before_send")
         # the send's start (our clock) is committed with the counter: the settle window runs from it
         started = self.clock.now()
-        rec = self._update(rec, sends=rec.sends + 1, sent_at=started, send_started_at=started)
+        counter: dict[str, Any] = {"sends": rec.sends + 1, "sent_at": started, "send_started_at": started}
+        if note:
+            counter["message"] = note
+        rec = self._update(rec, renew=True, **counter)
         order_type, price = self._terms_of(rec.ticker)
         try:
             res = self.broker.place_order(rec.side, rec.ticker, rec.quantity, order_type, price)
@@ -176,12 +203,18 @@ class OrderExecutor(SweepMixin):
         if res.placed_at is not None:
             self.offsets = (self.offsets + [(res.placed_at - replied).total_seconds()])[-OFFSET_SAMPLES:]
         self.hooks.point("order:accepted_before_record")
-        out = self._update(rec, status=OrderStatus.SENT, odno=res.odno, org_no=res.org_no, sent_at=replied)
+        # The order number is committed with the run's next write: the next intent or send counter of
+        # the side, or at the latest right after the first listing of the fills that shows the order
+        # still open (with its fill result when that listing shows it final). A crash before then is a
+        # lost reply: reconciled and adopted, never sent again.
+        answer = {"status": OrderStatus.SENT, "odno": res.odno, "org_no": res.org_no, "sent_at": replied,
+                  "updated_at": replied}
+        self.pending[rec.id] = answer
         limit = f" at limit {price:,}" if order_type == "00" else ""
         self.log.info("order %s %s x%d%s accepted: order no %s", rec.side.value, rec.ticker, rec.quantity, limit,
                       res.odno)
-        self.hooks.point("order:sent_committed")
-        return out
+        return self._remember(rec.model_copy(update=answer)) if self.memo is not None else rec.model_copy(
+            update=answer)
 
     def _sent_before(self, rec: OrderRecord) -> bool:
         """Was this order sent before without an answer (this intent, or an UNKNOWN one of its chain)?"""
@@ -213,7 +246,8 @@ class OrderExecutor(SweepMixin):
                     continue
                 p.row = row
                 if row.filled_quantity >= p.rec.quantity:
-                    p.rec = self._update(p.rec, status=OrderStatus.FILLED, **self._fill_fields(p.rec, row))
+                    p.rec = self._update(p.rec, defer=True, status=OrderStatus.FILLED,
+                                         **self._fill_fields(p.rec, row))
                     self.log.info("order %s %s filled: %d @ %.1f", p.rec.side.value, p.rec.ticker,
                                   row.filled_quantity, row.avg_price)
                 elif row.remaining <= 0:
@@ -224,6 +258,10 @@ class OrderExecutor(SweepMixin):
                 done.append(p)
             if not waiting:
                 return done
+            if any("odno" in self.pending.get(p.rec.id, {}) for p in waiting):
+                # not final at this listing: the order numbers are committed now, before any wait or
+                # cancel (with the fill results already read)
+                self._flush()
             now = self.clock.monotonic()
             if now >= deadline:
                 for p in [p for p in waiting if p.row is not None]:
@@ -267,4 +305,4 @@ class OrderExecutor(SweepMixin):
         status = _closed_status(row.filled_quantity, rec.quantity, row.rejected)
         self.log.warning("order %s %s x%d closed %s with %d filled", rec.side.value, rec.ticker, rec.quantity,
                          status.value, row.filled_quantity)
-        return self._update(rec, status=status, **fields)
+        return self._update(rec, defer=True, status=status, **fields)

@@ -28,9 +28,8 @@ class ReconcileMixin(ExecutorBase):
         samples = list(self.offsets)
         if not samples:
             by_odno = {o.odno: o for o in rows}
-            with self.uow() as uow:
-                mine = [o for o in uow.orders(run.id) if o.odno in by_odno and o.sent_at is not None
-                        and o.sends == 1 and o.message is None]
+            mine = [o for o in self._orders(run.id) if o.odno in by_odno and o.sent_at is not None
+                    and o.sends == 1 and o.message is None]
             samples = [(by_odno[o.odno].placed_at - o.sent_at).total_seconds()  # type: ignore[operator,index]
                        for o in mine]
         return max(samples) if samples else 0.0

@@ -41,12 +41,19 @@ class SweepMixin(ReconcileMixin):
             rows = listing[1]
         else:
             rows = self._daily(first, side=side)
-        known = self._known(run, day) | self._seen_at_start(run)
         offset = self._offset(run, rows)
         since = first - timedelta(seconds=s.clock_skew_tolerance_s)
         tickers = {o.ticker for o in orders}
-        unowned = sorted((o for o in rows if o.side is side and o.ticker in tickers and o.odno not in known
-                          and o.placed_at - timedelta(seconds=offset) >= since), key=lambda o: o.placed_at)
+
+        def unowned_by(known: set[str]) -> list[BrokerOrder]:
+            return sorted((o for o in rows if o.side is side and o.ticker in tickers and o.odno not in known
+                           and o.placed_at - timedelta(seconds=offset) >= since), key=lambda o: o.placed_at)
+
+        # this run's own orders first (kept in memory); the account's other runs only when needed
+        known = {o.odno for o in self._orders(run.id) if o.odno} | self._seen_at_start(run)
+        unowned = unowned_by(known)
+        if unowned:
+            unowned = unowned_by(known | self._known(run, day))
         if not unowned:
             return None
         waiting = [o for o in orders if o.status in (OrderStatus.UNKNOWN, OrderStatus.INTENT)
@@ -92,8 +99,11 @@ class SweepMixin(ReconcileMixin):
 
     def _seen_at_start(self, run: RunRecord) -> set[str]:
         """Orders the run found at the broker before planning (open, or cancelled by it): not ours."""
-        with self.uow() as uow:
-            outputs = StepOutputs(uow.outputs(run.id))
+        if self.memo is not None:
+            outputs = StepOutputs(dict(self.memo.outputs))
+        else:
+            with self.uow() as uow:
+                outputs = StepOutputs(uow.outputs(run.id))
         seen = {o.odno for o in outputs.snapshot().open_orders} if "snapshot" in outputs else set()
         cancelled = outputs.cancelled_open_orders()
         seen |= {o.odno for o in cancelled.orders} if cancelled else set()
@@ -104,6 +114,7 @@ class SweepMixin(ReconcileMixin):
         seq = self._next_seq(run.id, side, o.ticker)
         now = self.clock.now()
         with self.uow() as uow:
+            answered = self._apply_pending(uow)
             rec = uow.add_order(run_id=run.id, account=run.account, side=side, ticker=o.ticker, name="",
                                 quantity=o.quantity, attempt=attempt, seq=seq, status=OrderStatus.INTENT,
                                 created_at=now, fence=self.fence)
@@ -111,7 +122,8 @@ class SweepMixin(ReconcileMixin):
                                    message=f"{ORPHAN}: {o.odno} stamped {o.placed_at.isoformat()} by the broker",
                                    **self._row_fields(rec, o))
             uow.commit()
-        return rec
+        self._committed(answered)
+        return self._remember(rec)
 
     def _row_fields(self, rec: OrderRecord, row: BrokerOrder) -> dict:
         """Status and fills of a broker order as the list shows it now (SENT while it is open)."""
