@@ -213,8 +213,7 @@ class OrderExecutor(SweepMixin):
         limit = f" at limit {price:,}" if order_type == "00" else ""
         self.log.info("order %s %s x%d%s accepted: order no %s", rec.side.value, rec.ticker, rec.quantity, limit,
                       res.odno)
-        return self._remember(rec.model_copy(update=answer)) if self.memo is not None else rec.model_copy(
-            update=answer)
+        return self._remember(rec.model_copy(update=answer))  # the memo knows it (the sweep's own orders)
 
     def _sent_before(self, rec: OrderRecord) -> bool:
         """Was this order sent before without an answer (this intent, or an UNKNOWN one of its chain)?"""
