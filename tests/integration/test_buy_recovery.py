@@ -339,3 +339,20 @@ def test_recovery_that_no_longer_needs_the_refused_ticker_succeeds(db, account):
     with db.unit_of_work() as uow:
         fills = StepOutputs(uow.outputs(run.id)).fills(Side.BUY)
     assert fills is not None and any(f.ticker == "132030" and f.filled == 0 for f in fills.fills)  # history kept
+
+
+def test_a_recovery_that_plans_nothing_while_drift_remains_stays_partial(db, account):
+    """An empty recovery plan while the account still needs rebalancing recovered nothing: the run
+    keeps the status of all its orders (PARTIAL), never SUCCEEDED with the cash idle."""
+    eng = engine(db, account, hooks=RejectOneBuy(account, "132030"))
+    run = eng.run(eng.start(account="demo", targets=TARGETS).id)
+    account.set_faults(reject={})
+    assert run.status is RunStatus.PARTIAL, run.error
+    n = len(account.orders())
+    nothing = ScriptedPlanner("nothing", [[]], side=Side.BUY)
+    done = commands.retry_buy_side(engine(db, account, planner=nothing), run.id, reason="x", actor="alice")
+    assert account.orders()[n:] == []
+    assert done.status is RunStatus.PARTIAL, done.error
+    with db.unit_of_work() as uow:
+        after = DriftReport.model_validate(StepOutputs(uow.outputs(run.id)).raw["drift_after"])
+    assert after.needed and after.cash > 0  # the refused ticker's share still sits in cash
