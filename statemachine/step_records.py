@@ -72,6 +72,11 @@ class Cash(StepRecord):
     projected: bool
     snapshot: Snapshot
     drift: DriftReport
+    #: The buy plan attempts whose orders ``snapshot`` already holds: 0 on the first pass (the account
+    #: derived from the start and the sells); on a buy-side recovery pass, every attempt of the passes
+    #: before it (the account was read from the broker after they all ended). Planning applies only
+    #: the fills of later attempts, so a fill is never counted twice.
+    buy_attempts_included: int = 0
 
 
 class OrderRow(StepRecord):

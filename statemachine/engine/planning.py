@@ -64,18 +64,25 @@ class PlanningMixin(RecoveryMixin):
         cash = outputs.cash()
         sells = outputs.fills(Side.SELL)
         sold = sells.filled_tickers() if sells else []
-        snap, drift, spent = self._after_earlier_attempts(run, side, attempt, cash.snapshot, cash.drift)
+        snap, drift, spent = self._after_earlier_attempts(run, side, attempt, cash.snapshot, cash.drift,
+                                                          included=cash.buy_attempts_included)
         orderable = max(0, cash.orderable_cash - spent)
         return PlanningContext(snapshot=snap, drift=drift, orderable_cash=orderable,
                                cash_buffer=self.settings.cash_buffer(orderable), sold_tickers=sold, **common)
 
     def _after_earlier_attempts(self, run: RunRecord, side: Side, attempt: int, snap: Snapshot,
-                                drift: DriftReport) -> tuple[Snapshot, DriftReport, int]:
+                                drift: DriftReport, *, included: int = 0) -> tuple[Snapshot, DriftReport, int]:
         """A re-plan (an operator's force, a retry) plans on the stored account data: apply what the
         side's earlier attempts filled since that data was read, so the new plan does not trade it
         again (each attempt's orders are its own chain, statemachine.orders). Returns the snapshot,
-        its drift and the cash those fills spent (buys)."""
-        earlier = [o for o in self._orders(run) if o.side is side and o.attempt < attempt
+        its drift and the cash those fills spent (buys).
+
+        ``included``: the attempts whose fills ``snap`` already holds (a buy-side recovery reads the
+        account after the earlier passes ended; Cash.buy_attempts_included). They are never applied
+        again: which attempts an account read holds is decided by attempt number, not by comparing
+        timestamps (an order stamped in the same instant as the read would be counted twice, the
+        account then shows the fills twice and no cash, and the recovery plans nothing)."""
+        earlier = [o for o in self._orders(run) if o.side is side and included < o.attempt < attempt
                    and o.filled_quantity > 0 and (snap.taken_at is None or o.created_at >= snap.taken_at)]
         if not earlier:
             return snap, drift, 0

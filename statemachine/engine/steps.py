@@ -115,9 +115,23 @@ class StepsMixin(PlanningMixin):
                       reason=f"{done} of {len(fills)} {side.value} order(s) filled", order_updates=result.pending)
         if side is Side.BUY:
             before = self._outputs(run).cash()
-            after = self._after_fills(run, before.snapshot, Fills(projected=False, fills=fills))
-            out.outputs["drift_after"] = drift_report(after, run.targets, run.thresholds)
-            out.status = self._final_status(run, fills)
+            # a buy-side recovery pass planned from an account read after the earlier passes ended:
+            # their fills are in it already, so only this pass's orders move it (and judge it)
+            this_pass = [o for o in result.orders if o.attempt > before.buy_attempts_included]
+            mine = list(ticker_results(this_pass).values())
+            after = self._after_fills(run, before.snapshot, Fills(projected=False, fills=mine))
+            report = drift_report(after, run.targets, run.thresholds)
+            out.outputs["drift_after"] = report
+            judged = fills
+            if before.buy_attempts_included and (plan.orders or not report.needed):
+                # the status is judged on the sells and this pass's own orders: an earlier pass's order
+                # for a ticker this plan no longer needs (rejected, unfilled) is history in the fills
+                # (still listed), not a failure of the run. A pass that planned nothing while the
+                # account still needs rebalancing recovered nothing: the run keeps the status of all
+                # its orders (PARTIAL stays PARTIAL)
+                planned = {o.ticker for o in plan.orders}
+                judged = [f for f in fills if f.ticker in planned]
+            out.status = self._final_status(run, judged)
         return out
 
     def _after_fills(self, run: RunRecord, snap: Snapshot, fills: Fills) -> Snapshot:
@@ -145,6 +159,7 @@ class StepsMixin(PlanningMixin):
         """Step 7: orderable cash after every sell is resolved (projected for a dry run)."""
         outputs = self._outputs(run)
         sells = outputs.fills(Side.SELL) or Fills(projected=False, fills=[])
+        included = 0  # the buy attempts whose fills the account read below already holds
         if sells.projected:
             trades = [(Side.SELL, f.ticker, f.filled, int(f.avg_price)) for f in sells.fills]
             snap, _ = apply_trades(outputs.snapshot(), trades, self.settings.fees)
@@ -157,6 +172,7 @@ class StepsMixin(PlanningMixin):
             # is there now, never from the start's balance
             snap = self._read_account(run.targets)
             cash = self.broker.orderable_cash()
+            included = len(self._attempts(run, Side.BUY))
         else:
             # the broker already told us what changed: the balance read at the start and the fills
             # of every sell (resolved, each confirmed by the order list); only the orderable cash,
@@ -166,5 +182,5 @@ class StepsMixin(PlanningMixin):
         report = drift_report(snap, run.targets, run.thresholds)
         return Outcome(trigger="fetch_cash",
                        outputs={"cash": Cash(orderable_cash=cash, projected=sells.projected, snapshot=snap,
-                                             drift=report)},
+                                             drift=report, buy_attempts_included=included)},
                        reason=f"orderable cash {cash:,} KRW" + (" (projected)" if sells.projected else ""))

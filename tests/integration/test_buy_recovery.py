@@ -20,7 +20,7 @@ from statemachine.application import commands
 from statemachine.application.scheduled import recover_buy_sides
 from statemachine.engine import Engine
 from statemachine.errors import LeaseHeld, RunFinished, TransitionError
-from statemachine.models import Side, Targets
+from statemachine.models import DriftReport, Side, Targets
 from statemachine.planner_greedy import GreedyPlanner
 from statemachine.settings import BuyRecoveryPolicy, EngineSettings
 from statemachine.states import RunState, RunStatus
@@ -279,3 +279,80 @@ def test_retry_after_some_buys_filled_plans_from_the_account_as_it_is_now(db, ac
         seen = StepOutputs(uow.outputs(run.id)).cash()
     assert {h.ticker: h.quantity for h in seen.snapshot.holdings} == held_now
     assert seen.orderable_cash == cash_now
+
+
+def _buys(account) -> list[str]:
+    return [o["ticker"] for o in account.orders() if o["side"] == "buy"]
+
+
+@pytest.mark.parametrize("refused", ["132030", "261240"])
+def test_recovery_buys_the_refused_ticker_once_and_never_the_filled_ones_again(db, account, refused):
+    """The first pass's other buys filled (they are in the account the recovery reads); the recovery
+    plans from that account: it buys the refused ticker, once, re-buys none of the filled ones, and
+    its own plan filling in full ends the run SUCCEEDED (the first pass's REJECTED order is history).
+    Before the fix the filled buys were applied a second time on top of the re-read account (an order
+    stamped in the same instant as the read counted as "after" it): no cash left, 0 orders planned,
+    PARTIAL again."""
+    eng = engine(db, account, hooks=RejectOneBuy(account, refused))
+    run = eng.run(eng.start(account="demo", targets=TARGETS).id)
+    account.set_faults(reject={})
+    assert run.status is RunStatus.PARTIAL, run.error
+    first = _buys(account)
+    assert refused not in first and len(first) == 3
+    done = commands.retry_buy_side(engine(db, account), run.id, reason=f"{refused} refused", actor="alice")
+    assert done.status is RunStatus.SUCCEEDED, done.error
+    buys = _buys(account)
+    assert buys[:3] == first and buys[3:] == [refused]  # the refused ticker once; no filled ticker twice
+    with db.unit_of_work() as uow:
+        outputs = StepOutputs(uow.outputs(run.id))
+        latest = [a for a in uow.plan_attempts(run.id) if a.side is Side.BUY][-1]
+    assert latest.plan is not None and [o.ticker for o in latest.plan.orders] == [refused]
+    assert outputs.cash().buy_attempts_included == 1
+    after = DriftReport.model_validate(outputs.raw["drift_after"])
+    assert not after.needed, after.exceeded()  # the account is balanced now
+
+
+def test_recovery_that_no_longer_needs_the_refused_ticker_succeeds(db, account):
+    """Status judged on the sells and the latest buy pass: the refused ticker was bought outside the
+    run before the retry, so the recovery's plan leaves it out; its plan filled, the run SUCCEEDED,
+    the first pass's REJECTED order notwithstanding."""
+    eng = engine(db, account, hooks=RejectOneBuy(account, "132030"))
+    run = eng.run(eng.start(account="demo", targets=TARGETS).id)
+    account.set_faults(reject={})
+    assert run.status is RunStatus.PARTIAL, run.error
+    with db.unit_of_work() as uow:
+        refused = next(o for o in uow.orders(run.id) if o.ticker == "132030")
+    price = account.price("132030")
+    assert price is not None
+
+    def bought_by_hand(s):
+        s["holdings"]["132030"]["qty"] += refused.quantity
+        s["cash"] -= refused.quantity * price
+    account.update(bought_by_hand)
+    n = len(account.orders())
+    done = commands.retry_buy_side(engine(db, account), run.id, reason="bought by hand", actor="alice")
+    assert "132030" not in [o["ticker"] for o in account.orders()[n:]]
+    assert done.status is RunStatus.SUCCEEDED, done.error
+    with db.unit_of_work() as uow:
+        after = DriftReport.model_validate(StepOutputs(uow.outputs(run.id)).raw["drift_after"])
+    assert not after.needed
+    with db.unit_of_work() as uow:
+        fills = StepOutputs(uow.outputs(run.id)).fills(Side.BUY)
+    assert fills is not None and any(f.ticker == "132030" and f.filled == 0 for f in fills.fills)  # history kept
+
+
+def test_a_recovery_that_plans_nothing_while_drift_remains_stays_partial(db, account):
+    """An empty recovery plan while the account still needs rebalancing recovered nothing: the run
+    keeps the status of all its orders (PARTIAL), never SUCCEEDED with the cash idle."""
+    eng = engine(db, account, hooks=RejectOneBuy(account, "132030"))
+    run = eng.run(eng.start(account="demo", targets=TARGETS).id)
+    account.set_faults(reject={})
+    assert run.status is RunStatus.PARTIAL, run.error
+    n = len(account.orders())
+    nothing = ScriptedPlanner("nothing", [[]], side=Side.BUY)
+    done = commands.retry_buy_side(engine(db, account, planner=nothing), run.id, reason="x", actor="alice")
+    assert account.orders()[n:] == []
+    assert done.status is RunStatus.PARTIAL, done.error
+    with db.unit_of_work() as uow:
+        after = DriftReport.model_validate(StepOutputs(uow.outputs(run.id)).raw["drift_after"])
+    assert after.needed and after.cash > 0  # the refused ticker's share still sits in cash
