@@ -78,6 +78,13 @@ class Cash(StepRecord):
     #: the fills of later attempts, so a fill is never counted twice.
     buy_attempts_included: int = 0
 
+    @model_serializer(mode="wrap")
+    def _stored_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        if not out.get("buy_attempts_included"):  # a first pass is stored as before: the same bytes
+            out.pop("buy_attempts_included", None)
+        return out
+
 
 class OrderRow(StepRecord):
     """A broker order as listed in a ``blocked`` record (``placed_at`` as the broker stamped it)."""
