@@ -50,6 +50,7 @@ from adapters.runtime import SystemClock  # noqa: E402
 from adapters.sim.account import DEMO_DIR, SimAccount  # noqa: E402
 from adapters.sim.broker import SimulatedBroker  # noqa: E402
 from bench.memory import MemoryAccount  # noqa: E402
+from bench.sections import write_section  # noqa: E402
 from statemachine.engine import Engine  # noqa: E402
 from statemachine.models import Targets  # noqa: E402
 from statemachine.planner_greedy import GreedyPlanner  # noqa: E402
@@ -283,7 +284,7 @@ def main() -> None:
             admin.close()
     elapsed = time.monotonic() - t_start
     section = render(results, counts, args, elapsed)
-    write_section(args.out, section)
+    write_section(args.out, START, END, section)
     print(section)
 
 
@@ -344,21 +345,6 @@ def render(r: dict[str, Any], counts: tuple[int, int], args: argparse.Namespace,
     if "PostgreSQL" not in r:
         lines += ["", "PostgreSQL was not reachable: its rows are missing."]
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, body: str) -> None:
-    block = f"{START}\n{body}{END}\n"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"# Benchmarks\n\nEach section is written by a script under `bench/`.\n\n{block}")
-        return
-    text = path.read_text()
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        path.write_text(f"{head}{START}\n{body}{END}{tail}")
-    else:
-        path.write_text(text.rstrip("\n") + "\n\n" + block)
 
 
 if __name__ == "__main__":

@@ -37,15 +37,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import glob
 import importlib.util
 import os
 import platform
-import shutil
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -66,11 +62,13 @@ from adapters.memory import MemoryStore  # noqa: E402
 from adapters.sim.account import DEMO_DIR  # noqa: E402
 from adapters.sim.broker import SimulatedBroker  # noqa: E402
 from bench.memory import MemoryAccount  # noqa: E402
+from bench.sections import write_section  # noqa: E402
 from statemachine.engine import Engine  # noqa: E402
 from statemachine.models import Targets  # noqa: E402
 from statemachine.planner_greedy import GreedyPlanner  # noqa: E402
 from statemachine.settings import EngineSettings  # noqa: E402
 from statemachine.states import RunStatus  # noqa: E402
+from tests.pg import start_cluster, stop_cluster  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- durability-compare:start -->", "<!-- durability-compare:end -->"
@@ -134,32 +132,14 @@ class DurableCluster:
         self.port = 0
 
     def start(self) -> str:
-        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-        initdb = bins[-1] if bins else shutil.which("initdb")
-        if not initdb:
-            raise RuntimeError("no initdb: give --pg URL")
-        self.bindir = os.path.dirname(initdb)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.datadir = tempfile.mkdtemp(prefix="rb-bench-pg-")
-        run_as = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
-        if run_as:
-            shutil.chown(self.datadir, "postgres", "postgres")
-        subprocess.run([*run_as, initdb, "-D", self.datadir, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-                       check=True, capture_output=True)
-        subprocess.run([*run_as, os.path.join(self.bindir, "pg_ctl"), "-D", self.datadir, "-w", "-l",
-                        os.path.join(self.datadir, "log"), "-o",
-                        f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=on "
-                        f"-c synchronous_commit=on -c max_connections=200", "start"], check=True, capture_output=True)
+        self.bindir, self.datadir, self.port = start_cluster(
+            "-c fsync=on -c synchronous_commit=on -c max_connections=200", prefix="rb-bench-pg-",
+            missing="no initdb: give --pg URL")
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def stop(self) -> None:
         if self.datadir and self.bindir:
-            run_as = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
-            subprocess.run([*run_as, os.path.join(self.bindir, "pg_ctl"), "-D", self.datadir, "-m", "fast", "stop"],
-                           capture_output=True)
-            shutil.rmtree(self.datadir, ignore_errors=True)
+            stop_cluster(self.bindir, self.datadir, "fast")
 
 
 class Pg:
@@ -589,17 +569,6 @@ def render(blocks: dict[str, dict[str, dict[str, Any]]], notes: list[str], args:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, body: str) -> None:
-    block = f"{START}\n{body}{END}\n"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        path.write_text(f"{head}{START}\n{body}{END}{tail}")
-    else:
-        path.write_text(text.rstrip("\n") + "\n\n" + block)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=40, help="timed runs per variant")
@@ -638,7 +607,7 @@ def main() -> None:
                  "counts `COMMIT` statements and autocommitted writes on every sqlite3 connection.")
     section = render(blocks, notes, args, time.monotonic() - t0)
     if not args.no_write:
-        write_section(args.out, section)
+        write_section(args.out, START, END, section)
     print(section)
 
 

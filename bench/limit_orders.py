@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from adapters.memory import MemoryStore  # noqa: E402
 from adapters.sim.account import DEMO_DIR, SimAccount  # noqa: E402
 from adapters.sim.broker import SimulatedBroker  # noqa: E402
+from bench.sections import write_section  # noqa: E402
 from statemachine.engine import Engine  # noqa: E402
 from statemachine.models import Targets  # noqa: E402
 from statemachine.planner_optimal import OptimalPlanner  # noqa: E402
@@ -122,17 +123,6 @@ def section(results: list[Result], args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, body: str) -> None:
-    block = f"{START}\n{body}{END}\n"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        path.write_text(f"{head}{START}\n{body}{END}{tail}")
-    else:
-        path.write_text(text.rstrip("\n") + "\n\n" + block)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--spread", type=int, default=10, help="ticks on each side of the mid")
@@ -146,7 +136,7 @@ def main() -> None:
                    for depth in (args.depth, 0) for style in ("market", "limit")]
     text = section(results, args)
     print(text)
-    write_section(args.out, text)
+    write_section(args.out, START, END, text)
 
 
 if __name__ == "__main__":

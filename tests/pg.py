@@ -34,6 +34,39 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _run_as() -> list[str]:
+    """initdb and the server refuse to run as root: run them as the postgres user then."""
+    return [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
+
+
+def start_cluster(options: str, *, prefix: str, missing: str) -> tuple[str, str, int]:
+    """initdb a throwaway cluster in a new temporary directory and start it on a free port of
+    127.0.0.1 with the server ``options`` (e.g. ``-c fsync=off``); (bindir, datadir, port).
+    ``missing``: the error when no initdb is installed."""
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    initdb = bins[-1] if bins else shutil.which("initdb")
+    if not initdb:
+        raise RuntimeError(missing)
+    bindir, port = os.path.dirname(initdb), _free_port()
+    datadir = tempfile.mkdtemp(prefix=prefix)
+    run_as = _run_as()
+    if run_as:
+        shutil.chown(datadir, "postgres", "postgres")
+    subprocess.run([*run_as, initdb, "-D", datadir, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True)
+    subprocess.run([*run_as, os.path.join(bindir, "pg_ctl"), "-D", datadir, "-w", "-l", os.path.join(datadir, "log"),
+                    "-o", f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 {options}", "start"],
+                   check=True, capture_output=True)
+    return bindir, datadir, port
+
+
+def stop_cluster(bindir: str, datadir: str, mode: str) -> None:
+    """Stop a cluster :func:`start_cluster` started (pg_ctl ``-m mode``) and delete its directory."""
+    subprocess.run([*_run_as(), os.path.join(bindir, "pg_ctl"), "-D", datadir, "-m", mode, "stop"],
+                   capture_output=True)
+    shutil.rmtree(datadir, ignore_errors=True)
+
+
 class PgServer:
     def __init__(self) -> None:
         self.host = "127.0.0.1"
@@ -50,24 +83,9 @@ class PgServer:
             return
         if _answers("127.0.0.1", 5432):
             return
-        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-        initdb = bins[-1] if bins else shutil.which("initdb")
-        if not initdb:
-            raise RuntimeError("no PostgreSQL server on 127.0.0.1:5432 and no initdb to start one "
-                               "(apt-get install postgresql)")
-        self.bindir = os.path.dirname(initdb)
-        self.port = _free_port()
-        self.datadir = tempfile.mkdtemp(prefix="rb-pg-")
-        run_as = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
-        if run_as:
-            shutil.chown(self.datadir, "postgres", "postgres")
-        subprocess.run([*run_as, initdb, "-D", self.datadir, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-                       check=True, capture_output=True)
-        subprocess.run([*run_as, os.path.join(self.bindir, "pg_ctl"), "-D", self.datadir, "-w", "-l",
-                        os.path.join(self.datadir, "log"), "-o",
-                        f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off",
-                        "start"],
-                       check=True, capture_output=True)
+        self.bindir, self.datadir, self.port = start_cluster(
+            "-c fsync=off", prefix="rb-pg-",
+            missing="no PostgreSQL server on 127.0.0.1:5432 and no initdb to start one (apt-get install postgresql)")
         for _ in range(50):
             if _answers(self.host, self.port):
                 return
@@ -99,7 +117,4 @@ class PgServer:
             self.drop_all()
         finally:
             if self.datadir and self.bindir:
-                run_as = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
-                subprocess.run([*run_as, os.path.join(self.bindir, "pg_ctl"), "-D", self.datadir, "-m",
-                                "immediate", "stop"], capture_output=True)
-                shutil.rmtree(self.datadir, ignore_errors=True)
+                stop_cluster(self.bindir, self.datadir, "immediate")
