@@ -1,0 +1,1 @@
+"""Backtest adapters: CSV readers, the synthetic history generator, SVG chart and JSON output."""
