@@ -169,7 +169,9 @@ def wants_rebalance(policy: Policy, day: date, drift: DriftReport, view: MarketV
         state.postponed = 0
         if vol > policy.vol_limit:
             return True, f"threshold exceeded; maximum postponement ({policy.max_postpone_days} days) reached"
-    return True, "threshold exceeded: " + ", ".join(drift.exceeded())
+    flagged = drift.exceeded()
+    more = f" and {len(flagged) - 4} more" if len(flagged) > 4 else ""
+    return True, "threshold exceeded: " + ", ".join(flagged[:4]) + more
 
 
 # ----------------------------------------------------------------------------- how far

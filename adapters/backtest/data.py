@@ -22,12 +22,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from statemachine.backtest.models import PriceHistory
+from statemachine.errors import DomainError
 
 TICKER = re.compile(r"^\d{6}$")
 
 
-class DataError(ValueError):
-    """Bad backtest input; the message names the file and line."""
+class DataError(DomainError):
+    """Bad backtest input; the message names the file and line (exit code 2, bad input)."""
 
 
 def _date(text: str, where: str) -> date:

@@ -8,7 +8,8 @@ Each trading day, in order:
 2. the account is valued at the day's closes (a :class:`Snapshot`) and its drift report made
    against the targets in force that day;
 3. the policy decides whether to rebalance (the first day counts as a rebalance day for every
-   policy when a threshold is exceeded, so all policies start from the targets);
+   policy when a threshold is exceeded, and band-edge and cost-aware plan that first rebalance as
+   the threshold policy does, so all policies start from the targets);
 4. a rebalance is what a live run does at max_phase 5 with every order filled at the close:
    sells planned and checked (R1-R5), applied; buys planned from the cash after the sells less
    the engine's cash buffer, checked, applied. A plan that fails its checks is recorded with the
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from ..drift import drift_report
 from ..errors import PlanningError
 from ..models import DriftReport, Holding, Plan, PlanningContext, Side, Snapshot, Targets
-from ..policies import MarketView, PolicyState, plan_side, wants_rebalance
+from ..policies import MarketView, Policy, PolicyState, plan_side, wants_rebalance
 from ..ports import Planner
 from ..projection import apply_plan
 from ..rules import check_plan, failures
@@ -69,15 +70,16 @@ def _trades(plan: Plan, snap: Snapshot, cfg: BacktestConfig) -> list[TradeRow]:
 
 
 def rebalance(snap: Snapshot, targets: Targets, cfg: BacktestConfig, planner: Planner,
-              settings: EngineSettings) -> tuple[Snapshot, list[TradeRow], str | None]:
-    """One rebalance at the snapshot's prices: sells, then buys, each planned under the policy and
-    checked by R1-R5 before it is applied. Returns the account after, the trades, and the failed
-    checks in a sentence (None when both sides passed)."""
+              settings: EngineSettings, policy: Policy | None = None) -> tuple[Snapshot, list[TradeRow], str | None]:
+    """One rebalance at the snapshot's prices: sells, then buys, each planned under the policy
+    (default: the config's) and checked by R1-R5 before it is applied. Returns the account after,
+    the trades, and the failed checks in a sentence (None when both sides passed)."""
+    policy = policy or cfg.policy
     th = cfg.thresholds
     drift = drift_report(snap, targets, th)
     common = dict(targets=targets, thresholds=th, sell_untargeted=cfg.sell_untargeted)
     sell_ctx = PlanningContext(side=Side.SELL, snapshot=snap, drift=drift, **common)
-    sells, checked = plan_side(planner, sell_ctx, cfg.fees, cfg.policy)
+    sells, checked = plan_side(planner, sell_ctx, cfg.fees, policy)
     bad = failures(check_plan(checked, sells, cfg.fees))
     if bad:
         return snap, [], "sells: " + "; ".join(f"{c.rule} {c.ticker or ''} {c.message}" for c in bad)
@@ -88,7 +90,7 @@ def rebalance(snap: Snapshot, targets: Targets, cfg: BacktestConfig, planner: Pl
     buy_ctx = PlanningContext(side=Side.BUY, snapshot=after, drift=mid, orderable_cash=orderable,
                               cash_buffer=settings.cash_buffer(orderable),
                               sold_tickers=[o.ticker for o in sells.orders], **common)
-    buys, checked = plan_side(planner, buy_ctx, cfg.fees, cfg.policy)
+    buys, checked = plan_side(planner, buy_ctx, cfg.fees, policy)
     bad = failures(check_plan(checked, buys, cfg.fees))
     if bad:
         return after, trades, "buys: " + "; ".join(f"{c.rule} {c.ticker or ''} {c.message}" for c in bad)
@@ -179,7 +181,9 @@ def run_backtest(history: PriceHistory, cfg: BacktestConfig, *, planner: Planner
         note = None if do else (reason if reason.startswith("postponed") else None)
         if do:
             before_pp = drift.total_abs_drift
-            snap, trades, failed = rebalance(snap, targets, cfg, planner, settings)
+            # the first day invests fully whatever the policy (band-edge, cost-aware start from the targets)
+            first_policy = Policy() if i == 0 and cfg.policy.name in ("band-edge", "cost-aware") else None
+            snap, trades, failed = rebalance(snap, targets, cfg, planner, settings, first_policy)
             qty = {h.ticker: h.quantity for h in snap.holdings if h.quantity > 0}
             cash = snap.cash
             drift = drift_report(snap, targets, cfg.thresholds)
@@ -229,7 +233,8 @@ def run_backtest(history: PriceHistory, cfg: BacktestConfig, *, planner: Planner
     ideal = _summary(ideal_values, ideal_returns, [0.0] * n, [0.0] * n, 0, 0, 0, n, 0)
     return BacktestResult(policy=cfg.policy.label(), planner=planner.name, synthetic=history.synthetic,
                           start=days[0], end=days[-1], days=rows, rebalances=rebalances, summary=summary,
-                          buy_and_hold=bh, ideal_daily=ideal)
+                          buy_and_hold=bh, ideal_daily=ideal,
+                          series={"buy_and_hold": bh_values, "ideal_daily": [round(v, 2) for v in ideal_values]})
 
 
 __all__ = ["rebalance", "run_backtest"]

@@ -148,6 +148,8 @@ class BacktestResult(BaseModel):
     summary: Summary
     buy_and_hold: Summary
     ideal_daily: Summary
+    #: daily values of the comparisons: "buy_and_hold", "ideal_daily"
+    series: dict[str, list[float]] = Field(default_factory=dict)
 
     def brief(self) -> dict[str, Any]:
         """The summary block only (the CLI's table, the API's quick answer)."""
