@@ -32,7 +32,7 @@ from ..models import DriftReport, Holding, Plan, PlanningContext, Side, Snapshot
 from ..policies import MarketView, Policy, PolicyState, plan_side, wants_rebalance
 from ..ports import Planner
 from ..projection import apply_plan
-from ..rules import check_plan, failures
+from ..rules import check_plan, eligible, failures
 from ..settings import EngineSettings
 from .models import (
     BacktestConfig,
@@ -97,6 +97,13 @@ def rebalance(snap: Snapshot, targets: Targets, cfg: BacktestConfig, planner: Pl
     trades += _trades(buys, after, cfg)
     final, _ = apply_plan(after, Side.BUY, buys.orders, cfg.fees, targets.names)
     return final, trades, None
+
+
+def _tradeable(snap: Snapshot, targets: Targets, drift: DriftReport, cfg: BacktestConfig) -> bool:
+    """Is any ticker eligible (rule R1's test) to sell or to buy?"""
+    ctx = PlanningContext(side=Side.SELL, snapshot=snap, targets=targets, thresholds=cfg.thresholds, drift=drift,
+                          sell_untargeted=cfg.sell_untargeted)
+    return any(eligible(ctx, r.ticker, side) for r in drift.tickers for side in (Side.SELL, Side.BUY))
 
 
 def _summary(values: list[float], returns_vs: list[float] | None, abs_drifts: list[float], max_drifts: list[float],
@@ -178,6 +185,10 @@ def run_backtest(history: PriceHistory, cfg: BacktestConfig, *, planner: Planner
             w = cfg.policy.vol_window
             view.closes = {t: c[max(0, i - w + 1): i + 1] for t, c in closes.items()}
         do, reason = wants_rebalance(cfg.policy, day, drift, view, state, first=i == 0)
+        if do and cfg.policy.name != "calendar" and not _tradeable(snap, targets, drift, cfg):
+            # a band is exceeded but no ticker may trade (say, the cash class alone is off): the
+            # planners would return two empty plans; R1's own test says so without asking them
+            do = False
         note = None if do else (reason if reason.startswith("postponed") else None)
         if do:
             before_pp = drift.total_abs_drift
