@@ -46,6 +46,16 @@ def _simulator_url(account_path: Path, rps: float, clock: Clock, session: SimSes
         return server.url
 
 
+def shared_limits_url(settings: Settings) -> str | None:
+    """On PostgreSQL the request limiter and the token cache live in the database (every worker
+    of every machine shares them); on SQLite (one machine) in the process and the local file."""
+    from adapters.db.connect import database_url
+    from adapters.kis.shared_limits import is_postgres
+
+    url = database_url(settings.database_url)
+    return url if is_postgres(url) else None
+
+
 def make_kis_broker(settings: Settings, clock: Clock) -> Broker:
     ks = settings.kis()
     if settings.broker == "kis-sim":
@@ -68,6 +78,7 @@ def make_kis_broker(settings: Settings, clock: Clock) -> Broker:
                           field=missing[0])
     config = KisConfig(env=ks.env, appkey=ks.appkey, appsecret=ks.appsecret, account=ks.account,
                        base_url=ks.base_url, live=ks.live, live_confirm=ks.live_confirm,
-                       requests_per_second=ks.rps, token_cache_path=Path(ks.token_cache_path).expanduser(),
+                       requests_per_second=ks.rps, limits_db_url=shared_limits_url(settings),
+                       token_cache_path=Path(ks.token_cache_path).expanduser(),
                        order_timeout_s=settings.send_timeout_s)  # the engine's settle window counts from it
     return KisBroker(config, httpx.Client(), alias=settings.account_alias, now=clock.now)
