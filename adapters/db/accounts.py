@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.db import tables as t
 from statemachine.accounts import Account, Credentials, check_portfolio_name, make_account
-from statemachine.errors import AccountError, AccountNotFound
+from statemachine.errors import AccountError, AccountExists, AccountNotFound
 from statemachine.models import Targets, Thresholds
 from statemachine.ports import Clock
 from statemachine.records import StrategyDecision
@@ -60,7 +60,7 @@ class AccountRepository:
             with self.engine.begin() as conn:
                 conn.execute(insert(t.accounts).values(**_row(account), created_at=now, updated_at=now))
         except IntegrityError:
-            raise AccountError(f"account '{account.alias}' exists (use update, enable or disable)",
+            raise AccountExists(f"account '{account.alias}' exists (use update, enable or disable)",
                                field="alias") from None
         return account.model_copy(update={"created_at": now, "updated_at": now})
 
