@@ -242,4 +242,4 @@ def entry() -> None:
 
 
 # The other commands register themselves on `app` when imported (they import only context).
-from adapters.cli import cmd_config, cmd_ops, cmd_plan, cmd_serve, cmd_sim  # noqa: E402,F401
+from adapters.cli import cmd_config, cmd_ops, cmd_plan, cmd_serve, cmd_sim, cmd_worker  # noqa: E402,F401

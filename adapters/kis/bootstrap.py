@@ -65,6 +65,17 @@ def make_kis_broker(settings: Settings, clock: Clock) -> Broker:
         if not path.exists():
             SimAccount.demo(path, overwrite=False)
         acct = SimAccount(path).read()
+        if ks.sim_url:  # the shared multi-account simulator: this account's own (fake) key, shared limits
+            from adapters.kis_sim.multi import tenant_credentials
+
+            key, secret = tenant_credentials(settings.account_alias)
+            config = KisConfig(env="paper", appkey=SecretStr(key), appsecret=SecretStr(secret),
+                               account=SecretStr(f"{acct['cano']}-{acct['product']}"), base_url=ks.sim_url,
+                               requests_per_second=ks.sim_rps, rate_margin=0.25,
+                               limits_db_url=shared_limits_url(settings),
+                               token_cache_path=path.parent / f".{path.name}.token.json",
+                               order_timeout_s=settings.send_timeout_s)
+            return KisBroker(config, httpx.Client(), alias=settings.account_alias, now=clock.now)
         url = _simulator_url(path, ks.sim_rps, clock, settings.sim_session)
         config = KisConfig(env="paper", appkey=SecretStr(TEST_APPKEY), appsecret=SecretStr(TEST_APPSECRET),
                            account=SecretStr(f"{acct['cano']}-{acct['product']}"), base_url=url,

@@ -16,6 +16,7 @@ in it. ``python -m adapters.kis_sim.multi MANIFEST [--port N] [--rate R] [--late
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import threading
 import time
@@ -31,11 +32,12 @@ from adapters.kis_sim.wire import Send, reply
 from adapters.sim.account import SimAccount
 
 
-def tenant_credentials(i: int) -> tuple[str, str]:
-    """Fake, plainly-not-real credentials of tenant ``i`` (a real key is 36 chars, a secret 180)."""
-    key = f"PSsimTENANT{i:06d}KisSimulatorKey"[:36].ljust(36, "0")
-    secret = (f"SIMtenant{i:06d}" + "0123456789abcdefXYZ" * 10)[:180]
-    return key, secret
+def tenant_credentials(alias: str) -> tuple[str, str]:
+    """The fake, plainly-not-real credentials of the simulated account ``alias`` (a real key is 36
+    characters, a secret 180): derived from the alias, so the simulator and the account's broker
+    agree without any key being stored."""
+    h = hashlib.sha256(f"kis-sim-tenant|{alias}".encode()).hexdigest()
+    return f"PSsimTENANT{h[:25]}", ("SIMtenant" + h + "0123456789abcdefXYZ" * 9)[:180]
 
 
 def make_tenants(directory: Path, n: int, account: dict[str, Any], *, prefix: str = "acct") -> Path:
@@ -45,7 +47,7 @@ def make_tenants(directory: Path, n: int, account: dict[str, Any], *, prefix: st
     tenants = []
     for i in range(n):
         alias = f"{prefix}{i:03d}"
-        key, secret = tenant_credentials(i)
+        key, secret = tenant_credentials(alias)
         path = directory / f"{alias}.json"
         SimAccount.create(path, {**account, "alias": alias, "cano": f"{60000000 + i:08d}", "product": "01"})
         tenants.append({"alias": alias, "appkey": key, "appsecret": secret, "account_file": str(path),
