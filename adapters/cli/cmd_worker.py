@@ -8,7 +8,6 @@ See docs/operating.md, "Workers".
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 import typer
@@ -76,4 +75,4 @@ def enqueue_due_cmd(
                 f"enqueued (job {e.job_id})" if e.won else f"already enqueued by {e.claimed_by}"))
         if not loop:
             return
-        time.sleep(poll_s)
+        base.clock.sleep(poll_s)
