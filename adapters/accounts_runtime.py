@@ -32,7 +32,7 @@ from adapters.config import Settings
 from adapters.db.accounts import AccountRepository, PortfolioRepository
 from adapters.db.connect import Database
 from adapters.runtime import CrashHooks, lease_is_dead, lease_owner
-from statemachine.accounts import Account, Credentials
+from statemachine.accounts import Account, BrokerKind, Credentials
 from statemachine.engine import Engine
 from statemachine.errors import AccountNotFound, CredentialsError, TargetsError
 from statemachine.models import Targets, Thresholds
@@ -206,3 +206,24 @@ def app_for(settings: Settings, alias: str | None = None, *, db_url: str | None 
             return base
         raise AccountNotFound(f"no account '{alias}' (see: accounts list)", alias=alias)
     return build_account_app(settings, account, db=base.db, clock=base.clock, environ=environ)
+
+
+def credential_problems(account: Account, environ: Mapping[str, str] | None = None) -> list[str]:
+    """What keeps the account's credentials from resolving now (empty: nothing; the simulators need none)."""
+    if account.broker not in ("kis-paper", "kis-real") and account.credentials.kind == "none":
+        return []
+    try:
+        resolve_credentials(account.credentials, environ)
+    except CredentialsError as exc:
+        return [exc.message]
+    return []
+
+
+def environment_account(settings: Settings) -> Account:
+    """The account of the environment set-up (no ``accounts`` rows), as an :class:`Account` for views."""
+    broker: BrokerKind = ("sim" if settings.broker == "sim" else "kis-sim" if settings.broker == "kis-sim"
+                          else "kis-real" if settings.kis().env == "real" else "kis-paper")
+    return Account.model_construct(alias=settings.account_alias, broker=broker, masked_number=None,
+                                   credentials=Credentials(), portfolio=None, thresholds=None,
+                                   schedule_cron=settings.schedule_cron, sim_account_path=None, enabled=True,
+                                   created_at=None, updated_at=None)
