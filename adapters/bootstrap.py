@@ -125,14 +125,15 @@ def check_clock_setting(settings: Settings) -> None:
                           "runs on the real clock", field="clock_at")
 
 
-def bootstrap(settings: Settings | None = None, *, db_url: str | None = None, clock: Clock | None = None) -> App:
+def bootstrap(settings: Settings | None = None, *, db_url: str | None = None, clock: Clock | None = None,
+              db: Database | None = None) -> App:
     """Build the application. ``clock``: the one clock of this process (default: the system clock,
-    or one starting at ``REBALANCE_CLOCK_AT`` for a simulated broker)."""
+    or one starting at ``REBALANCE_CLOCK_AT`` for a simulated broker); ``db``: an open database to
+    share (several accounts in one process, adapters.accounts_runtime)."""
     settings = settings or Settings()
     check_clock_setting(settings)
     clock = clock or make_clock(settings.clock_at)
-    url = database_url(db_url or settings.database_url)
-    db = Database(url)
+    db = db or Database(database_url(db_url or settings.database_url))
     es = settings.engine_settings()
 
     def broker_factory() -> Broker:

@@ -102,6 +102,9 @@ class KisSettings(BaseSettings):
     rps: float | None = None
     token_cache_path: str = "~/.cache/kis-rebalancer/kis_token.json"
     sim_rps: float = 50.0  # the in-process simulator's rate limit (kis-sim)
+    # kis-sim against an external multi-account simulator (python -m adapters.kis_sim.multi) instead
+    # of one started in this process: each account there has its own simulated app key
+    sim_url: str | None = None
 
 
 class Settings(BaseSettings):

@@ -13,6 +13,10 @@
     |   +-- IncompatibleCheckpoint    a run written by another checkpoint format (exit 5)
     |   +-- ReplayMismatch            stored history disagrees with the code (exit 5)
     |   +-- ScheduleError             adapters.scheduler.runner: a bad cron, time zone or --now
+    |   +-- AccountError              statemachine.accounts: a bad account or portfolio (names the field)
+    |   |   +-- CredentialsError      an account's credentials cannot be resolved (unset variable, file mode)
+    |   |   +-- AccountExists         an alias already taken (HTTP 409)
+    |   +-- AccountNotFound           no account (or portfolio) by that name (exit 2, HTTP 404)
     +-- RunGuard                      the run may not go on now; nothing is wrong with it (never retried here)
     |   +-- LeaseHeld                 another process drives this run or account (exit 75, HTTP 409)
     |   +-- SafetyStop                a fail-closed guard said no: kill switch, hours, live opt-in
@@ -95,6 +99,22 @@ class RunNotFound(DomainError):
 
 class RunFinished(DomainError):
     exit_code = 4
+
+
+class AccountError(DomainError):
+    pass
+
+
+class CredentialsError(AccountError):
+    pass
+
+
+class AccountExists(AccountError):
+    status_code = 409
+
+
+class AccountNotFound(DomainError):
+    status_code = 404
 
 
 class IncompatibleCheckpoint(DomainError):

@@ -17,6 +17,7 @@ import typer
 from adapters.bootstrap import market_description
 from adapters.cli import exit_codes as ec
 from adapters.cli.context import (
+    AccountOpt,
     JsonOpt,
     app,
     db_app,
@@ -55,12 +56,13 @@ def run(
         f"{p.max_phase}: stop in {p.state.value} ({p.doc})" for p in MAX_PHASE.values()))] = 5,
     planner: Annotated[str | None, typer.Option(help="auto | optimal | greedy | gemini")] = None,
     targets: Annotated[Path | None, typer.Option(help="Use this targets file instead of the latest decision.")] = None,
+    account: AccountOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start a rebalance of the configured account and drive it until it stops."""
+    """Start a rebalance of the configured account (or --account ALIAS) and drive it until it stops."""
     t = read_targets(targets) if targets else None
     _check_planner(planner)
-    a = get_app()
+    a = get_app(account)
     eng = a.engine(progress=None if as_json else progress())
     started = commands.start_run(eng, max_phase=max_phase, planner=planner or a.settings.planner, actor="cli",
                                  targets=t)
@@ -74,10 +76,11 @@ def run(
 def resume(
     run_id: Annotated[str | None, typer.Argument(help="The run to resume.")] = None,
     all_interrupted: Annotated[bool, typer.Option("--all-interrupted", help="Resume every interrupted run.")] = False,
+    account: AccountOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Continue an interrupted run from its last checkpoint (safe to run again and again)."""
-    a = get_app()
+    a = get_app(account)
     eng = a.engine(progress=None if as_json else progress())
     if all_interrupted == bool(run_id):
         raise RebalanceError("give a RUN_ID or --all-interrupted (one of them)")
@@ -242,4 +245,6 @@ def entry() -> None:
 
 
 # The other commands register themselves on `app` when imported (they import only context).
+import adapters.cli.cmd_accounts  # noqa: E402,F401  (issue 19: accounts, portfolios)
+import adapters.cli.cmd_worker  # noqa: E402,F401  (issue 19: worker, enqueue-due)
 from adapters.cli import cmd_backtest, cmd_config, cmd_ops, cmd_plan, cmd_serve, cmd_sim  # noqa: E402,F401

@@ -115,6 +115,37 @@ def _scheduler(schedule: Schedule, max_phase: int, planner: str | None, show_pro
     )
 
 
+def _accounts_scheduler(cron: str | None, tz: str | None, grace_s: float | None, now: str | None, max_phase: int,
+                        planner: str | None) -> Any:
+    """With rows in ``accounts``: the scheduler of every enabled account (adapters.scheduler.accounts);
+    None for the environment's single-account set-up."""
+    from adapters.db.accounts import AccountRepository
+    from adapters.scheduler.accounts import AccountsScheduler
+
+    a = get_app()
+    if AccountRepository(a.db.engine, a.clock).count() == 0:
+        return None
+    if cron:
+        Schedule.parse(cron, tz or a.settings.schedule_tz)  # a bad --cron is refused before anything runs
+    _now(now)
+    a = get_app()  # on the clock --now set
+    return AccountsScheduler(settings=a.settings, db=a.db, clock=a.clock, max_phase=max_phase, planner=planner,
+                             cron=cron, tz=tz, grace_s=grace_s)
+
+
+def _accounts_run_if_due(multi: Any, as_json: bool) -> None:
+    results = multi.tick_all()
+    code = max([_tick_code(r) for r in results.values()], default=ec.OK)
+    if as_json:
+        emit({"accounts": {alias: {"outcome": r.outcome, "message": r.message,
+                                   "due_at": r.due_at.isoformat() if r.due_at else None,
+                                   "run": run_summary(r.run) if r.run else None} for alias, r in results.items()}})
+    else:
+        for alias, r in results.items():
+            (out if r.outcome in ("not_due", "closed", "ran") else err).print(f"{alias}: {r.message}")
+    raise typer.Exit(code)
+
+
 @app.command()
 @handled
 def schedule(
@@ -131,9 +162,13 @@ def schedule(
     Resumes interrupted runs when it starts; never overlaps runs for the account; a due time
     starts once even with several schedulers. SIGTERM or SIGINT: the current step finishes and
     checkpoints, the run stays RUNNING for 'resume', and the scheduler exits 0."""
-    sched_ = _schedule(cron, tz, grace_s)
-    _now(now)
-    sched = _scheduler(sched_, max_phase, planner, show_progress=False)
+    multi = _accounts_scheduler(cron, tz, grace_s, now, max_phase, planner)
+    if multi is not None:  # accounts rows: every enabled account, one after the other
+        sched: Any = multi
+    else:
+        sched_ = _schedule(cron, tz, grace_s)
+        _now(now)
+        sched = _scheduler(sched_, max_phase, planner, show_progress=False)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         if sched.stopping:
@@ -170,6 +205,9 @@ def run_if_due(
 ) -> None:
     """One scheduling decision, for cron or a systemd timer: start the run that is due now, or print
     "not due" (exit 0). Exit codes as for 'run'; 75 when another run of the account is active."""
+    multi = _accounts_scheduler(cron, tz, grace_s, now, max_phase, planner)
+    if multi is not None:
+        _accounts_run_if_due(multi, as_json)
     sched_ = _schedule(cron, tz, grace_s)
     _now(now)
     sched = _scheduler(sched_, max_phase, planner, show_progress=not as_json)

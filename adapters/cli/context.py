@@ -74,10 +74,19 @@ def main(
     setup_logging(log_level or settings.log_level, log_format or settings.log_format, stream=sys.stderr)
 
 
-def get_app() -> App:
-    """The composition root for this invocation (settings and ``--db`` from the callback)."""
+def get_app(account: str | None = None) -> App:
+    """The composition root for this invocation (settings and ``--db`` from the callback); with
+    ``account``, that stored account's (adapters.accounts_runtime.app_for)."""
     assert state.settings is not None
+    if account is not None:
+        from adapters.accounts_runtime import app_for
+
+        return app_for(state.settings, account, db_url=state.db)
     return bootstrap(state.settings, db_url=state.db)
+
+
+AccountOpt = Annotated[str | None, typer.Option("--account", help="The account's alias (see: accounts list); "
+                                                                  "default: REBALANCE_ACCOUNT_ALIAS's set-up.")]
 
 
 F = TypeVar("F", bound=Callable[..., Any])

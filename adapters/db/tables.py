@@ -206,4 +206,36 @@ schedule_claims = Table(
     UniqueConstraint("account", "due_at", name="uq_schedule_claims_account_due_at"),
 )
 
+# accounts as data (0008): WHERE credentials come from (names, a path), never a secret
+accounts = Table(
+    "accounts", metadata,
+    Column("alias", String(64), primary_key=True),
+    Column("broker", String(16), nullable=False),
+    Column("masked_number", String(32)),
+    Column("appkey_env", String(64)),
+    Column("appsecret_env", String(64)),
+    Column("account_env", String(64)),
+    Column("credentials_file", String(512)),
+    Column("portfolio", String(64)),  # NULL: the strategist's latest decision
+    Column("thresholds", JSON),  # NULL: the global thresholds
+    Column("schedule_cron", String(120)),  # NULL: the global schedule
+    Column("sim_account_path", String(512)),
+    Column("enabled", Boolean, nullable=False, default=True, server_default=text("true")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# named targets, append-only: the newest row of a name is that portfolio (0008)
+portfolios = Table(
+    "portfolios", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("mp_id", String(32), nullable=False),
+    Column("mp", JSON, nullable=False),
+    Column("sub_mp", JSON, nullable=False),
+    Column("names", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_portfolios_name_id", "name", "id"),
+)
+
 _ = (datetime,)

@@ -9,6 +9,10 @@
 * :meth:`TokenProvider.invalidate` forgets a token the broker called expired or invalid, but only
   if the cache still holds *that* token (another process may already have replaced it).
 * The token is never logged and never put in an exception message.
+* Where the entries live is a :class:`TokenStore`: the file above (:class:`FileTokenStore`, one
+  machine), or PostgreSQL (:class:`adapters.kis.shared_limits.PgTokenStore`, every worker of every
+  machine sharing the database), whose row holds the token encrypted with a key derived from the
+  app secret.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from filelock import FileLock
@@ -31,6 +36,59 @@ from adapters.kis.errors import KisAuthError, KisMalformedReply, KisRetryable, K
 
 log = logging.getLogger("rebalance.kis.auth")
 TOKEN_PATH = "/oauth2/tokenP"
+
+
+class TokenStore(Protocol):
+    """Token entries by key id (``token``, ``expires_at``, ``last_issue_at``), read and written
+    only inside ``locked(key_id)``, which excludes every other process issuing for that key."""
+
+    def locked(self, key_id: str) -> AbstractContextManager[None]: ...
+
+    def get(self, key_id: str) -> dict[str, Any]: ...
+
+    def put(self, key_id: str, entry: dict[str, Any]) -> None: ...
+
+
+class FileTokenStore:
+    """The entries in one JSON file (mode 0600) under a file lock: every process on this machine."""
+
+    def __init__(self, path: Path, timeout_s: float) -> None:
+        self.path = Path(path)
+        self._lock = FileLock(str(self.path) + ".lock", timeout=timeout_s)
+
+    @contextmanager
+    def locked(self, key_id: str) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    def get(self, key_id: str) -> dict[str, Any]:
+        entry = self._read().get(key_id, {})
+        return dict(entry) if isinstance(entry, dict) else {}
+
+    def put(self, key_id: str, entry: dict[str, Any]) -> None:
+        data = self._read()
+        data[key_id] = entry
+        self._write(data)
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _write(self, data: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, self.path)
+
+
+def token_key_id(base_url: str, appkey: str) -> str:
+    """The cache key of an app key on a host: a SHA-256 fingerprint, never the key itself."""
+    return hashlib.sha256(f"{base_url.rstrip('/')}|{appkey}".encode()).hexdigest()[:16]
 
 
 class TokenProvider:
@@ -48,14 +106,15 @@ class TokenProvider:
         timeout_s: float = 10.0,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        store: TokenStore | None = None,
     ) -> None:
         self._http = http
         self._url = base_url.rstrip("/") + TOKEN_PATH
         self._appkey = appkey
         self._appsecret = appsecret
         self.cache_path = Path(cache_path)
-        self._lock = FileLock(str(self.cache_path) + ".lock", timeout=max_wait_s + 30)
-        self._key_id = hashlib.sha256(f"{base_url.rstrip('/')}|{appkey}".encode()).hexdigest()[:16]
+        self.store: TokenStore = store or FileTokenStore(self.cache_path, max_wait_s + 30)
+        self._key_id = token_key_id(base_url, appkey)
         self.min_issue_interval_s = min_issue_interval_s
         self.max_wait_s = max_wait_s
         self.refresh_margin_s = refresh_margin_s
@@ -72,8 +131,8 @@ class TokenProvider:
             now = self._clock()
             if self._mem and self._mem[1] - self.refresh_margin_s > now:
                 return self._mem[0]
-            with self._lock:
-                entry = self._read().get(self._key_id, {})
+            with self.store.locked(self._key_id):
+                entry = self.store.get(self._key_id)
                 tok, exp = entry.get("token"), float(entry.get("expires_at", 0))
                 if tok and exp - self.refresh_margin_s > now:
                     self._mem = (tok, exp)
@@ -84,13 +143,12 @@ class TokenProvider:
         with self._thread_lock:
             if self._mem and self._mem[0] == token:
                 self._mem = None
-            with self._lock:
-                data = self._read()
-                entry = data.get(self._key_id, {})
+            with self.store.locked(self._key_id):
+                entry = self.store.get(self._key_id)
                 if entry.get("token") == token:
                     entry.pop("token", None)
                     entry["expires_at"] = 0
-                    self._write(data)
+                    self.store.put(self._key_id, entry)
         log.info("access token dropped after the broker refused it")
 
     # -- internals ---------------------------------------------------------------------------------
@@ -104,7 +162,8 @@ class TokenProvider:
                 )
             log.warning("waiting %.1fs before asking for a new token (one issuance per minute)", wait)
             self._sleep(wait)
-        self._record_attempt()
+        entry["last_issue_at"] = self._clock()
+        self.store.put(self._key_id, entry)
         self.issued += 1
         try:
             r = self._http.post(
@@ -136,32 +195,11 @@ class TokenProvider:
         if not isinstance(tok, str) or not tok:
             raise KisMalformedReply("token reply with an empty access_token")
         exp = self._clock() + ttl
-        data = self._read()
-        data.setdefault(self._key_id, {}).update(token=tok, expires_at=exp)
-        self._write(data)
+        entry.update(token=tok, expires_at=exp)
+        self.store.put(self._key_id, entry)
         self._mem = (tok, exp)
         log.info("access token issued, valid for %.0fs", ttl)
         return tok
-
-    def _record_attempt(self) -> None:
-        data = self._read()
-        data.setdefault(self._key_id, {})["last_issue_at"] = self._clock()
-        self._write(data)
-
-    def _read(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.cache_path.read_text())
-        except (FileNotFoundError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def _write(self, data: dict[str, Any]) -> None:
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.cache_path.with_name(self.cache_path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, self.cache_path)
 
 
 def _json(r: httpx.Response) -> dict[str, Any]:

@@ -46,6 +46,16 @@ def _simulator_url(account_path: Path, rps: float, clock: Clock, session: SimSes
         return server.url
 
 
+def shared_limits_url(settings: Settings) -> str | None:
+    """On PostgreSQL the request limiter and the token cache live in the database (every worker
+    of every machine shares them); on SQLite (one machine) in the process and the local file."""
+    from adapters.db.connect import database_url
+    from adapters.kis.shared_limits import is_postgres
+
+    url = database_url(settings.database_url)
+    return url if is_postgres(url) else None
+
+
 def make_kis_broker(settings: Settings, clock: Clock) -> Broker:
     ks = settings.kis()
     if settings.broker == "kis-sim":
@@ -55,6 +65,17 @@ def make_kis_broker(settings: Settings, clock: Clock) -> Broker:
         if not path.exists():
             SimAccount.demo(path, overwrite=False)
         acct = SimAccount(path).read()
+        if ks.sim_url:  # the shared multi-account simulator: this account's own (fake) key, shared limits
+            from adapters.kis_sim.multi import tenant_credentials
+
+            key, secret = tenant_credentials(settings.account_alias)
+            config = KisConfig(env="paper", appkey=SecretStr(key), appsecret=SecretStr(secret),
+                               account=SecretStr(f"{acct['cano']}-{acct['product']}"), base_url=ks.sim_url,
+                               requests_per_second=ks.sim_rps, rate_margin=0.25,
+                               limits_db_url=shared_limits_url(settings),
+                               token_cache_path=path.parent / f".{path.name}.token.json",
+                               order_timeout_s=settings.send_timeout_s)
+            return KisBroker(config, httpx.Client(), alias=settings.account_alias, now=clock.now)
         url = _simulator_url(path, ks.sim_rps, clock, settings.sim_session)
         config = KisConfig(env="paper", appkey=SecretStr(TEST_APPKEY), appsecret=SecretStr(TEST_APPSECRET),
                            account=SecretStr(f"{acct['cano']}-{acct['product']}"), base_url=url,
@@ -68,6 +89,7 @@ def make_kis_broker(settings: Settings, clock: Clock) -> Broker:
                           field=missing[0])
     config = KisConfig(env=ks.env, appkey=ks.appkey, appsecret=ks.appsecret, account=ks.account,
                        base_url=ks.base_url, live=ks.live, live_confirm=ks.live_confirm,
-                       requests_per_second=ks.rps, token_cache_path=Path(ks.token_cache_path).expanduser(),
+                       requests_per_second=ks.rps, limits_db_url=shared_limits_url(settings),
+                       token_cache_path=Path(ks.token_cache_path).expanduser(),
                        order_timeout_s=settings.send_timeout_s)  # the engine's settle window counts from it
     return KisBroker(config, httpx.Client(), alias=settings.account_alias, now=clock.now)

@@ -51,6 +51,7 @@ from adapters.kis.errors import (
 )
 from adapters.kis.rate_limit import FileRateLimiter, RateLimiter, shared_limiter
 from adapters.kis.retry import retrying
+from adapters.kis.shared_limits import PgRateLimiter, PgTokenStore, is_postgres, key_fingerprint
 from statemachine.errors import BrokerError, OrderOutcomeUnknown
 
 log = logging.getLogger("rebalance.kis")
@@ -73,6 +74,11 @@ class KisClient:
         self.config = config
         self.http = http
         key = config.appkey.get_secret_value()
+        shared = is_postgres(config.limits_db_url)
+        if limiter is None and shared:
+            assert config.limits_db_url is not None
+            limiter = PgRateLimiter(config.rps, config.limits_db_url, key_fingerprint(config.url, key),
+                                    config.rate_margin)
         if limiter is None and config.rate_limit_path is not None:
             limiter = FileRateLimiter(config.rps, config.rate_limit_path, config.rate_margin)
         self.limiter = limiter or shared_limiter(
@@ -88,6 +94,8 @@ class KisClient:
             max_wait_s=config.token_max_wait_s,
             timeout_s=config.timeout_s,
             clock=wall_clock,
+            store=PgTokenStore(config.limits_db_url, config.appsecret.get_secret_value())
+            if shared and config.limits_db_url else None,
         )
         self._sleep = sleep
         self.calls: Counter[str] = Counter()  # by tr_id, every HTTP request sent

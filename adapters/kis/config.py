@@ -38,6 +38,8 @@ class KisConfig(BaseModel):
     live_confirm: str = Field("", repr=False)
     requests_per_second: float | None = Field(None, gt=0, description="default 2/s paper, 20/s real")
     rate_limit_path: Path | None = Field(None, description="share the limiter with other processes")
+    limits_db_url: str | None = Field(None, repr=False, description="a PostgreSQL URL: the request limiter and "
+                                      "the token cache shared there by every worker (adapters.kis.shared_limits)")
     rate_margin: float = Field(0.04, ge=0, lt=1, description="calls spaced (1 + margin) / N apart")
     timeout_s: float = Field(10.0, gt=0, description="every call: connect, read, write, pool")
     order_timeout_s: float = Field(10.0, gt=0)

@@ -1,0 +1,1 @@
+"""Workers on a PostgreSQL-backed job queue (procrastinate): many accounts, many processes."""
