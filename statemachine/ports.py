@@ -32,6 +32,7 @@ from .models import (
     Targets,
     Thresholds,
 )
+from .notices import RunNotice
 from .records import (
     Fence,
     HistoryRecord,
@@ -55,6 +56,13 @@ class Hooks(Protocol):
 class NoHooks:
     def point(self, name: str) -> None:
         return None
+
+
+class Notifier(Protocol):
+    """Tells the operator that a run ended (:mod:`statemachine.notices`). Best effort: the engine
+    calls it after the run's outcome is committed and ignores (logs) anything it raises."""
+
+    def notify(self, notice: RunNotice) -> None: ...
 
 
 class Broker(abc.ABC):
