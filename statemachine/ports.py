@@ -253,7 +253,15 @@ class UnitOfWork(abc.ABC):
     def latest_targets(self) -> StrategyDecision | None: ...
 
     @abc.abstractmethod
-    def add_targets(self, targets: Targets, decided_at: datetime) -> StrategyDecision: ...
+    def add_targets(self, targets: Targets, decided_at: datetime, decided_by: str | None = None) -> StrategyDecision:
+        ...
+
+    @abc.abstractmethod
+    def decisions(self, limit: int = 20, offset: int = 0) -> list[StrategyDecision]:
+        """Strategy decisions, newest first (the order :meth:`latest_targets` uses)."""
+
+    @abc.abstractmethod
+    def count_decisions(self) -> int: ...
 
     @abc.abstractmethod
     def latest_thresholds(self) -> Thresholds: ...
