@@ -249,3 +249,18 @@ def test_bootstrap_wires_the_notifier_from_the_settings(tmp_path, receiver):
     with pytest.raises(DomainError) as err:
         bootstrap(Settings(**base, notify_urls="nosuchservice://tok3n-secret"))
     assert "tok3n-secret" not in err.value.message and err.value.fields.get("field") == "notify_urls"
+
+
+def test_the_cli_notifies_through_the_configured_urls(tmp_path, receiver):
+    """The whole path: settings from the environment, the composition root, a CLI run, the webhook."""
+    from tests.e2e.cli_helpers import Cli
+
+    cli = Cli(tmp_path, f"sqlite:///{tmp_path / 'r.db'}", REBALANCE_NOTIFY_URLS=receiver.url,
+              REBALANCE_PUBLIC_URL="http://127.0.0.1:8000")
+    assert cli("targets", "set", str(DEMO_DIR / "demo_targets.json")).returncode == 0
+    assert receiver.bodies == []  # recording targets is not a run
+    res = cli("run", "--json")
+    run = json.loads(res.stdout)["run"]
+    msg = one_message(receiver)
+    assert run["id"] in msg["title"] and f"Page: http://127.0.0.1:8000/#runs/{run['id']}" in msg["message"]
+    assert receiver.url not in res.stdout + res.stderr  # the URLs are a secret setting
