@@ -79,3 +79,22 @@ def test_policy_parse() -> None:
 
     with pytest.raises(DomainError, match="bad policy"):
         Policy.parse("sometimes")
+
+
+def test_a_calendar_run_trades_to_the_targets_whatever_the_bands(db, tmp_path):
+    from statemachine.models import Thresholds
+
+    wide = Thresholds(mp=99.0, sub_mp=99.0)  # no band is ever exceeded
+    eng = _engine(db, SimAccount.demo(tmp_path / "a.json"))
+    plain = eng.run(eng.start(account="demo", targets=TARGETS, planner="optimal", thresholds=wide).id)
+    assert plain.status is RunStatus.NOT_NEEDED
+    eng2 = _engine(db, SimAccount.demo(tmp_path / "b.json"))
+    run = eng2.run(eng2.start(account="demo", targets=TARGETS, planner="optimal", thresholds=wide,
+                              policy=Policy(name="calendar")).id)
+    assert run.status is RunStatus.SUCCEEDED
+    assert _traded(db, run.id) > 0
+    with db.unit_of_work() as uow:
+        hist = uow.history_of(run.id)
+    assert hist is not None and hist.policy == "calendar:monthly"
+    after = hist.drift_after or {}
+    assert after.get("total_abs_drift", 100.0) < (hist.drift_before or {}).get("total_abs_drift", 0.0)

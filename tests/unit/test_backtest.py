@@ -127,10 +127,10 @@ def test_every_policy_passes_the_rule_checks_over_a_history(policy: str) -> None
     assert [x.failed for x in r.rebalances if x.failed] == []
 
 
-def _ctx(qa: int, qb: int, pa: int, pb: int, cash: int) -> PlanningContext:
+def _ctx(qa: int, qb: int, pa: int, pb: int, cash: int, mp: float = 1.0) -> PlanningContext:
     snap = Snapshot(holdings=[Holding(ticker=A, quantity=qa, orderable_quantity=qa, price=pa),
                               Holding(ticker=B, quantity=qb, orderable_quantity=qb, price=pb)], cash=cash)
-    th = Thresholds(mp=1.0, sub_mp=5.0)
+    th = Thresholds(mp=mp, sub_mp=5.0)
     return PlanningContext(side=Side.SELL, snapshot=snap, targets=TWO, thresholds=th,
                            drift=drift_report(snap, TWO, th))
 
@@ -160,3 +160,17 @@ def test_cost_aware_skips_a_trade_a_minimum_commission_makes_too_dear() -> None:
     # benefit >= 9,000 >= cost 5,000 (the joint model may sell an 11th share to fund B's buy after fees)
     assert [o.ticker for o in cheap.orders] == [A] and cheap.orders[0].quantity in (10, 11)
     assert dear.orders == []  # benefit 1,000 < cost 5,000
+
+
+def test_band_edge_is_the_documented_r2_exception() -> None:
+    """A band-edge plan stops short of the targets: R2 against the true targets fails it, R2
+    against the policy's planning targets (the band edge) passes it; R1, R3, R4, R5 pass both ways."""
+    # A 20 pp over its 50 % target; its band: min(Sub-MP 5 x 50 %, MP 10) = 2.5 pp, wider than R2's 1 pp
+    ctx = _ctx(70, 30, 10_000, 10_000, 0, mp=10.0)
+    fees = FeeModel()
+    plan, checked = plan_side(OptimalPlanner(fees), ctx, fees, Policy(name="band-edge", edge_fraction=1.0))
+    assert plan.orders and failures(check_plan(checked, plan, fees)) == []
+    against_targets = failures(check_plan(ctx, plan, fees))
+    assert {c.rule for c in against_targets} == {"R2"}
+    full = OptimalPlanner(fees).plan(ctx)
+    assert plan.orders[0].quantity < full.orders[0].quantity
