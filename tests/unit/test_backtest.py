@@ -174,3 +174,22 @@ def test_band_edge_is_the_documented_r2_exception() -> None:
     assert {c.rule for c in against_targets} == {"R2"}
     full = OptimalPlanner(fees).plan(ctx)
     assert plan.orders[0].quantity < full.orders[0].quantity
+
+
+@settings(max_examples=30, deadline=None)
+@given(qa=st.integers(0, 500), qb=st.integers(0, 500), qc=st.integers(0, 50), cash=st.integers(0, 5_000_000),
+       pa=st.integers(1_000, 50_000), pb=st.integers(1_000, 50_000))
+def test_buy_and_hold_drift_rows_equal_the_drift_report(qa, qb, qc, cash, pa, pb) -> None:
+    from statemachine.backtest.engine import _global_drift, _snapshot, held_gaps
+
+    t = Targets(mp={"Stocks": 50, "Bonds": 30, "Alternatives": 0, "Cash": 20},
+                sub_mp={"Stocks": {A: 1.0}, "Bonds": {B: 1.0}})
+    qty, prices = {A: qa, B: qb, "333333": qc}, {A: pa, B: pb, "333333": 7_000}
+    snap = _snapshot(qty, cash, prices, t)
+    total, gaps = held_gaps(qty, cash, prices, t)
+    report = drift_report(snap, t, Thresholds())
+    assert total == report.total
+    if total:
+        expected = _global_drift(report)[1]
+        assert gaps.keys() == expected.keys()
+        assert all(abs(gaps[k] - expected[k]) < 1e-9 for k in gaps)
