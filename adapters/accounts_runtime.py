@@ -36,6 +36,7 @@ from statemachine.accounts import Account, BrokerKind, Credentials
 from statemachine.engine import Engine
 from statemachine.errors import AccountNotFound, CredentialsError, TargetsError
 from statemachine.models import Targets, Thresholds
+from statemachine.policies import Policy
 from statemachine.ports import Broker, Clock
 from statemachine.records import RunRecord
 
@@ -144,11 +145,12 @@ class AccountEngine(Engine):
         self.thresholds_source = thresholds_source
 
     def start(self, *, account: str, max_phase: int = 5, planner: str = "auto", actor: str = "cli",
-              targets: Targets | None = None, thresholds: Thresholds | None = None) -> RunRecord:
+              targets: Targets | None = None, thresholds: Thresholds | None = None,
+              policy: Policy | None = None) -> RunRecord:
         targets = targets if targets is not None else self.targets_source()
         thresholds = thresholds if thresholds is not None else self.thresholds_source()
         return super().start(account=account, max_phase=max_phase, planner=planner, actor=actor, targets=targets,
-                             thresholds=thresholds)
+                             thresholds=thresholds, policy=policy)
 
 
 def portfolio_targets(portfolios: PortfolioRepository, account: Account) -> Targets | None:

@@ -121,6 +121,8 @@ class Settings(BaseSettings):
         "brokers only: tests and drills name the instant they run at")
     account_alias: str = "demo"
     planner: str = "auto"
+    policy: str = Field("threshold", description="rebalancing policy of runs started without --policy: a name or "
+                        "JSON with parameters (statemachine.policies, docs/backtest.md)")
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 
@@ -198,6 +200,7 @@ class Settings(BaseSettings):
     def engine(self) -> EngineSettings:
         from statemachine.fees import FeeModel
         from statemachine.limits import TradingLimits
+        from statemachine.policies import Policy
 
         return EngineSettings(
             fees=FeeModel(commission_rate=self.commission_rate, commission_min=self.commission_min),
@@ -208,7 +211,7 @@ class Settings(BaseSettings):
             sell_untargeted=self.sell_untargeted, lease_ttl_s=self.lease_ttl_s,
             send_timeout_s=self.send_timeout_s, settle_window_s=self.settle_window_s,
             clock_skew_tolerance_s=self.clock_skew_tolerance_s, unknown_wait_limit_s=self.unknown_wait_limit_s,
-            on_llm_failure=self.on_llm_failure,
+            on_llm_failure=self.on_llm_failure, policy=Policy.parse(self.policy),
             limits=TradingLimits(max_turnover_percent=self.max_turnover_percent,
                                  max_order_value_krw=self.max_order_value_krw),
         )

@@ -45,18 +45,22 @@ with thresholds 0): a calendar rebalance goes all the way back to the targets.
 from __future__ import annotations
 
 import bisect
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .drift import drift_report
+from .errors import DomainError
 from .fees import FeeModel
 from .models import CASH_TICKER, OTHER, DriftReport, Plan, PlanningContext, Side, Thresholds, TickerDrift
-from .ports import Planner
+
+if TYPE_CHECKING:  # ports imports records, which import this module
+    from .ports import Planner
 
 POLICY_NAMES = ("threshold", "calendar", "band-edge", "cost-aware", "volatility-aware")
 PolicyName = Literal["threshold", "calendar", "band-edge", "cost-aware", "volatility-aware"]
@@ -77,6 +81,20 @@ class Policy(BaseModel):
     vol_window: int = Field(20, ge=2, description="volatility-aware: closes in the realised-vol window")
     vol_limit: float = Field(0.30, gt=0.0, description="volatility-aware: annualised vol above which to postpone")
     max_postpone_days: int = Field(10, ge=0, description="volatility-aware: trading days of postponement at most")
+
+    @classmethod
+    def parse(cls, text: str | None) -> Policy:
+        """A policy from a setting or an option: a name (``band-edge``) or a JSON object
+        (``{"name": "band-edge", "edge_fraction": 0.8}``). Raises :class:`DomainError`."""
+        text = (text or "").strip()
+        try:
+            if text.startswith("{"):
+                return cls.model_validate(json.loads(text))
+            return cls.model_validate({"name": text or "threshold"})
+        except (ValueError, ValidationError) as exc:
+            raise DomainError(f"bad policy {text!r}: give one of {', '.join(POLICY_NAMES)} or a JSON object "
+                              f"with 'name' and its parameters ({str(exc).splitlines()[-1].strip()})",
+                              field="policy") from None
 
     def label(self) -> str:
         """What a run and its history row record: the name and the parameters that matter."""
@@ -219,17 +237,24 @@ def order_cost(ticker: str, side: Side, amount: int, fees: FeeModel, policy: Pol
     return fees.cost(ticker, side, amount) + amount * policy.spread_bps / 10_000.0
 
 
-def cost_aware_plan(planner: Planner, ctx: PlanningContext, fees: FeeModel, policy: Policy,
-                    true_drift: DriftReport | None = None) -> tuple[Plan, PlanningContext]:
-    """Plan ``ctx`` with ``planner``; while an order's cost exceeds its benefit, leave that ticker
-    where it is (its planning target := its value) and plan again. Returns the plan and the context
-    it was planned in (what R1-R5 check it against). ``true_drift``: the report whose targets the
-    benefit is measured against (default ``ctx.drift``)."""
-    truth = true_drift or ctx.drift
-    ctx = ctx.model_copy(update={"min_trade_value": max(ctx.min_trade_value, policy.min_trade_value)})
-    frozen: set[str] = set()
+def _freeze(ctx: PlanningContext, frozen: Sequence[str]) -> PlanningContext:
+    """Leave ``frozen`` tickers where they are: their planning target is their value."""
+    if not frozen:
+        return ctx
+    rows = [r.model_copy(update={"target_value": r.value}) if r.ticker in frozen else r for r in ctx.drift.tickers]
+    return ctx.model_copy(update={"drift": ctx.drift.model_copy(update={"tickers": rows})})
+
+
+def cost_aware_plan(planner: Planner, ctx: PlanningContext, fees: FeeModel,
+                    policy: Policy) -> tuple[Plan, PlanningContext]:
+    """Plan ``ctx`` with ``planner``; while an order's cost exceeds its benefit (measured against
+    ``ctx.drift``'s targets), leave that ticker where it is and plan again. Returns the plan (its
+    ``meta["policy_frozen"]`` lists the tickers left) and the context it was planned in."""
+    truth = ctx.drift
+    frozen: list[str] = []
+    planned = ctx
     while True:
-        plan = planner.plan(ctx)
+        plan = planner.plan(planned)
         bad = []
         for o in plan.orders:
             row = truth.ticker(o.ticker)
@@ -240,21 +265,30 @@ def cost_aware_plan(planner: Planner, ctx: PlanningContext, fees: FeeModel, poli
                     order_benefit(row, plan.side, o.quantity, price, policy):
                 bad.append(o.ticker)
         if not bad:
-            return plan, ctx
-        frozen.update(bad)
-        rows = [r.model_copy(update={"target_value": r.value}) if r.ticker in frozen else r
-                for r in ctx.drift.tickers]
-        ctx = ctx.model_copy(update={"drift": ctx.drift.model_copy(update={"tickers": rows})})
+            return plan.model_copy(update={"meta": {**plan.meta, "policy_frozen": frozen}}), planned
+        frozen += sorted(set(bad) - set(frozen))
+        planned = _freeze(ctx, frozen)
 
 
-def plan_side(planner: Planner, ctx: PlanningContext, fees: FeeModel, policy: Policy) -> tuple[Plan, PlanningContext]:
-    """One side's plan under ``policy``: the planning targets reshaped (band-edge), or the
-    cost-aware loop, or the plain plan. Returns the plan and the context to check it against."""
+def policy_context(policy: Policy, ctx: PlanningContext, frozen: Sequence[str] = ()) -> PlanningContext:
+    """The context a plan under ``policy`` is made in and checked against (R1-R5): calendar's
+    zero-wide bands, band-edge's planning targets, cost-aware's minimum order and the tickers it
+    left where they are (``frozen``, from the plan's ``meta["policy_frozen"]``)."""
     if policy.name == "calendar":
         # a calendar rebalance trades every ticker back to its target: every band is zero wide
         zero = Thresholds(mp=0.0, sub_mp=0.0)
         ctx = ctx.model_copy(update={"thresholds": zero, "drift": drift_report(ctx.snapshot, ctx.targets, zero)})
     ctx = ctx.model_copy(update={"drift": planning_drift(policy, ctx.drift)})
+    if policy.name == "cost-aware":
+        ctx = ctx.model_copy(update={"min_trade_value": max(ctx.min_trade_value, policy.min_trade_value)})
+        ctx = _freeze(ctx, frozen)
+    return ctx
+
+
+def plan_side(planner: Planner, ctx: PlanningContext, fees: FeeModel, policy: Policy) -> tuple[Plan, PlanningContext]:
+    """One side's plan under ``policy``; returns the plan and the context to check it against
+    (:func:`policy_context` of the plan's ``policy_frozen``)."""
+    ctx = policy_context(policy, ctx)
     if policy.name == "cost-aware":
         return cost_aware_plan(planner, ctx, fees, policy)
     return planner.plan(ctx), ctx
@@ -262,6 +296,6 @@ def plan_side(planner: Planner, ctx: PlanningContext, fees: FeeModel, policy: Po
 
 __all__ = [
     "POLICY_NAMES", "MarketView", "Policy", "PolicyState", "cost_aware_plan", "first_trading_day",
-    "order_benefit", "order_cost", "plan_side", "planning_drift", "portfolio_vol", "realised_vol",
+    "order_benefit", "order_cost", "plan_side", "planning_drift", "policy_context", "portfolio_vol", "realised_vol",
     "wants_rebalance",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .models import CheckResult, Plan, Side, Targets, Thresholds
+from .policies import Policy
 from .states import RunState, RunStatus
 
 
@@ -40,6 +41,7 @@ class RunRecord(Record):
     seq: int = 0  # number of committed transitions
     max_phase: int = 5
     planner: str = "auto"
+    policy: Policy | None = None  # the rebalancing policy (statemachine.policies); None: threshold (0007)
     actor: str = "cli"
     sell_attempts: int = 0
     buy_attempts: int = 0
@@ -121,6 +123,7 @@ class HistoryRecord(Record):
     total_cost: int
     error_message: str | None = None
     recovery: BuyRecovery | None = None  # set once the buy side of the run was retried (0005)
+    policy: str | None = None  # the run's policy label, e.g. "band-edge:0.5" (0007)
 
 
 class StrategyDecision(Record):

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .fees import FeeModel
 from .limits import TradingLimits
+from .policies import Policy
 
 
 class EngineSettings(BaseModel):
@@ -40,6 +41,8 @@ class EngineSettings(BaseModel):
                                         "this long blocks the run, naming it")
     on_llm_failure: Literal["fail", "optimal"] = "fail"
     limits: TradingLimits = Field(default_factory=TradingLimits, description="L1/L2 limits (default off)")
+    policy: Policy = Field(default_factory=Policy, description="the policy of a run started without one "
+                           "(REBALANCE_POLICY; statemachine.policies)")
 
     def cash_buffer(self, orderable_cash: int) -> int:
         return self.cash_buffer_krw + int(orderable_cash * self.cash_buffer_percent / 100.0)

@@ -37,6 +37,7 @@ from statemachine.application import commands, queries
 from statemachine.errors import RebalanceError, TargetsError
 from statemachine.machine import mermaid
 from statemachine.models import Targets
+from statemachine.policies import Policy
 from statemachine.states import MAX_PHASE, RunState
 from statemachine.timeline import run_summary
 
@@ -57,15 +58,19 @@ def run(
     planner: Annotated[str | None, typer.Option(help="auto | optimal | greedy | gemini")] = None,
     targets: Annotated[Path | None, typer.Option(help="Use this targets file instead of the latest decision.")] = None,
     account: AccountOpt = None,
+    policy: Annotated[str | None, typer.Option(help="threshold | calendar | band-edge | cost-aware | "
+                                               "volatility-aware, or JSON with parameters (default REBALANCE_POLICY)")
+                      ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start a rebalance of the configured account (or --account ALIAS) and drive it until it stops."""
     t = read_targets(targets) if targets else None
+    chosen = Policy.parse(policy) if policy else None
     _check_planner(planner)
     a = get_app(account)
     eng = a.engine(progress=None if as_json else progress())
     started = commands.start_run(eng, max_phase=max_phase, planner=planner or a.settings.planner, actor="cli",
-                                 targets=t)
+                                 targets=t, policy=chosen)
     if not as_json:
         err.print(f"run [bold]{started.id}[/] started (max_phase {max_phase})")
     finish(a, commands.drive(eng, started.id), as_json)

@@ -66,6 +66,7 @@ runs = Table(
     Column("seq", Integer, nullable=False, default=0),
     Column("max_phase", Integer, nullable=False),
     Column("planner", String(32), nullable=False),
+    Column("policy", JSON),  # the rebalancing policy and its parameters; null: threshold (0007)
     Column("actor", String(64), nullable=False),
     Column("sell_attempts", Integer, nullable=False, default=0),
     Column("buy_attempts", Integer, nullable=False, default=0),
@@ -193,6 +194,7 @@ rebalancing_history = Table(
     Column("error_message", Text),
     # the buy-side recovery of a PARTIAL run: first outcome and each attempt (0005)
     Column("recovery", JSON),
+    Column("policy", String(64)),  # the run's policy label (0007)
 )
 
 schedule_claims = Table(

@@ -22,6 +22,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from adapters.bootstrap import App
 from adapters.http import schemas as s
+from adapters.http.backtest_api import router as backtest_router
 from adapters.http.errors import BROKER_ERRORS, RUN_ERRORS, WRITE_ERRORS
 from adapters.http.errors import install as install_errors
 from adapters.http.security import make_write_guard
@@ -296,6 +297,8 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
     from adapters.http.targets_api import register as register_targets
 
     register_targets(app, app_ctx, API, write)
+
+    app.include_router(backtest_router)  # POST /api/backtest (issue 20)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     return app
 

@@ -25,6 +25,7 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from statemachine.models import Targets, Thresholds
+from statemachine.policies import Policy
 from statemachine.ports import Broker, UnitOfWork
 from statemachine.records import RunRecord
 
@@ -38,7 +39,8 @@ class Runs(Protocol):
     def broker(self) -> Broker: ...
 
     def start(self, *, account: str, max_phase: int = 5, planner: str = "auto", actor: str = "cli",
-              targets: Targets | None = None, thresholds: Thresholds | None = None) -> RunRecord: ...
+              targets: Targets | None = None, thresholds: Thresholds | None = None,
+              policy: Policy | None = None) -> RunRecord: ...
 
     def run(self, run_id: str) -> RunRecord: ...
 

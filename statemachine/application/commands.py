@@ -13,6 +13,7 @@ from statemachine.engine.leases import lease_is_live
 from statemachine.errors import LeaseHeld, RebalanceError, TransitionError
 from statemachine.models import Targets, Thresholds
 from statemachine.operations import retry as retry_run
+from statemachine.policies import Policy
 from statemachine.ports import Clock
 from statemachine.records import RunRecord, StrategyDecision
 from statemachine.states import RunStatus, forced_targets
@@ -22,17 +23,17 @@ if TYPE_CHECKING:
 
 
 def start_run(engine: Runs, *, max_phase: int, planner: str, actor: str,
-              targets: Targets | None = None) -> RunRecord:
+              targets: Targets | None = None, policy: Policy | None = None) -> RunRecord:
     """Create a run of the engine's account (not driven yet: ``engine.run`` drives it). Raises
     LeaseHeld while the account has an active run."""
     return engine.start(account=engine.broker.alias, max_phase=max_phase, planner=planner, actor=actor,
-                        targets=targets)
+                        targets=targets, policy=policy)
 
 
 def start_and_drive(engine: Runs, *, max_phase: int, planner: str, actor: str,
-                    targets: Targets | None = None) -> RunRecord:
+                    targets: Targets | None = None, policy: Policy | None = None) -> RunRecord:
     """Start a run and drive it until it stops; an error names the run it happened in."""
-    run = start_run(engine, max_phase=max_phase, planner=planner, actor=actor, targets=targets)
+    run = start_run(engine, max_phase=max_phase, planner=planner, actor=actor, targets=targets, policy=policy)
     try:
         return engine.run(run.id)
     except RebalanceError as exc:

@@ -28,12 +28,13 @@ from collections.abc import Callable
 
 from ..drift import drift_report
 from ..errors import PlanningError
-from ..models import DriftReport, Holding, Plan, PlanningContext, Side, Snapshot, Targets
+from ..models import CASH_TICKER, DriftReport, Holding, Plan, PlanningContext, Side, Snapshot, Targets
 from ..policies import MarketView, Policy, PolicyState, plan_side, wants_rebalance
 from ..ports import Planner
 from ..projection import apply_plan
 from ..rules import check_plan, eligible, failures
 from ..settings import EngineSettings
+from ..units import share_of
 from .models import (
     BacktestConfig,
     BacktestResult,
@@ -57,6 +58,18 @@ def _global_drift(drift: DriftReport) -> tuple[dict[str, float], dict[str, float
     weights = {r.ticker: r.global_actual_pct for r in drift.tickers}
     gaps = {r.ticker: r.global_target_pct - r.global_actual_pct for r in drift.tickers}
     return weights, gaps
+
+
+def held_gaps(qty: dict[str, int], cash: int, prices: dict[str, int], targets: Targets) -> tuple[int, dict[str, float]]:
+    """The total and the global drift rows (target - actual, pp of the total) of a portfolio that is
+    only measured, never planned (buy-and-hold): the rows and the arithmetic of
+    :func:`statemachine.drift.drift_report`'s global columns, without building the report (a test
+    holds the two equal)."""
+    total = sum(q * prices[t] for t, q in qty.items()) + cash
+    rows = list(dict.fromkeys([*targets.tickers(), *(t for t, q in qty.items() if q > 0)]))
+    gaps = {t: targets.global_target_pct(t) - share_of(qty.get(t, 0) * prices[t], total) for t in rows}
+    gaps[CASH_TICKER] = targets.cash_target_pct() - share_of(cash, total)
+    return total, gaps
 
 
 def _trades(plan: Plan, snap: Snapshot, cfg: BacktestConfig) -> list[TradeRow]:
@@ -215,10 +228,8 @@ def run_backtest(history: PriceHistory, cfg: BacktestConfig, *, planner: Planner
         # buy-and-hold: the first day's portfolio (after its rebalance), held
         if i == 0:
             bh_qty, bh_cash, bh_dividends = dict(qty), cash, dividends_total
-        bh_snap = _snapshot(bh_qty, bh_cash, prices, targets)
-        bh_drift = drift_report(bh_snap, targets, cfg.thresholds)
-        _, bh_gaps = _global_drift(bh_drift)
-        bh_values.append(float(bh_snap.total))
+        bh_total, bh_gaps = held_gaps(bh_qty, bh_cash, prices, targets)
+        bh_values.append(float(bh_total))
         bh_abs.append(sum(abs(g) for g in bh_gaps.values()) / max(1, len(bh_gaps)))
         bh_max.append(max((abs(g) for g in bh_gaps.values()), default=0.0))
         # ideal daily rebalance: fractional, free, at the targets of the previous close

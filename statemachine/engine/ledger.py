@@ -156,4 +156,5 @@ class LedgerMixin(LeaseMixin):
             error_message=error if status not in (RunStatus.SUCCEEDED, RunStatus.NOT_NEEDED, RunStatus.STOPPED)
             else None,
             recovery=history_recovery(uow.transitions(run.id), uow.history_of(run.id)),
+            policy=run.policy.label() if run.policy else "threshold",
         )

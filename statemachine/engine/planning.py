@@ -15,6 +15,7 @@ from ..errors import RebalanceError, TransitionError
 from ..limits import REFUSED_BY_LIMITS, check_limits, limit_failures
 from ..models import CASH_TICKER, CheckResult, DriftReport, OrderRecord, Plan, PlanningContext, Side, Snapshot, Targets
 from ..orders.pricing import OrderTerms, dump_terms, limit_budget_check, limit_context, load_terms, terms_for
+from ..policies import Policy, plan_side, policy_context
 from ..projection import apply_trades
 from ..records import PlanAttemptRecord, RunRecord
 from ..rules import check_plan, failures, passed
@@ -132,7 +133,7 @@ class PlanningMixin(RecoveryMixin):
         plan: Plan | None
         error = None
         try:
-            plan = planner.plan(ctx)
+            plan, _ = plan_side(planner, ctx, self.settings.fees, run.policy or Policy())
         except Exception as exc:  # noqa: BLE001 - a planner failure is a failed attempt, never a crash
             plan, error = None, (exc.message if isinstance(exc, RebalanceError) else f"{type(exc).__name__}: {exc}")
             run_log(run.id).warning("%s planner %s failed on attempt %d: %s", side.value, planner.name, n, error)
@@ -155,6 +156,8 @@ class PlanningMixin(RecoveryMixin):
         plain = self._context(run, side, attempt.attempt)
         terms = load_terms(attempt.meta)
         ctx = limit_context(plain, terms)  # the context the attempt was planned in
+        frozen = attempt.plan.meta.get("policy_frozen", []) if attempt.plan else []
+        ctx = policy_context(run.policy or Policy(), ctx, frozen)  # the policy's planning targets
         if attempt.plan is None:
             checks = [CheckResult(rule="PLAN", passed=False, message=f"the planner produced no plan: {attempt.error}")]
         else:

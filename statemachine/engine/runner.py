@@ -31,6 +31,7 @@ from ..errors import (
 from ..machine import force_edge
 from ..models import Targets, Thresholds
 from ..notices import run_notice
+from ..policies import Policy
 from ..ports import Broker, Clock, Hooks, NoHooks, Notifier, PlannerFactory, UnitOfWork
 from ..records import Fence, RunRecord, TransitionRecord
 from ..settings import EngineSettings
@@ -76,9 +77,11 @@ class Engine(BuyRecoveryMixin):
         return self._stop_requested.is_set()
 
     def start(self, *, account: str, max_phase: int = 5, planner: str = "auto", actor: str = "cli",
-              targets: Targets | None = None, thresholds: Thresholds | None = None) -> RunRecord:
+              targets: Targets | None = None, thresholds: Thresholds | None = None,
+              policy: Policy | None = None) -> RunRecord:
         """Create a run (state CREATED) holding the account's one active slot and its lease."""
         stop_state(max_phase)  # validates
+        policy = policy or self.settings.policy
         now = self.clock.now()
         with self.uow() as uow:
             if targets is None:
@@ -89,7 +92,7 @@ class Engine(BuyRecoveryMixin):
             thresholds = thresholds or uow.latest_thresholds()
             run = RunRecord(
                 id=_new_run_id(now), account=account, state=RunState.CREATED, status=RunStatus.RUNNING,
-                seq=0, max_phase=max_phase, planner=planner, actor=actor, thresholds=thresholds,
+                seq=0, max_phase=max_phase, planner=planner, policy=policy, actor=actor, thresholds=thresholds,
                 targets=targets, engine_version=ENGINE_VERSION, checkpoint_format=CHECKPOINT_FORMAT,
                 lease_owner=self.owner, lease_expires_at=now + timedelta(seconds=self.settings.lease_ttl_s),
                 lease_epoch=1, created_at=now, updated_at=now,
@@ -98,7 +101,8 @@ class Engine(BuyRecoveryMixin):
             uow.add_run(run)
             uow.add_transition(TransitionRecord(run_id=run.id, seq=0, trigger="start", source="-",
                                                 dest=RunState.CREATED.value, actor=actor,
-                                                reason=f"max_phase={max_phase} planner={planner}", at=now,
+                                                reason=f"max_phase={max_phase} planner={planner} "
+                                                       f"policy={policy.label()}", at=now,
                                                 status=RunStatus.RUNNING.value), fence=fence)
             uow.commit()
         self._fences[run.id] = fence

@@ -72,6 +72,8 @@ class StepsMixin(PlanningMixin):
         out = Outcome(trigger="check_drift", outputs={"drift_before": report})
         if report.needed:
             out.reason = "rebalancing needed: " + ", ".join(report.exceeded())
+        elif run.policy is not None and run.policy.name == "calendar" and report.total > 0:
+            out.reason = "calendar policy: rebalancing to the targets whatever the drift"
         else:
             out.status = RunStatus.NOT_NEEDED
             out.reason = "no drift reaches its threshold"

@@ -66,3 +66,17 @@ def test_csv_errors_name_the_line(text: str, needle: str) -> None:
 def test_csv_forward_fills_a_missing_close() -> None:
     h = parse_prices("date,ticker,close\n2024-01-02,069500,100\n2024-01-02,114260,50\n2024-01-03,069500,101\n")
     assert h.closes == {"069500": [100, 101], "114260": [50, 50]}
+
+
+def test_run_with_a_policy_records_it_in_the_history(tmp_path: Path) -> None:
+    cli = Cli(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert cli("targets", "set", str(DEMO_TARGETS)).returncode == 0
+    done = cli.json("run", "--policy", "band-edge", "--planner", "optimal")
+    assert done["run"]["status"] == "SUCCEEDED", done["run"]
+    assert done["history"]["policy"] == "band-edge:0.5"
+    assert any("policy=band-edge:0.5" in (t.get("reason") or "") for t in done["transitions"])
+    rows = cli.json("history")
+    rows = rows if isinstance(rows, list) else rows.get("rows", rows.get("history", []))
+    assert [r["policy"] for r in rows if r["run_id"] == done["run"]["id"]] == ["band-edge:0.5"]
+    bad = cli("run", "--policy", "sometimes")
+    assert bad.returncode == 2 and "bad policy" in bad.stderr

@@ -185,7 +185,7 @@ def test_start_and_drive_names_the_run_in_its_error():
         commands.start_and_drive(eng, max_phase=2, planner="greedy", actor="api-test")
     assert exc.value.fields["run_id"] == "started"
     assert eng.calls[0] == ("start", {"account": "demo", "max_phase": 2, "planner": "greedy", "actor": "api-test",
-                                      "targets": None})
+                                      "targets": None, "policy": None})
 
 
 # ----------------------------------------------------------------------------- scheduled start

@@ -127,10 +127,10 @@ def test_every_policy_passes_the_rule_checks_over_a_history(policy: str) -> None
     assert [x.failed for x in r.rebalances if x.failed] == []
 
 
-def _ctx(qa: int, qb: int, pa: int, pb: int, cash: int) -> PlanningContext:
+def _ctx(qa: int, qb: int, pa: int, pb: int, cash: int, mp: float = 1.0) -> PlanningContext:
     snap = Snapshot(holdings=[Holding(ticker=A, quantity=qa, orderable_quantity=qa, price=pa),
                               Holding(ticker=B, quantity=qb, orderable_quantity=qb, price=pb)], cash=cash)
-    th = Thresholds(mp=1.0, sub_mp=5.0)
+    th = Thresholds(mp=mp, sub_mp=5.0)
     return PlanningContext(side=Side.SELL, snapshot=snap, targets=TWO, thresholds=th,
                            drift=drift_report(snap, TWO, th))
 
@@ -160,3 +160,36 @@ def test_cost_aware_skips_a_trade_a_minimum_commission_makes_too_dear() -> None:
     # benefit >= 9,000 >= cost 5,000 (the joint model may sell an 11th share to fund B's buy after fees)
     assert [o.ticker for o in cheap.orders] == [A] and cheap.orders[0].quantity in (10, 11)
     assert dear.orders == []  # benefit 1,000 < cost 5,000
+
+
+def test_band_edge_is_the_documented_r2_exception() -> None:
+    """A band-edge plan stops short of the targets: R2 against the true targets fails it, R2
+    against the policy's planning targets (the band edge) passes it; R1, R3, R4, R5 pass both ways."""
+    # A 20 pp over its 50 % target; its band: min(Sub-MP 5 x 50 %, MP 10) = 2.5 pp, wider than R2's 1 pp
+    ctx = _ctx(70, 30, 10_000, 10_000, 0, mp=10.0)
+    fees = FeeModel()
+    plan, checked = plan_side(OptimalPlanner(fees), ctx, fees, Policy(name="band-edge", edge_fraction=1.0))
+    assert plan.orders and failures(check_plan(checked, plan, fees)) == []
+    against_targets = failures(check_plan(ctx, plan, fees))
+    assert {c.rule for c in against_targets} == {"R2"}
+    full = OptimalPlanner(fees).plan(ctx)
+    assert plan.orders[0].quantity < full.orders[0].quantity
+
+
+@settings(max_examples=30, deadline=None)
+@given(qa=st.integers(0, 500), qb=st.integers(0, 500), qc=st.integers(0, 50), cash=st.integers(0, 5_000_000),
+       pa=st.integers(1_000, 50_000), pb=st.integers(1_000, 50_000))
+def test_buy_and_hold_drift_rows_equal_the_drift_report(qa, qb, qc, cash, pa, pb) -> None:
+    from statemachine.backtest.engine import _global_drift, _snapshot, held_gaps
+
+    t = Targets(mp={"Stocks": 50, "Bonds": 30, "Alternatives": 0, "Cash": 20},
+                sub_mp={"Stocks": {A: 1.0}, "Bonds": {B: 1.0}})
+    qty, prices = {A: qa, B: qb, "333333": qc}, {A: pa, B: pb, "333333": 7_000}
+    snap = _snapshot(qty, cash, prices, t)
+    total, gaps = held_gaps(qty, cash, prices, t)
+    report = drift_report(snap, t, Thresholds())
+    assert total == report.total
+    if total:
+        expected = _global_drift(report)[1]
+        assert gaps.keys() == expected.keys()
+        assert all(abs(gaps[k] - expected[k]) < 1e-9 for k in gaps)
