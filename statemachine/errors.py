@@ -17,6 +17,7 @@
     |   |   +-- CredentialsError      an account's credentials cannot be resolved (unset variable, file mode)
     |   |   +-- AccountExists         an alias already taken (HTTP 409)
     |   +-- AccountNotFound           no account (or portfolio) by that name (exit 2, HTTP 404)
+    |   +-- DataError                 adapters.backtest.data: a price or dividend CSV row that cannot be read
     +-- RunGuard                      the run may not go on now; nothing is wrong with it (never retried here)
     |   +-- LeaseHeld                 another process drives this run or account (exit 75, HTTP 409)
     |   +-- SafetyStop                a fail-closed guard said no: kill switch, hours, live opt-in
