@@ -21,7 +21,8 @@ def _accounts(app, tmp_path):  # noqa: F811
     repo = AccountRepository(app.db.engine, app.clock)
     for alias in ("isa", "pension"):
         SimAccount.demo(tmp_path / f"{alias}.json")
-        repo.add(make_account(alias=alias, masked_number="1234****-01", sim_account_path=str(tmp_path / f"{alias}.json")))
+        repo.add(make_account(alias=alias, masked_number="1234****-01",
+                              sim_account_path=str(tmp_path / f"{alias}.json")))
     done = commands.start_and_drive(app_for(app.settings, "isa", db=app.db, clock=app.clock).engine(), max_phase=2,
                                     planner="greedy", actor="test")
     with app.db.unit_of_work() as u:
