@@ -227,3 +227,16 @@ def environment_account(settings: Settings) -> Account:
                                    credentials=Credentials(), portfolio=None, thresholds=None,
                                    schedule_cron=settings.schedule_cron, sim_account_path=None, enabled=True,
                                    created_at=None, updated_at=None)
+
+
+def stored_account_of_run(app: App, run_id: str) -> str | None:
+    """The alias of the run's account when it is stored in ``accounts`` (so ``resume RUN_ID`` needs
+    no ``--account``); None for the environment's account or an unknown run."""
+    from statemachine.errors import RunNotFound
+
+    try:
+        with app.db.unit_of_work() as u:
+            alias = u.get_run(run_id).account
+    except RunNotFound:
+        return None
+    return alias if AccountRepository(app.db.engine, app.clock).find(alias) is not None else None
