@@ -122,12 +122,14 @@ def account_settings(settings: Settings, account: Account, environ: Mapping[str,
     if account.schedule_cron:
         update["schedule_cron"] = account.schedule_cron
     scoped = settings.model_copy(update=update)
-    if broker == "kis":
+    if broker == "kis" or account.credentials.kind != "none":
+        # kis-sim with credentials: resolved and set the same way (the simulator's own test keys are
+        # used by adapters.kis.bootstrap until it serves per-key accounts)
         creds = resolve_credentials(account.credentials, environ)
         ks = settings.kis()
         cache = Path(ks.token_cache_path).expanduser()
         scoped._kis = ks.model_copy(update={
-            "env": env, "appkey": creds.appkey, "appsecret": creds.appsecret, "account": creds.account,
+            "env": env or ks.env, "appkey": creds.appkey, "appsecret": creds.appsecret, "account": creds.account,
             "token_cache_path": str(cache.parent / f"{cache.stem}.{account.alias}{cache.suffix}")})
     return scoped
 
