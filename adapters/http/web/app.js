@@ -96,7 +96,7 @@ $("#token-clear").addEventListener("click", () => {
 });
 
 // ------------------------------------------------------------------ tabs (hash routing)
-const TABS = ["drift", "runs", "settings", ...Object.keys(window.EXTRA_TABS || {}), "machine", "backtest"];  // EXTRA_TABS: targets.js
+const TABS = ["drift", "runs", "settings", ...Object.keys(window.EXTRA_TABS || {}), "machine", "backtest", "accounts"];  // EXTRA_TABS: targets.js
 function route() {
   const [tab, arg] = (location.hash.replace(/^#/, "") || "drift").split("/");
   const name = TABS.includes(tab) ? tab : "drift";
@@ -112,6 +112,7 @@ function route() {
   if (name === "machine") loadMachine();
   if (window.EXTRA_TABS && window.EXTRA_TABS[name]) window.EXTRA_TABS[name](arg);
   if (name === "backtest" && window.loadBacktest) window.loadBacktest();  // backtest.js
+  if (name === "accounts" && typeof loadAccounts === "function") loadAccounts(arg ? decodeURIComponent(arg) : null);
 }
 window.addEventListener("hashchange", route);
 
