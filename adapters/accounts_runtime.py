@@ -122,12 +122,14 @@ def account_settings(settings: Settings, account: Account, environ: Mapping[str,
     if account.schedule_cron:
         update["schedule_cron"] = account.schedule_cron
     scoped = settings.model_copy(update=update)
-    if broker == "kis":
+    if broker == "kis" or account.credentials.kind != "none":
+        # kis-sim with credentials: resolved and set the same way (the simulator's own test keys are
+        # used by adapters.kis.bootstrap until it serves per-key accounts)
         creds = resolve_credentials(account.credentials, environ)
         ks = settings.kis()
         cache = Path(ks.token_cache_path).expanduser()
         scoped._kis = ks.model_copy(update={
-            "env": env, "appkey": creds.appkey, "appsecret": creds.appsecret, "account": creds.account,
+            "env": env or ks.env, "appkey": creds.appkey, "appsecret": creds.appsecret, "account": creds.account,
             "token_cache_path": str(cache.parent / f"{cache.stem}.{account.alias}{cache.suffix}")})
     return scoped
 
@@ -227,3 +229,16 @@ def environment_account(settings: Settings) -> Account:
                                    credentials=Credentials(), portfolio=None, thresholds=None,
                                    schedule_cron=settings.schedule_cron, sim_account_path=None, enabled=True,
                                    created_at=None, updated_at=None)
+
+
+def stored_account_of_run(app: App, run_id: str) -> str | None:
+    """The alias of the run's account when it is stored in ``accounts`` (so ``resume RUN_ID`` needs
+    no ``--account``); None for the environment's account or an unknown run."""
+    from statemachine.errors import RunNotFound
+
+    try:
+        with app.db.unit_of_work() as u:
+            alias = u.get_run(run_id).account
+    except RunNotFound:
+        return None
+    return alias if AccountRepository(app.db.engine, app.clock).find(alias) is not None else None

@@ -80,6 +80,10 @@ def resume(
     as_json: JsonOpt = False,
 ) -> None:
     """Continue an interrupted run from its last checkpoint (safe to run again and again)."""
+    if run_id and account is None:
+        from adapters.accounts_runtime import stored_account_of_run
+
+        account = stored_account_of_run(get_app(), run_id)  # a stored account's run: its own set-up
     a = get_app(account)
     eng = a.engine(progress=None if as_json else progress())
     if all_interrupted == bool(run_id):

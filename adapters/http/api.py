@@ -22,6 +22,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from adapters.bootstrap import App
 from adapters.http import schemas as s
+from adapters.http.accounts import accounts_router
 from adapters.http.errors import BROKER_ERRORS, RUN_ERRORS, WRITE_ERRORS
 from adapters.http.errors import install as install_errors
 from adapters.http.security import make_write_guard
@@ -277,6 +278,8 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
         if not api.runs.launch(run_id, lambda: commands.resume(eng, run_id)):
             raise e.LeaseHeld(f"run {run_id} is already being driven by this server", run_id=run_id)
         return _accepted(run)
+
+    app.include_router(accounts_router(app_ctx, write))  # issue 19: /api/accounts
 
     # ------------------------------------------------------------------------ the page and the docs
     @app.get("/docs", include_in_schema=False)

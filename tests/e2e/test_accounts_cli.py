@@ -126,3 +126,16 @@ def test_with_no_accounts_rows_the_environment_account_runs_as_before(cli):
     assert "no accounts" in cli("accounts", "list").stdout
     over = cli.json("accounts", "overview")["accounts"]
     assert [(r["alias"], r["status"]) for r in over] == [("demo", "STOPPED")]
+
+
+def test_a_stored_accounts_killed_run_resumes_without_naming_the_account(cli, tmp_path):
+    assert cli("targets", "set", str(DEMO_TARGETS)).returncode == 0
+    SimAccount.demo(tmp_path / "isa.json")
+    assert cli("accounts", "add", "isa", "--sim-account", str(tmp_path / "isa.json")).returncode == 0
+    killed = cli("run", "--account", "isa", crash_at="checkpoint@3")
+    assert killed.returncode != 0
+    run_id = _rows(cli, "runs")[0]["id"]
+    res = cli("resume", run_id, "--json")
+    assert res.returncode == 0, res.stderr[-2000:]
+    done = json.loads(res.stdout)["run"]
+    assert done["account"] == "isa" and done["status"] == "SUCCEEDED"

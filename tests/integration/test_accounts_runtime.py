@@ -95,7 +95,9 @@ def test_a_kis_account_gets_its_own_credentials_environment_and_token_cache(tmp_
     paper = account_settings(s, make_account(alias="p", broker="kis-paper", credentials=ENV), VALUES)
     assert paper.kis().env == "paper"
     sim = account_settings(s, make_account(alias="g", broker="sim"))
-    assert sim.broker == "sim" and sim.sim_account_path.endswith("g.json")
+    assert sim.broker == "sim" and sim.sim_account_path.endswith("g.json") and sim.kis().appkey is None
+    ksim = account_settings(s, make_account(alias="k", broker="kis-sim", credentials=ENV), VALUES)
+    assert ksim.broker == "kis-sim" and ksim.kis().appkey == ks.appkey and ksim.kis().env == "paper"
 
 
 # ------------------------------------------------------------------------------------ running

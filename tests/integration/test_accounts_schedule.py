@@ -113,3 +113,34 @@ def test_accounts_are_read_again_on_every_pass(sqlite_db, settings, clock):
     res = sched.tick_all(DUE + timedelta(minutes=30))
     assert list(res) == ["a2"] and res["a2"].outcome == "ran" and res["a2"].run is not None
     assert res["a2"].run.status is RunStatus.STOPPED  # its own schedule: due at 10:30
+
+
+class _StopOnIdle(FakeClock):
+    """A clock whose first wait between passes asks the scheduler to stop."""
+
+    sched: AccountsScheduler | None = None
+
+    def sleep(self, seconds: float) -> None:
+        if self.sched is not None:
+            self.sched.request_stop()
+        super().sleep(seconds)
+
+
+def test_serve_runs_each_due_account_then_stops_when_asked(sqlite_db, settings):
+    db, clock = sqlite_db, _StopOnIdle(DUE + timedelta(seconds=5))
+    with db.unit_of_work() as u:
+        u.add_targets(TARGETS, DUE - timedelta(days=1))
+        u.commit()
+    repo = AccountRepository(db.engine, clock)
+    for alias in ("a1", "a2"):
+        _sim(settings, alias, clock)
+        repo.add(make_account(alias=alias, broker="sim"))
+    sched = AccountsScheduler(settings=settings, db=db, clock=clock, planner="greedy", max_phase=2)
+    clock.sched = sched
+    sched.serve(poll_s=1.0)
+    assert sched.stopping
+    with db.unit_of_work() as u:
+        for alias in ("a1", "a2"):
+            runs = u.find_runs(account=alias, limit=5)
+            assert [r.status for r in runs] == [RunStatus.STOPPED], alias
+            assert u.get_claim(alias, DUE) is not None

@@ -96,7 +96,7 @@ $("#token-clear").addEventListener("click", () => {
 });
 
 // ------------------------------------------------------------------ tabs (hash routing)
-const TABS = ["drift", "runs", "settings", "machine"];
+const TABS = ["drift", "runs", "settings", "machine", "accounts"];
 function route() {
   const [tab, arg] = (location.hash.replace(/^#/, "") || "drift").split("/");
   const name = TABS.includes(tab) ? tab : "drift";
@@ -110,6 +110,7 @@ function route() {
   if (name === "runs") { loadRuns(); if (arg) loadRun(decodeURIComponent(arg)); else $("#run-detail").hidden = true; }
   if (name === "settings") loadConfig();
   if (name === "machine") loadMachine();
+  if (name === "accounts" && typeof loadAccounts === "function") loadAccounts(arg ? decodeURIComponent(arg) : null);
 }
 window.addEventListener("hashchange", route);
 
