@@ -10,6 +10,7 @@ with per-app-key limits (EGW00201, EGW00133) and the per-account order log.
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -70,10 +71,25 @@ def test_two_workers_drive_twenty_accounts(tmp_path, pg_url):
         assert order_log(t["account_file"])
     assert stats["rate_limited"] == 0 and stats["token_refused"] == 0
     assert stats["tokens_issued"] == 20  # one per app key, however many workers touched it
+    _no_secret_in_shared_tables(pg_url, fleet)
     jobs = {}  # both workers took jobs
     for name in ("w0", "w1"):
         jobs[name] = (fleet.tmp / f"{name}.log").read_text().count("ended with status: Success")
     assert sum(jobs.values()) == 20 and all(jobs.values()), jobs
+
+
+def _no_secret_in_shared_tables(pg_url: str, fleet) -> None:
+    """The token cache, the limiter and the queue hold no app key, secret, token or account number."""
+    secrets = [v for t in load_tenants(fleet.manifest) for v in (t["appkey"], t["appsecret"], t["account"],
+                                                                t["account"].replace("-", ""))]
+    with psycopg.connect(libpq_url(pg_url)) as c:
+        dumped = []
+        for table in ("kis_tokens", "kis_rate_limits", "procrastinate_jobs", "schedule_claims", "accounts"):
+            dumped += [repr(row) for row in c.execute(f"SELECT * FROM {table}")]  # noqa: S608 - fixed names
+        assert len(c.execute("SELECT * FROM kis_tokens").fetchall()) == len(secrets) // 4
+    text = "\n".join(dumped)
+    assert not any(s in text for s in secrets)
+    assert not re.search(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}", text)  # no JWT-shaped token
 
 
 def test_a_worker_killed_mid_sells_is_finished_by_another(tmp_path, pg_url):
@@ -133,3 +149,35 @@ def test_two_schedulers_enqueue_each_due_account_once(tmp_path, pg_url):
     assert len(lines) == 40 and all(": due 2026-11-25T10:00:00+09:00 " in ln for ln in lines)
     assert sum("enqueued (job" in ln for ln in lines) == 20  # each alias won by one of the two
     assert sum("already enqueued by enqueuer:" in ln for ln in lines) == 20
+
+
+def test_sigterm_finishes_the_step_and_another_worker_resumes(tmp_path, pg_url):
+    fleet = make_fleet(pg_url, tmp_path, 1)
+    alias, account_file = fleet.aliases[0], load_tenants(fleet.manifest)[0]["account_file"]
+    slow = SIM.model_copy(update={"latency_s": 0.3})
+    with MultiSimulatorServer(fleet.manifest, slow) as sim:
+        fleet.enqueue(SystemClock().now())
+        first = fleet.start_worker(fleet.env(sim.url), "first")
+        try:
+            assert _wait(lambda: len(order_log(account_file)) >= 1, 90), _log(fleet, "first")
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(timeout=60) == 0, _log(fleet, "first")
+        finally:
+            if first.poll() is None:
+                first.kill()
+        stopped = fleet.runs()[alias][0]
+        assert stopped.status is RunStatus.RUNNING and stopped.lease_owner is None  # at a checkpoint, released
+        assert "stopped at checkpoint" in _log(fleet, "first")
+        sent = len(order_log(account_file))
+        assert 1 <= sent < 7  # the step in hand was finished, not the run
+        second = fleet.start_worker(fleet.env(sim.url), "second")
+        try:
+            assert _wait(lambda: fleet.runs()[alias][0].status in FINAL_STATUSES, 90), _log(fleet, "second")
+        finally:
+            second.send_signal(signal.SIGTERM)
+            try:
+                second.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                second.kill()
+    assert fleet.runs()[alias][0].status is RunStatus.SUCCEEDED
+    assert fleet.duplicates() == {} and len(order_log(account_file)) == 7
