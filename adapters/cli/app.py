@@ -134,7 +134,9 @@ def demo(
 def status(run_id: Annotated[str | None, typer.Argument()] = None, as_json: JsonOpt = False) -> None:
     """Active and interrupted runs (or one run) with state, age and lease holder."""
     a = get_app()
-    rows = queries.run_statuses(a.db.unit_of_work, run_id)
+    from adapters.liveness import lease_probe
+
+    rows = queries.run_statuses(a.db.unit_of_work, run_id, lease=lease_probe(a))
     if as_json:
         emit({"runs": rows})
     else:

@@ -145,9 +145,17 @@ def runs_table(console: Console, runs: list[dict[str, Any]], now: datetime, titl
         t.add_column(c)
     for r in runs:
         age = now - datetime.fromisoformat(r["created_at"])
+        lease = r.get("lease") or {}
+        holder = r.get("lease_owner") or ""
+        if lease.get("state") == "stale":
+            holder = f"[red]stale[/] {holder}"
         t.add_row(r["id"], r["account"], r["state"], _status(r["status"]), str(r["max_phase"]),
-                  str(age).split(".")[0], r.get("lease_owner") or "", (r.get("error") or "")[:50])
+                  str(age).split(".")[0], holder, (r.get("error") or "")[:50])
     console.print(t)
+    for r in runs:  # the whole sentence, below the table: what happened to the holder, what to do
+        lease = r.get("lease") or {}
+        if lease.get("state") in ("stale", "free") and lease.get("message"):
+            console.print(f"[red]{r['id']}:[/] {lease['message']}", soft_wrap=True)
 
 
 def history_table(console: Console, rows: list[dict[str, Any]],

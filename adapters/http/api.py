@@ -26,6 +26,7 @@ from adapters.http.errors import BROKER_ERRORS, RUN_ERRORS, WRITE_ERRORS
 from adapters.http.errors import install as install_errors
 from adapters.http.security import make_write_guard
 from adapters.http.views import Api
+from adapters.liveness import lease_probe
 from adapters.runtime import lease_is_dead
 from statemachine import ENGINE_VERSION
 from statemachine import errors as e
@@ -203,7 +204,7 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
         limit: int = Query(50, ge=1, le=500),
     ) -> dict[str, Any]:
         """Runs, newest first, with their history figures (drift before and after, trades, cost)."""
-        rows = queries.list_runs(uow, status, limit)
+        rows = queries.list_runs(uow, status, limit, lease=lease_probe(app_ctx))
         for row in rows:
             row["driven_here"] = api.runs.driving(row["id"])
         return {"runs": rows}

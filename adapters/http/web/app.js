@@ -296,6 +296,26 @@ function fillsBlock(view) {
         h("td", { class: "num" }, fmtKrw(f.intended)), h("td", { class: "num" }, fmtKrw(f.filled)),
         h("td", { class: "num" }, fmtKrw(f.amount)), h("td", { class: "num" }, fmtKrw(f.fees)), h("td", {}, f.status))))));
 }
+// the run's orders as the broker knows them (intent / sent / filled / unknown ...), each with its order
+// number: what an interrupted run left at the broker, before any fill summary exists
+function ordersBlock(view) {
+  const orders = (view.orders || []).filter((o) => o.status !== "PROJECTED");
+  if (!orders.length) return null;
+  return h("div", { class: "orders-block" }, h("h4", {}, "Orders at the broker"),
+    h("table", { class: "grid small orders" },
+      h("thead", {}, h("tr", {}, ...["Side", "Ticker", "Name", "State", "Qty", "Filled", "Avg price", "Order no", "Note"]
+        .map((x, i) => h("th", { class: i >= 4 && i <= 6 ? "num" : "" }, x)))),
+      h("tbody", {}, ...orders.map((o) => h("tr", { dataset: { order: String(o.id), state: o.status } },
+        h("td", {}, o.side), h("td", { class: "mono" }, o.ticker), h("td", {}, o.name),
+        h("td", {}, h("span", { class: `tag ord-${o.status.toLowerCase()}` }, o.status)),
+        h("td", { class: "num" }, fmtKrw(o.quantity)), h("td", { class: "num" }, fmtKrw(o.filled_quantity)),
+        h("td", { class: "num" }, o.filled_quantity ? fmtKrw(Math.round(o.avg_price)) : "–"),
+        h("td", { class: "mono" }, o.odno || "–"), h("td", { class: "small" }, o.message || ""))))));
+}
+function leaseAlert(lease) {
+  if (!lease || !lease.message || (lease.state !== "stale" && lease.state !== "free")) return null;
+  return h("div", { class: "alert warn lease-alert", dataset: { lease: lease.state } }, lease.message);
+}
 function renderResult(view) {
   const run = view.run;
   const hist = view.history;
@@ -314,10 +334,25 @@ function renderResult(view) {
 
 // ------------------------------------------------------------------ runs
 let runsTimer = null;
+let runsShown = "";
+// auto-refresh never re-renders what is under the pointer or holds the focus (a click would hit a
+// detached row): it waits, and it replaces the table only when a row changed
+const pointerIn = (el) => el.matches(":hover") || el.contains(document.activeElement);
 async function loadRuns() {
   try {
     const { runs } = await call("GET", `${API}/runs?limit=100`);
     const tb = $("#runs-table tbody");
+    const key = `${location.hash}|` + runs.map((r) => `${r.id}:${r.status}:${r.state}:${r.checkpoint}:${(r.lease || {}).state}`).join(",");
+    // a run driven by a live process (not one whose holder died): that is what "in progress" means
+    const busy = runs.some((r) => r.status === "RUNNING" && (r.driven_here || (r.lease || {}).state === "live"));
+    const stale = runs.filter((r) => r.lease && (r.lease.state === "stale" || (r.status === "RUNNING" && r.lease.state === "free")));
+    $("#runs-note").textContent = busy ? "a run is in progress; refreshing…"
+      : stale.length ? `${runs.length} run(s) · ${stale.length} interrupted: ${stale[0].lease.message}` : `${runs.length} run(s)`;
+    clearTimeout(runsTimer);
+    if (busy && !$("#tab-runs").hidden) runsTimer = setTimeout(route, 1500);
+    if (key === runsShown) return;
+    if (runsShown && pointerIn($("#runs-table"))) { runsTimer = setTimeout(route, 1500); return; }  // later
+    runsShown = key;
     tb.replaceChildren(...runs.map((r) => h("tr", {
       dataset: { run: r.id, status: r.status }, class: location.hash === `#runs/${r.id}` ? "selected" : "",
       onclick: () => { location.hash = `#runs/${r.id}`; },
@@ -330,10 +365,6 @@ async function loadRuns() {
     h("td", { class: "num" }, r.llm_cost && r.llm_cost.llm_attempts ? fmtUsd(r.llm_cost.usd_micros) : "–"),
     h("td", { class: "small" }, r.state))));
     if (!runs.length) tb.replaceChildren(h("tr", {}, h("td", { colspan: 10, class: "muted" }, "No runs yet.")));
-    const busy = runs.some((r) => r.status === "RUNNING");
-    $("#runs-note").textContent = busy ? "a run is in progress; refreshing…" : `${runs.length} run(s)`;
-    clearTimeout(runsTimer);
-    if (busy && !$("#tab-runs").hidden) runsTimer = setTimeout(route, 1500);
   } catch (e) { toast(explain(e), "error"); }
 }
 $("#refresh-runs").addEventListener("click", route);
@@ -352,7 +383,8 @@ async function loadRun(id) {
   const box = $("#run-detail");
   try {
     const v = await call("GET", `${API}/runs/${encodeURIComponent(id)}`);
-    const key = `${id}:${v.run.checkpoint}:${v.run.status}:${v.driven_here}:${v.run.updated_at}`;
+    const key = `${id}:${v.run.checkpoint}:${v.run.status}:${v.driven_here}:${v.run.updated_at}:${(v.lease || {}).state}:`
+      + v.orders.map((o) => `${o.status}/${o.filled_quantity}`).join(",");
     if (key === shownRun && !box.hidden) return;  // polling: nothing new, keep the page still
     shownRun = key;
     box.hidden = false;
@@ -433,6 +465,7 @@ async function renderRun(v) {
       h("span", { class: "muted" }, ` in ${r.state} · max_phase ${r.max_phase} · planner ${r.planner} · by ${r.actor} · thresholds MP ${r.thresholds.mp} / Sub-MP ${r.thresholds.sub_mp}`)),
     r.error ? h("div", { class: "alert danger" }, r.error) : null,
     r.blocked_reason ? h("div", { class: "alert warn" }, `Blocked: ${r.blocked_reason}`) : null,
+    leaseAlert(v.lease),
     buttons,
     h("div", { class: "split" },
       h("div", {}, h("div", { class: "diagram" }),
@@ -445,7 +478,7 @@ async function renderRun(v) {
           : null,
         h("p", { class: "small llm-cost" }, `LLM: ${llmText(v.llm_cost)}`))),
     driftSummary(v.drift_before, "Drift before"),
-    plansBlock(v.plans), fillsBlock(v),
+    plansBlock(v.plans), fillsBlock(v), ordersBlock(v),
     v.orders.length ? driftSummary(v.drift_after, "Drift after") : null);
 }
 
