@@ -22,7 +22,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from adapters.bootstrap import App
 from adapters.http import schemas as s
-from adapters.http.errors import BROKER_ERRORS, RUN_ERRORS, WRITE_ERRORS
+from adapters.http.errors import BROKER_ERRORS, RUN_ERRORS, WRITE_ERRORS, ConfirmationRequired
 from adapters.http.errors import install as install_errors
 from adapters.http.security import make_write_guard
 from adapters.http.views import Api
@@ -188,11 +188,20 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
         response_model=s.RunDetail,
         tags=["runs"],
         dependencies=write,
-        responses={**WRITE_ERRORS, 409: RUN_ERRORS[409], **BROKER_ERRORS},
+        responses={**WRITE_ERRORS, 409: {"model": s.ErrorBody, "description": "the account has an active run, "
+                                         "or a max_phase that trades was sent without confirm: true"},
+                   **BROKER_ERRORS},
     )
     def rebalance_test(body: s.PhaseTestIn) -> dict[str, Any]:
         """Run to ``max_phase`` and answer with the result (drift, plans, checks, fills). Phases 1-4 read
-        the real account and send nothing; phase 5 really trades."""
+        the real account and send nothing; phase 5 really trades, so it needs ``"confirm": true``
+        (without it: 409, nothing started)."""
+        phase = MAX_PHASE[body.max_phase]
+        if phase.sends_orders and not body.confirm:
+            raise ConfirmationRequired(
+                f"max_phase {body.max_phase} ({phase.doc}) really trades: it sends sell and buy orders to the "
+                f"broker for account {api.account}. Send \"confirm\": true to place them; nothing was started",
+                field="confirm")
         done = commands.start_and_drive(app_ctx.engine(), max_phase=body.max_phase,
                                         planner=app_ctx.settings.planner, actor=body.actor)
         return api.detail(done.id)

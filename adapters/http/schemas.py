@@ -41,6 +41,7 @@ class ErrorBody(Out):
 
 class ValidationBody(ErrorBody):
     detail: list[dict[str, Any]] = Field(default_factory=list)
+    position: int | None = Field(None, description="a body that is not JSON: the character the parser stopped at")
 
 
 # ----------------------------------------------------------------------------- config

@@ -40,3 +40,31 @@ def test_a_live_holder_is_live(app):
     run_id, _ = killed_selling_run(app, owner=live)
     [row] = queries.run_statuses(app.db.unit_of_work, run_id, lease=lease_probe(app))
     assert row["lease"]["state"] == "live" and row["lease"]["actions"] == []
+
+
+def test_a_trading_test_run_needs_confirm_and_starts_nothing_without_it(app):
+    from tests.e2e.http_helpers import AUTH, account
+
+    with client(app) as c:
+        r = c.post(f"{API}/rebalance/test", json={"max_phase": 5}, headers=AUTH)
+        assert r.status_code == 409, r.text
+        body = r.json()
+        assert body["error"] == "ConfirmationRequired" and body["field"] == "confirm"
+        assert "sends sell and buy orders" in body["message"] and '"confirm": true' in body["message"]
+        assert c.get(f"{API}/runs").json()["runs"] == [] and account(app).orders() == []
+        r = c.post(f"{API}/rebalance/test", json={"max_phase": 5, "confirm": "yes"}, headers=AUTH)
+        assert r.status_code == 422 and r.json()["field"] == "confirm"
+        r = c.post(f"{API}/rebalance/test", json={"max_phase": 2, "confirm": False}, headers=AUTH)
+        assert r.status_code == 200 and r.json()["run"]["status"] == "STOPPED"  # reading phases need none
+
+
+def test_a_malformed_json_body_says_so_with_the_position(app):
+    from tests.e2e.http_helpers import AUTH
+
+    with client(app) as c:
+        r = c.post(f"{API}/rebalance/test", content=b'{"max_phase": 2,}',
+                   headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code == 422
+    body = r.json()
+    assert body["message"].startswith("request body is not valid JSON: ") and "at character 16" in body["message"]
+    assert (body["field"], body["position"]) == ("body", 16)

@@ -237,7 +237,7 @@ $("#test-run").addEventListener("click", async () => {
   btn.disabled = true; $("#test-busy").hidden = false;
   $("#test-result").replaceChildren();
   try {
-    const r = await call("POST", `${API}/rebalance/test`, { max_phase: phase, actor: "web-test" });
+    const r = await call("POST", `${API}/rebalance/test`, { max_phase: phase, actor: "web-test", confirm: phase === 5 });
     $("#test-result").replaceChildren(renderResult(r));
   } catch (e) {
     $("#test-result").replaceChildren(h("div", { class: "alert danger" }, explain(e),
