@@ -95,6 +95,7 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
             "account": api.account,
             "broker": app_ctx.settings.broker,
             "writes_enabled": bool(token),
+            "lang": app_ctx.settings.lang or "auto",
         }
 
     @app.get(

@@ -9,7 +9,7 @@ lenient and documented.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -329,3 +329,5 @@ class InfoOut(Out):
     account: str
     broker: str
     writes_enabled: bool = Field(description="false when the server has no REBALANCE_API_TOKEN")
+    lang: Literal["ko", "en", "auto"] = Field(
+        "auto", description="REBALANCE_LANG for the page: ko, en, or auto (the browser's language)")
