@@ -21,6 +21,7 @@ from adapters.cli.context import (
     app,
     db_app,
     emit,
+    empty_hint,
     err,
     error_code,
     finish,
@@ -31,6 +32,7 @@ from adapters.cli.context import (
     read_targets,
     state,
 )
+from adapters.cli.guards import check_planner_usable
 from adapters.cli.render import history_table, runs_table, show_run
 from statemachine.application import commands, queries
 from statemachine.errors import RebalanceError, TargetsError
@@ -61,6 +63,7 @@ def run(
     t = read_targets(targets) if targets else None
     _check_planner(planner)
     a = get_app()
+    check_planner_usable(planner or a.settings.planner, a.settings)
     eng = a.engine(progress=None if as_json else progress())
     started = commands.start_run(eng, max_phase=max_phase, planner=planner or a.settings.planner, actor="cli",
                                  targets=t)
@@ -133,21 +136,23 @@ def demo(
 @handled
 def status(run_id: Annotated[str | None, typer.Argument()] = None, as_json: JsonOpt = False) -> None:
     """Active and interrupted runs (or one run) with state, age and lease holder."""
-    a = get_app()
     from adapters.liveness import lease_probe
 
+    a = get_app(read_only=True)
     rows = queries.run_statuses(a.db.unit_of_work, run_id, lease=lease_probe(a))
     if as_json:
         emit({"runs": rows})
     else:
         runs_table(out, rows, a.clock.now(), "Run" if run_id else "Active and interrupted runs")
+        if not run_id and not queries.list_runs(a.db.unit_of_work, limit=1):
+            empty_hint([])
 
 
 @app.command()
 @handled
 def show(run_id: str, as_json: JsonOpt = False) -> None:
     """A run's timeline: transitions with time and duration, plans, checks with reasons, orders and fills."""
-    view = queries.run_timeline(get_app().db.unit_of_work, run_id)
+    view = queries.run_timeline(get_app(read_only=True).db.unit_of_work, run_id)
     if as_json:
         emit(view)
     else:
@@ -161,13 +166,14 @@ def history(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20, as_json: 
 
     Each row carries its run's LLM tokens and estimated price (list prices, USD); below the table,
     one line per recent month."""
-    uow = get_app().db.unit_of_work
+    uow = get_app(read_only=True).db.unit_of_work
     rows = queries.history(uow, limit)
     months = queries.llm_cost_by_month(uow)
     if as_json:
         emit({"history": rows, "llm_cost_by_month": months})
     else:
         history_table(out, rows, months)
+        empty_hint(rows)
 
 
 @app.command()
@@ -186,7 +192,7 @@ def diagram(
     if run_id:
         @handled
         def _state() -> RunState:
-            return queries.run_state(get_app().db.unit_of_work, run_id)
+            return queries.run_state(get_app(read_only=True).db.unit_of_work, run_id)
 
         current = _state()
     print(mermaid(current))

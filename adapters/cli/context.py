@@ -57,13 +57,24 @@ class State:
 
 state = State()
 
-DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL (default: REBALANCE_DATABASE_URL or "
-                                                        "sqlite:///rebalance.db)")]
+DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL, e.g. sqlite:///rebalance.db (a file "
+                                                        "here), sqlite:////abs/path.db or postgresql://host/db "
+                                                        "(default: REBALANCE_DATABASE_URL or sqlite:///rebalance.db)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from statemachine import CHECKPOINT_FORMAT, ENGINE_VERSION
+
+        print(f"run_rebalance {ENGINE_VERSION} (checkpoint format {CHECKPOINT_FORMAT})")
+        raise typer.Exit(ec.OK)
 
 
 @app.callback()
 def main(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
+                                          help="Print the version and exit.")] = False,
     db: DbOpt = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ERROR")] = "",
     log_format: Annotated[str, typer.Option(help="text or json")] = "",
@@ -74,10 +85,26 @@ def main(
     setup_logging(log_level or settings.log_level, log_format or settings.log_format, stream=sys.stderr)
 
 
-def get_app() -> App:
-    """The composition root for this invocation (settings and ``--db`` from the callback)."""
+def get_app(read_only: bool = False) -> App:
+    """The composition root for this invocation (settings and ``--db`` from the callback). A
+    ``read_only`` command never creates a database (see :mod:`adapters.cli.guards`)."""
+    from adapters.cli.guards import check_readable, checked_url
+
     assert state.settings is not None
-    return bootstrap(state.settings, db_url=state.db)
+    url = checked_url(state.db or state.settings.database_url)
+    if read_only:
+        check_readable(url)
+    return bootstrap(state.settings, db_url=url)
+
+
+def empty_hint(rows: list[Any]) -> None:
+    """Nothing to show on the default database while the demo's exists: say where the runs are."""
+    from adapters.cli.guards import checked_url, demo_hint
+
+    assert state.settings is not None
+    hint = demo_hint(checked_url(state.db or state.settings.database_url)) if not rows else None
+    if hint:
+        err.print(hint)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,11 +121,17 @@ def handled(fn: F) -> F:
             raise
         except RebalanceError as exc:
             err.print(f"[red]error:[/] {exc.message}")
+            if kwargs.get("as_json"):  # scripts read stdout: the error as JSON there too
+                emit({"error": type(exc).__name__, "message": exc.message, "exit_code": error_code(exc),
+                      **exc.fields})
             raise typer.Exit(error_code(exc)) from None
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in first.get("loc", ()))
             err.print(f"[red]error:[/] invalid input at '{loc}': {first.get('msg')}")
+            if kwargs.get("as_json"):
+                emit({"error": "ValidationError", "message": f"invalid input at '{loc}': {first.get('msg')}",
+                      "exit_code": ec.BAD_INPUT, "field": loc})
             raise typer.Exit(ec.BAD_INPUT) from None
         except KeyboardInterrupt:
             err.print("interrupted; the run stays at its last checkpoint (use: resume)")

@@ -187,8 +187,9 @@ class Engine(BuyRecoveryMixin):
         with self.uow() as uow:
             return uow.find_runs(account=self.broker.alias, statuses=[RunStatus.RUNNING.value], limit=1000)
 
-    def force(self, run_id: str, target: str, *, reason: str, actor: str) -> RunRecord:
-        """Move a run along an operator edge of the table (or abort it), recording who and why."""
+    def force(self, run_id: str, target: str, *, reason: str, actor: str, planner: str | None = None) -> RunRecord:
+        """Move a run along an operator edge of the table (or abort it), recording who and why;
+        ``planner``: the planner the run uses from now on (a retry may change it)."""
         if not reason or not reason.strip():
             raise TransitionError("force needs a reason", field="reason")
         run = self.get(run_id)
@@ -204,6 +205,9 @@ class Engine(BuyRecoveryMixin):
             fields["sell_attempts"] = 0
         if edge.trigger == "force_replan_buys":
             fields["buy_attempts"] = 0
+        if planner is not None and planner != run.planner:
+            fields["planner"] = planner
+            reason = f"{reason} (planner {run.planner} -> {planner})"
         outputs: dict[str, BaseModel] = {}
         if edge.dest is RunState.CASH_FETCHED and "cash" not in self._outputs(run):
             outputs = self._fetch_cash(run).outputs  # sells done by hand: buys plan on the cash read now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 
 import pytest
@@ -34,3 +35,49 @@ def test_status_after_kill_9_says_the_lease_is_stale_and_what_to_do(cli):
     assert text.returncode == 0
     line = next(x for x in text.stdout.splitlines() if x.startswith(f"{run['id']}:"))
     assert f"stale lease: holder {run['lease_owner']} last seen" in line and "resume / force / abort" in line
+
+
+# ---------------------------------------------------------------------------- item 5: quiet surprises
+def test_reading_a_mistyped_sqlite_path_creates_nothing_and_says_so(cli, tmp_path):
+    missing = tmp_path / "typo_dir" / "rebalanse.db"
+    for args in (["status"], ["history"], ["show", "x"], ["diagram", "--run", "x"]):
+        res = cli("--db", f"sqlite:///{missing}", *args)
+        assert res.returncode == 2, (args, res.stderr)
+        assert f"no database at {missing}" in res.stderr and "creates none" in res.stderr
+    assert not missing.parent.exists()
+
+
+def test_a_bare_path_for_db_is_refused_with_the_url_to_write(cli):
+    res = cli("--db", "rebalance.db", "status")
+    assert res.returncode == 9
+    assert "sqlite:///rebalance.db" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_the_default_database_points_at_the_demo_database(tmp_path):
+    c = Cli(tmp_path, "", REBALANCE_ACCOUNT_ALIAS="acct")
+    c.env.pop("REBALANCE_DATABASE_URL")
+    (tmp_path / "var").mkdir()
+    assert c("--db", "sqlite:///var/demo.db", "targets", "set", str(DEMO_TARGETS)).returncode == 0
+    missing = c("status")  # no rebalance.db: refused, naming the demo's database
+    assert missing.returncode == 2 and "add --db sqlite:///var/demo.db" in missing.stderr
+    assert not (tmp_path / "rebalance.db").exists()
+    assert c("targets", "set", str(DEMO_TARGETS)).returncode == 0  # a write creates the default database
+    for cmd in ("status", "history"):
+        res = c(cmd)
+        assert res.returncode == 0 and "add --db sqlite:///var/demo.db" in res.stderr, res.stderr
+
+
+def test_run_with_gemini_and_no_key_refuses_up_front(cli):
+    env = {k: "" for k in ("GOOGLE_API_KEY", "GEMINI_API_KEY")}
+    res = cli("run", "--planner", "gemini", **env)
+    assert res.returncode == 2 and "planner gemini needs an API key" in res.stderr
+    assert cli.json("status")["runs"] == [] and cli.json("history")["history"] == []
+
+
+def test_show_unknown_json_prints_a_json_error_and_version(cli):
+    res = cli("show", "nope", "--json")
+    assert res.returncode == 3
+    body = json.loads(res.stdout)
+    assert body["error"] == "RunNotFound" and "nope" in body["message"] and body["exit_code"] == 3
+    v = cli("--version")
+    assert v.returncode == 0 and v.stdout.startswith("run_rebalance ")
