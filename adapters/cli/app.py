@@ -33,6 +33,7 @@ from adapters.cli.context import (
     state,
 )
 from adapters.cli.guards import check_planner_usable
+from adapters.cli.messages import cli_error, tr
 from adapters.cli.render import history_table, runs_table, show_run
 from statemachine.application import commands, queries
 from statemachine.errors import RebalanceError, TargetsError
@@ -46,7 +47,8 @@ def _check_planner(name: str | None) -> None:
     from adapters.bootstrap import PLANNER_NAMES
 
     if name is not None and name not in PLANNER_NAMES:
-        raise TargetsError(f"unknown planner '{name}' (choose one of {', '.join(PLANNER_NAMES)})", field="planner")
+        raise cli_error(TargetsError, "run.unknown_planner", {"field": "planner"}, name=name,
+                        choices=", ".join(PLANNER_NAMES))
 
 
 # ======================================================================= running
@@ -68,7 +70,7 @@ def run(
     started = commands.start_run(eng, max_phase=max_phase, planner=planner or a.settings.planner, actor="cli",
                                  targets=t)
     if not as_json:
-        err.print(f"run [bold]{started.id}[/] started (max_phase {max_phase})")
+        err.print(tr("run.started", id=started.id, max_phase=max_phase))
     finish(a, commands.drive(eng, started.id), as_json)
 
 
@@ -83,7 +85,7 @@ def resume(
     a = get_app()
     eng = a.engine(progress=None if as_json else progress())
     if all_interrupted == bool(run_id):
-        raise RebalanceError("give a RUN_ID or --all-interrupted (one of them)")
+        raise cli_error(RebalanceError, "resume.one_of")
     if run_id:
         finish(a, commands.resume(eng, run_id), as_json)
     results = []
@@ -100,7 +102,7 @@ def resume(
     if as_json:
         emit({"resumed": results})
     else:
-        out.print(f"{len(results)} interrupted run(s) handled" + "".join(
+        out.print(tr("resume.handled", count=len(results)) + "".join(
             f"\n  {x['id']}: {x.get('status', 'error')} {x.get('state', x.get('error', ''))}" for x in results))
     raise typer.Exit(worst)
 
@@ -117,7 +119,7 @@ def demo(
 
     a = get_app()
     if a.settings.broker == "kis":
-        raise RebalanceError("demo runs only against the simulated account (REBALANCE_BROKER=kis-sim or sim)")
+        raise cli_error(RebalanceError, "demo.only_sim")
     if not keep_account:
         SimAccount.demo(a.settings.sim_account_path)
     targets = Targets.model_validate(json.loads((DEMO_DIR / "demo_targets.json").read_text()))
@@ -125,9 +127,8 @@ def demo(
     eng = a.engine(progress=None if as_json else progress())
     started = commands.start_run(eng, max_phase=5, planner=a.settings.planner, actor="demo")
     if not as_json:
-        err.print(f"demo run [bold]{started.id}[/] against the simulated account "
-                  f"({a.settings.sim_account_path})")
-        err.print(f"market: {market_description(a.settings)}; clock {a.clock.now():%Y-%m-%d %H:%M:%S} UTC")
+        err.print(tr("demo.started", id=started.id, path=a.settings.sim_account_path))
+        err.print(tr("demo.market", market=market_description(a.settings), clock=f"{a.clock.now():%Y-%m-%d %H:%M:%S}"))
     finish(a, commands.drive(eng, started.id), as_json)
 
 
@@ -143,7 +144,7 @@ def status(run_id: Annotated[str | None, typer.Argument()] = None, as_json: Json
     if as_json:
         emit({"runs": rows})
     else:
-        runs_table(out, rows, a.clock.now(), "Run" if run_id else "Active and interrupted runs")
+        runs_table(out, rows, a.clock.now(), tr("status.title_one") if run_id else tr("status.title_all"))
         if not run_id and not queries.list_runs(a.db.unit_of_work, limit=1):
             empty_hint([])
 
@@ -213,7 +214,7 @@ def force(
     if as_json:
         emit(run_summary(done))
     else:
-        out.print(f"run {run_id} is now {done.state} [{done.status}]; resume it to continue")
+        out.print(tr("force.done", id=run_id, state=done.state, status=done.status))
 
 
 @app.command()
@@ -229,7 +230,7 @@ def abort(
     if as_json:
         emit(run_summary(done))
     else:
-        out.print(f"run {run_id} aborted at {done.state}")
+        out.print(tr("abort.done", id=run_id, state=done.state))
 
 
 # ======================================================================= database
@@ -242,7 +243,7 @@ def db_upgrade() -> None:
     assert state.settings is not None
     url = database_url(state.db or state.settings.database_url)
     rev = upgrade(url)
-    out.print(f"{safe_url(url)} is at schema {rev}")
+    out.print(tr("db.at_schema", url=safe_url(url), rev=rev))
 
 
 def entry() -> None:

@@ -22,6 +22,7 @@ from rich.console import Console
 
 from adapters.bootstrap import App, bootstrap
 from adapters.cli import exit_codes as ec
+from adapters.cli.messages import LANGS, cli_error, error_line, printed, resolve, set_lang, tr
 from adapters.cli.render import show_run
 from adapters.config import Settings
 from adapters.runtime import setup_logging
@@ -78,9 +79,16 @@ def main(
     db: DbOpt = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ERROR")] = "",
     log_format: Annotated[str, typer.Option(help="text or json")] = "",
+    lang: Annotated[str, typer.Option("--lang", help="Language of the messages: ko or en (or auto: LC_ALL/LANG); "
+                                                     "default REBALANCE_LANG, else en. --json is never translated.")]
+    = "",
 ) -> None:
     settings = Settings()
     state.settings = settings
+    if lang and lang.strip().lower() not in (*LANGS, "auto"):
+        err.print(tr("error.line", message=tr("error.bad_lang", value=lang)))
+        raise typer.Exit(ec.BAD_INPUT)
+    set_lang(resolve(lang, settings.lang))
     state.db = db
     setup_logging(log_level or settings.log_level, log_format or settings.log_format, stream=sys.stderr)
 
@@ -120,7 +128,7 @@ def handled(fn: F) -> F:
         except typer.Exit:
             raise
         except RebalanceError as exc:
-            err.print(f"[red]error:[/] {exc.message}")
+            err.print(error_line(exc, printed(exc, exc.message)))
             if kwargs.get("as_json"):  # scripts read stdout: the error as JSON there too
                 emit({"error": type(exc).__name__, "message": exc.message, "exit_code": error_code(exc),
                       **exc.fields})
@@ -128,13 +136,13 @@ def handled(fn: F) -> F:
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in first.get("loc", ()))
-            err.print(f"[red]error:[/] invalid input at '{loc}': {first.get('msg')}")
+            err.print(tr("error.invalid_input", loc=loc, msg=first.get("msg")))
             if kwargs.get("as_json"):
                 emit({"error": "ValidationError", "message": f"invalid input at '{loc}': {first.get('msg')}",
                       "exit_code": ec.BAD_INPUT, "field": loc})
             raise typer.Exit(ec.BAD_INPUT) from None
         except KeyboardInterrupt:
-            err.print("interrupted; the run stays at its last checkpoint (use: resume)")
+            err.print(tr("error.interrupted"))
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
@@ -180,8 +188,9 @@ def read_targets(path: Path) -> Targets:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise TargetsError(f"targets file {path} does not exist", field="FILE") from None
+        raise cli_error(TargetsError, "file.missing", {"field": "FILE"}, what="targets", path=path,
+                        ) from None
     except json.JSONDecodeError as exc:
-        raise TargetsError(f"targets file {path} is not valid JSON: {exc.msg} at line {exc.lineno}",
-                           field="FILE") from None
+        raise cli_error(TargetsError, "file.not_json", {"field": "FILE"}, what="targets", path=path,
+                        msg=exc.msg, line=exc.lineno) from None
     return Targets.model_validate(data)
