@@ -12,6 +12,7 @@ from pathlib import Path
 from adapters.clock import make_clock
 from adapters.config import Settings
 from adapters.db.connect import Database, database_url
+from adapters.notify import make_notifier
 from adapters.runtime import CrashHooks, lease_is_dead, lease_owner
 from adapters.sim.account import SimAccount
 from adapters.sim.broker import SimulatedBroker
@@ -134,6 +135,7 @@ def bootstrap(settings: Settings | None = None, *, db_url: str | None = None, cl
     url = database_url(db_url or settings.database_url)
     db = Database(url)
     es = settings.engine_settings()
+    notifier = make_notifier(settings)
 
     def broker_factory() -> Broker:
         return make_broker(settings, clock)
@@ -141,6 +143,7 @@ def bootstrap(settings: Settings | None = None, *, db_url: str | None = None, cl
     def engine_factory(progress=None) -> Engine:
         return Engine(db.unit_of_work, broker_factory(), make_planners(settings, clock), clock, es,
                       hooks=CrashHooks(settings.crash_at), owner=lease_owner(), lease_is_dead=lease_is_dead,
-                      guards=[kill_switch_guard(settings), *live_guards(settings, clock)], progress=progress)
+                      guards=[kill_switch_guard(settings), *live_guards(settings, clock)], progress=progress,
+                      notifier=notifier)
 
     return App(settings=settings, db=db, broker_factory=broker_factory, engine_factory=engine_factory, clock=clock)

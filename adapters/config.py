@@ -155,6 +155,11 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(None, description="REBALANCE_API_TOKEN: the HTTP API's bearer token")
     crash_at: str | None = None  # tests only: see adapters.runtime.CrashHooks
 
+    # notifications when a run ends (adapters.notify): apprise URLs, comma or space separated; secret
+    # because such URLs carry the services' tokens
+    notify_urls: SecretStr | None = Field(None, description="REBALANCE_NOTIFY_URLS: apprise URLs to notify")
+    public_url: str | None = Field(None, description="REBALANCE_PUBLIC_URL: the page's address, for links")
+
     # scheduler (adapters.scheduler.runner)
     schedule_cron: str | None = Field(None, description='cron in schedule_tz, e.g. "0 10 * * 1-5"')
     schedule_tz: str = "Asia/Seoul"

@@ -30,6 +30,10 @@ class TradingLimits(BaseModel):
     max_order_value_krw: int | None = Field(None, gt=0, description="one order, KRW at planning prices")
 
 
+#: the words of a run FAILED because its plan broke a limit (notices call it a guard stop)
+REFUSED_BY_LIMITS = "refused by the safety limits"
+
+
 def order_values(ctx: PlanningContext, plan: Plan) -> dict[str, int]:
     """Each order's value at planning prices (0 when the price is unknown: R3 reports that)."""
     return {o.ticker: o.quantity * (ctx.snapshot.price(o.ticker) or 0) for o in plan.orders}

@@ -32,6 +32,7 @@ from .models import (
     Targets,
     Thresholds,
 )
+from .notices import RunNotice
 from .records import (
     Fence,
     HistoryRecord,
@@ -55,6 +56,13 @@ class Hooks(Protocol):
 class NoHooks:
     def point(self, name: str) -> None:
         return None
+
+
+class Notifier(Protocol):
+    """Tells the operator that a run ended (:mod:`statemachine.notices`). Best effort: the engine
+    calls it after the run's outcome is committed and ignores (logs) anything it raises."""
+
+    def notify(self, notice: RunNotice) -> None: ...
 
 
 class Broker(abc.ABC):
@@ -245,7 +253,15 @@ class UnitOfWork(abc.ABC):
     def latest_targets(self) -> StrategyDecision | None: ...
 
     @abc.abstractmethod
-    def add_targets(self, targets: Targets, decided_at: datetime) -> StrategyDecision: ...
+    def add_targets(self, targets: Targets, decided_at: datetime, decided_by: str | None = None) -> StrategyDecision:
+        ...
+
+    @abc.abstractmethod
+    def decisions(self, limit: int = 20, offset: int = 0) -> list[StrategyDecision]:
+        """Strategy decisions, newest first (the order :meth:`latest_targets` uses)."""
+
+    @abc.abstractmethod
+    def count_decisions(self) -> int: ...
 
     @abc.abstractmethod
     def latest_thresholds(self) -> Thresholds: ...

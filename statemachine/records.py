@@ -127,3 +127,4 @@ class StrategyDecision(Record):
     id: int | None = None
     decided_at: datetime
     targets: Targets
+    decided_by: str | None = None  # who recorded it (0006; None for older decisions)

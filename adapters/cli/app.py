@@ -123,7 +123,7 @@ def demo(
     if not keep_account:
         SimAccount.demo(a.settings.sim_account_path)
     targets = Targets.model_validate(json.loads((DEMO_DIR / "demo_targets.json").read_text()))
-    commands.set_targets(a.db.unit_of_work, a.clock, targets)
+    commands.set_targets(a.db.unit_of_work, a.clock, targets, decided_by="demo")
     eng = a.engine(progress=None if as_json else progress())
     started = commands.start_run(eng, max_phase=5, planner=a.settings.planner, actor="demo")
     if not as_json:

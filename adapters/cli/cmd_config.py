@@ -3,6 +3,7 @@ allocation, table ai_strategy_decisions)."""
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -63,12 +64,22 @@ def targets_show(as_json: JsonOpt = False) -> None:
 
 @targets_app.command("set")
 @handled
-def targets_set(file: Path, as_json: JsonOpt = False) -> None:
+def targets_set(file: Path, as_json: JsonOpt = False,
+                by: Annotated[str | None, typer.Option("--by", help="Who decided (recorded; default cli:<user>).")]
+                = None) -> None:
     """Record a new strategy decision from a JSON targets file (validated first; nothing written if bad)."""
     t = read_targets(file)
     a = get_app()
-    d = commands.set_targets(a.db.unit_of_work, a.clock, t)
+    d = commands.set_targets(a.db.unit_of_work, a.clock, t, decided_by=(by or _cli_user())[:64])
     if as_json:
         emit(decision_recorded(d))
     else:
         out.print(tr("targets.recorded", mp_id=t.mp_id, id=d.id))
+
+
+def _cli_user() -> str:
+    """``cli:<login name>`` (``cli`` when the system cannot tell)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):
+        return "cli"

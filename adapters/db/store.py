@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, case, delete, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -240,19 +240,23 @@ class SqlUnitOfWork(UnitOfWork):
 
     # -- targets, thresholds, history ---------------------------------------------------------------
     def latest_targets(self) -> StrategyDecision | None:
-        q = select(t.ai_strategy_decisions).order_by(t.ai_strategy_decisions.c.decided_at.desc(),
-                                                     t.ai_strategy_decisions.c.id.desc()).limit(1)
-        row = self.conn.execute(q).mappings().first()
-        if row is None:
-            return None
-        targets = Targets.model_validate({"mp_id": row["mp_id"], "mp": row["mp"], "sub_mp": row["sub_mp"],
-                                          "names": row["names"] or {}, "decided_at": row["decided_at"]})
-        return StrategyDecision(id=row["id"], decided_at=row["decided_at"], targets=targets)
+        found = self.decisions(limit=1)
+        return found[0] if found else None
 
-    def add_targets(self, targets: Targets, decided_at: datetime) -> StrategyDecision:
+    def decisions(self, limit: int = 20, offset: int = 0) -> list[StrategyDecision]:
+        q = (select(t.ai_strategy_decisions)
+             .order_by(t.ai_strategy_decisions.c.decided_at.desc(), t.ai_strategy_decisions.c.id.desc())
+             .limit(limit).offset(offset))
+        return [_decision(row) for row in self.conn.execute(q).mappings()]
+
+    def count_decisions(self) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(t.ai_strategy_decisions)).scalar_one())
+
+    def add_targets(self, targets: Targets, decided_at: datetime, decided_by: str | None = None) -> StrategyDecision:
         res = self.conn.execute(insert(t.ai_strategy_decisions).values(
-            decided_at=decided_at, mp_id=targets.mp_id, mp=targets.mp, sub_mp=targets.sub_mp, names=targets.names))
-        return StrategyDecision(id=_new_id(res), decided_at=decided_at, targets=targets)
+            decided_at=decided_at, mp_id=targets.mp_id, mp=targets.mp, sub_mp=targets.sub_mp, names=targets.names,
+            decided_by=decided_by))
+        return StrategyDecision(id=_new_id(res), decided_at=decided_at, targets=targets, decided_by=decided_by)
 
     def latest_thresholds(self) -> Thresholds:
         q = select(t.rebalancing_config).order_by(t.rebalancing_config.c.id.desc()).limit(1)
@@ -357,3 +361,10 @@ def _new_id(result: Any) -> int:
     key = result.inserted_primary_key
     assert key is not None, "the INSERT returned no primary key"
     return int(key[0])
+
+
+def _decision(row: Any) -> StrategyDecision:
+    targets = Targets.model_validate({"mp_id": row["mp_id"], "mp": row["mp"], "sub_mp": row["sub_mp"],
+                                      "names": row["names"] or {}, "decided_at": row["decided_at"]})
+    return StrategyDecision(id=row["id"], decided_at=row["decided_at"], targets=targets,
+                            decided_by=row["decided_by"])

@@ -166,6 +166,7 @@ ai_strategy_decisions = Table(
     Column("mp", JSON, nullable=False),
     Column("sub_mp", JSON, nullable=False),
     Column("names", JSON, nullable=False),
+    Column("decided_by", String(64)),  # 0006: the CLI user / --by, the API caller, "web"
 )
 
 rebalancing_config = Table(

@@ -304,6 +304,9 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
     def index() -> FileResponse:
         return FileResponse(WEB_DIR / "index.html", media_type="text/html")
 
+    from adapters.http.targets_api import register as register_targets
+
+    register_targets(app, app_ctx, API, write)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     return app
 

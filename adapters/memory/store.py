@@ -231,18 +231,27 @@ class MemoryUnitOfWork(UnitOfWork):
 
     # -- targets, thresholds, history -----------------------------------------------------------
     def latest_targets(self) -> StrategyDecision | None:
-        rows = sorted(self.t.decisions.values(), key=lambda r: (r["decided_at"], r["id"]))
-        if not rows:
-            return None
-        r = rows[-1]
-        targets = Targets.model_validate({"mp_id": r["mp_id"], "mp": r["mp"], "sub_mp": r["sub_mp"],
-                                          "names": r["names"] or {}, "decided_at": r["decided_at"]})
-        return StrategyDecision(id=r["id"], decided_at=r["decided_at"], targets=targets)
+        found = self.decisions(limit=1)
+        return found[0] if found else None
 
-    def add_targets(self, targets: Targets, decided_at: datetime) -> StrategyDecision:
+    def decisions(self, limit: int = 20, offset: int = 0) -> list[StrategyDecision]:
+        rows = sorted(self.t.decisions.values(), key=lambda r: (r["decided_at"], r["id"]), reverse=True)
+        out = []
+        for r in rows[offset:offset + limit]:
+            targets = Targets.model_validate({"mp_id": r["mp_id"], "mp": r["mp"], "sub_mp": r["sub_mp"],
+                                              "names": r["names"] or {}, "decided_at": r["decided_at"]})
+            out.append(StrategyDecision(id=r["id"], decided_at=r["decided_at"], targets=targets,
+                                        decided_by=r.get("decided_by")))
+        return out
+
+    def count_decisions(self) -> int:
+        return len(self.t.decisions)
+
+    def add_targets(self, targets: Targets, decided_at: datetime, decided_by: str | None = None) -> StrategyDecision:
         new_id = self._insert("decisions", row("decisions", dict(
-            decided_at=decided_at, mp_id=targets.mp_id, mp=targets.mp, sub_mp=targets.sub_mp, names=targets.names)))
-        return StrategyDecision(id=new_id, decided_at=decided_at, targets=targets)
+            decided_at=decided_at, mp_id=targets.mp_id, mp=targets.mp, sub_mp=targets.sub_mp, names=targets.names,
+            decided_by=decided_by)))
+        return StrategyDecision(id=new_id, decided_at=decided_at, targets=targets, decided_by=decided_by)
 
     def latest_thresholds(self) -> Thresholds:
         if not self.t.config:

@@ -3,8 +3,10 @@
 :func:`notify_buy_recovery_exhausted` is the hook the scheduler passes to
 :func:`statemachine.application.scheduled.recover_buy_sides` as ``on_exhausted``. The run itself
 already records it (an audit row ``buy_recovery_exhausted`` and the run's ``error``, shown by
-``status``, ``show`` and the API) and the application logs an ERROR; this is the one place where
-notifications (mail, chat, paging) plug in once they exist.
+``status``, ``show`` and the API) and the application logs an ERROR. The notification services of
+``REBALANCE_NOTIFY_URLS`` (:mod:`adapters.notify`) were already told by the engine when that last
+attempt ended (a ``finished`` notice with status PARTIAL and its reason); this log line is the
+scheduler's own word that it gives up.
 """
 
 from __future__ import annotations

@@ -113,9 +113,9 @@ def set_thresholds(uow: UowFactory, clock: Clock, *, mp: float | str | None = No
     return new
 
 
-def set_targets(uow: UowFactory, clock: Clock, targets: Targets) -> StrategyDecision:
-    """Record a new strategy decision (the latest is what runs rebalance toward)."""
+def set_targets(uow: UowFactory, clock: Clock, targets: Targets, decided_by: str | None = None) -> StrategyDecision:
+    """Record a new strategy decision (the latest is what runs rebalance toward) and who made it."""
     with uow() as u:
-        d = u.add_targets(targets, clock.now())
+        d = u.add_targets(targets, clock.now(), decided_by)
         u.commit()
     return d

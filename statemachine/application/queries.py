@@ -144,3 +144,17 @@ def run_state(uow: UowFactory, run_id: str) -> RunState:
     """Where a run is (raises RunNotFound)."""
     with uow() as u:
         return u.get_run(run_id).state
+
+
+def targets_history(uow: UowFactory, limit: int = 20, offset: int = 0) -> dict[str, Any]:
+    """Strategy decisions newest first, a page of them, each with who made it and what it changed
+    against the decision before it (:mod:`statemachine.targets_history`)."""
+    from statemachine.application.views import targets_view
+    from statemachine.targets_history import with_changes
+
+    with uow() as u:
+        rows = u.decisions(limit=limit + 1, offset=offset)  # one more: the page's last one's predecessor
+        total = u.count_decisions()
+    page, previous = rows[:limit], (rows[limit] if len(rows) > limit else None)
+    return {"total": total, "limit": limit, "offset": offset,
+            "decisions": [{**targets_view(d), "changes": changes} for d, changes in with_changes(page, previous)]}

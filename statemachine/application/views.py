@@ -28,7 +28,8 @@ def config_view(rows: list[ConfigRow]) -> dict[str, Any]:
 
 
 def targets_view(d: StrategyDecision) -> dict[str, Any]:
-    return {"decided_at": d.decided_at.isoformat(), **d.targets.model_dump(mode="json", exclude={"decided_at"})}
+    return {"id": d.id, "decided_at": d.decided_at.isoformat(), "decided_by": d.decided_by,
+            **d.targets.model_dump(mode="json", exclude={"decided_at"})}
 
 
 def decision_recorded(d: StrategyDecision) -> dict[str, Any]:

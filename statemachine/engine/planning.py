@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from ..account import read_account
 from ..drift import drift_report
 from ..errors import RebalanceError, TransitionError
-from ..limits import check_limits, limit_failures
+from ..limits import REFUSED_BY_LIMITS, check_limits, limit_failures
 from ..models import CASH_TICKER, CheckResult, DriftReport, OrderRecord, Plan, PlanningContext, Side, Snapshot, Targets
 from ..orders.pricing import OrderTerms, dump_terms, limit_budget_check, limit_context, load_terms, terms_for
 from ..projection import apply_trades
@@ -177,7 +177,7 @@ class PlanningMixin(RecoveryMixin):
             return Outcome(trigger="reject_sells" if side is Side.SELL else "reject_buys", attempt_update=upd,
                            reason=f"attempt {attempt.attempt} failed: {reasons}")
         if limited:
-            error = f"the {side.value} plan was refused by the safety limits; no order sent: {reasons}"
+            error = f"the {side.value} plan was {REFUSED_BY_LIMITS}; no order sent: {reasons}"
         else:
             error = f"the {side.value} plan failed the rule checks {n} times; last: {reasons}"
         status = RunStatus.FAILED

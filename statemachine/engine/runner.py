@@ -30,7 +30,8 @@ from ..errors import (
 )
 from ..machine import force_edge
 from ..models import Targets, Thresholds
-from ..ports import Broker, Clock, Hooks, NoHooks, PlannerFactory, UnitOfWork
+from ..notices import run_notice
+from ..ports import Broker, Clock, Hooks, NoHooks, Notifier, PlannerFactory, UnitOfWork
 from ..records import Fence, RunRecord, TransitionRecord
 from ..settings import EngineSettings
 from ..states import ACTIVE_STATUSES, FINAL_STATUSES, RunState, RunStatus, stop_state
@@ -46,7 +47,7 @@ class Engine(BuyRecoveryMixin):
                  planners: PlannerFactory, clock: Clock, settings: EngineSettings | None = None,
                  hooks: Hooks | None = None, owner: str | None = None,
                  lease_is_dead: Callable[[str], bool] | None = None, guards: list[Guard] | None = None,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, notifier: Notifier | None = None) -> None:
         self.uow = uow
         self.broker = broker
         self.planners = planners
@@ -57,6 +58,7 @@ class Engine(BuyRecoveryMixin):
         self.lease_is_dead = lease_is_dead or (lambda owner: False)
         self.guards = guards or []
         self.progress = progress or (lambda msg: None)
+        self.notifier = notifier
         self._stop_requested = threading.Event()
         #: run id -> the (owner, epoch) this engine got when it took the run's lease; every write
         #: about the run carries it, so once another runner took over, this engine writes nothing.
@@ -107,7 +109,32 @@ class Engine(BuyRecoveryMixin):
         return run
 
     def run(self, run_id: str) -> RunRecord:
-        """Drive a run this engine holds the lease of until it stops, finishes or blocks."""
+        """Drive a run this engine holds the lease of until it stops, finishes or blocks; then tell
+        the notifier when the run ended during this drive (finished, failed, blocked, guard stop)."""
+        ended: dict[str, bool] = {}
+        try:
+            done = self._drive(run_id, ended)
+        except SafetyStop:
+            self._notify(run_id, guard=True)
+            raise
+        if "guard" in ended or ("stepped" in ended and done.status is not RunStatus.RUNNING):
+            self._notify(run_id, guard="guard" in ended, run=done)
+        return done
+
+    def _notify(self, run_id: str, *, guard: bool = False, run: RunRecord | None = None) -> None:
+        """Best effort: a notifier that fails (or a read that fails) never changes the run's outcome."""
+        if self.notifier is None:
+            return
+        try:
+            with self.uow() as uow:
+                stored = uow.get_run(run_id) if run is None or guard else run
+                notice = run_notice(stored, uow.orders(run_id), uow.history_of(run_id), guard=guard)
+            if notice is not None:
+                self.notifier.notify(notice)
+        except Exception as exc:  # noqa: BLE001 - a notification is never worth a run
+            run_log(run_id).warning("notification of run %s not sent: %s: %s", run_id, type(exc).__name__, exc)
+
+    def _drive(self, run_id: str, ended: dict[str, bool]) -> RunRecord:
         self._memos[run_id] = self._load(run_id)  # the one read of a run: nothing is read back after it
         heartbeat = _Heartbeat(self, run_id)
         heartbeat.start()
@@ -123,6 +150,7 @@ class Engine(BuyRecoveryMixin):
                     return run
                 self._renew_if_due(run)
                 if self._guard(run):  # a guard aborted the run: run no step on the stale record
+                    ended["guard"] = True
                     return self.get(run_id)
                 step = self._steps()[run.state]
                 t0 = self.clock.monotonic()
@@ -139,6 +167,7 @@ class Engine(BuyRecoveryMixin):
                     raise
                 rl.debug("step %s took %.3fs", run.state, self.clock.monotonic() - t0)
                 self._commit(run, outcome, int((self.clock.monotonic() - t0) * 1000))
+                ended["stepped"] = True
         finally:
             current_run_id.reset(token)
             heartbeat.stop()
@@ -243,6 +272,7 @@ class Engine(BuyRecoveryMixin):
             self._abort(run, reason=reason, actor=actor)
         finally:
             self._release(run_id)
+        self._notify(run_id)
         return self.get(run_id)
 
     def _check_resumable(self, run: RunRecord) -> None:

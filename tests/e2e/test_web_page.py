@@ -192,7 +192,7 @@ def test_operator_abort_asks_for_confirmation_and_a_reason(page, app):
 def test_api_docs_render_offline(page):
     page.goto("/docs")
     page.wait_for_selector(".swagger-ui .opblock-summary-path[data-path='/api/macro-trading/rebalance/test']")
-    assert page.locator(".swagger-ui .opblock").count() == 14  # 13 + retry-buys (issue 22)
+    assert page.locator(".swagger-ui .opblock").count() == 18  # 13 + retry-buys (issue 22) + 4 targets ops
     shot(page, "api-docs")
 
 

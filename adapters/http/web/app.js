@@ -94,7 +94,7 @@ $("#token-clear").addEventListener("click", () => {
 });
 
 // ------------------------------------------------------------------ tabs (hash routing)
-const TABS = ["drift", "runs", "settings", "machine"];
+const TABS = ["drift", "runs", "settings", ...Object.keys(window.EXTRA_TABS || {}), "machine"];  // EXTRA_TABS: targets.js
 function route() {
   const [tab, arg] = (location.hash.replace(/^#/, "") || "drift").split("/");
   const name = TABS.includes(tab) ? tab : "drift";
@@ -108,6 +108,7 @@ function route() {
   if (name === "runs") { loadRuns(); if (arg) loadRun(decodeURIComponent(arg)); else $("#run-detail").hidden = true; }
   if (name === "settings") loadConfig();
   if (name === "machine") loadMachine();
+  if (window.EXTRA_TABS && window.EXTRA_TABS[name]) window.EXTRA_TABS[name](arg);
 }
 window.addEventListener("hashchange", route);
 
