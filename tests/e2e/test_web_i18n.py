@@ -78,6 +78,10 @@ def main_views_text(page, run_id: str) -> str:
     page.goto("/#settings")
     page.wait_for_selector("#config-table tbody tr")
     texts.append(page.inner_text("body"))
+    page.goto("/#submp")  # the targets tabs (targets.js)
+    page.wait_for_selector("#submp-current tbody tr")
+    page.wait_for_selector("#submp-history tbody tr")
+    texts.append(page.inner_text("#tab-submp"))
     page.goto("/#machine")
     page.wait_for_selector("#machine-table tbody tr")
     texts.append(page.inner_text("#tab-machine .split h3"))
@@ -125,6 +129,13 @@ def test_runs_list_run_detail_and_thresholds_in_the_browsers_language(browser, a
         want = m["settings.range"].replace("{label}", m["settings.mp"])
         assert page.inner_text("#settings-msg") == want
         shot(page, f"i18n-settings-{lang}")
+
+        page.goto("/#mp")  # the targets tabs
+        page.wait_for_selector("#mp-current tbody tr[data-cls]")
+        assert page.inner_text("nav a[data-tab=submp]") == m["tg.tabSub"]
+        assert page.inner_text("#tab-mp h2 span") == m["tg.mpTitle"]
+        assert page.inner_text("#mp-save") == m["tg.save"]
+        assert page.inner_text("#mp-current thead th:first-child") == m["col.class"]
         context.close()
         assert errors == [], errors
 

@@ -1,5 +1,5 @@
 """The page's message catalog (adapters/http/web/i18n.js): English and Korean have exactly the same
-message ids and the same placeholders, and every id that app.js or index.html uses exists."""
+message ids and the same placeholders, and every id that app.js, targets.js or index.html uses exists."""
 
 from __future__ import annotations
 
@@ -54,6 +54,9 @@ def test_every_id_the_page_uses_is_in_the_catalog():
     used = set(re.findall(r"\bt\(\"([\w.-]+)\"", js))
     used |= set(re.findall(r"\"((?:col|side|status)\.[\w-]+)\"", js))
     used |= set(re.findall(r"data-i18n(?:-placeholder|-title)?=\"([\w.-]+)\"", html))
+    tg = (WEB / "targets.js").read_text()  # the MP and Sub-MP tabs: T(id), L(tag, id) and section(kind, id, id)
+    used |= set(re.findall(r"\bT\(\"([\w.-]+)\"", tg)) | set(re.findall(r"\bL\(\"\w+\", \"([\w.-]+)\"", tg))
+    used |= set(re.findall(r"\"(tg\.[\w-]+)\"", tg))
     assert len(used) > 100
     assert sorted(used - set(c)) == []
     for prefix, values in (("status.", ["SUCCEEDED", "NOT_NEEDED", "STOPPED", "RUNNING", "BLOCKED", "PARTIAL",

@@ -23,10 +23,11 @@ function h(tag, attrs, ...children) {
   return el;
 }
 // strings come from i18n.js: t(id, params); numbers and dates are formatted for the page's language
-const fmtKrw = (n) => fmtInt(n);
-const fmtPct = (n, d = 2) => fmtDec(n, d);
-const fmtPp = (n) => fmtDec(n, 2, true);
-const fmtTime = (iso) => fmtDateTime(iso);
+// (function declarations: targets.js calls window.fmtTime)
+function fmtKrw(n) { return fmtInt(n); }
+function fmtPct(n, d = 2) { return fmtDec(n, d); }
+function fmtPp(n) { return fmtDec(n, 2, true); }
+function fmtTime(iso) { return fmtDateTime(iso); }
 // status names (SUCCEEDED, BLOCKED...) are identifiers and stay; their meaning is the tooltip
 function statusBadge(status) {
   return h("span", { class: `badge st-${(status || "").toLowerCase()}`, title: status ? t(`status.${status}`) : null },
