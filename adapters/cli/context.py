@@ -46,7 +46,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(targets_app, name="targets")
 app.add_typer(db_app, name="db")
 
-out = Console(highlight=False, soft_wrap=False, width=200)
+# the terminal's width (rich: the terminal, else $COLUMNS, else 80); tables shrink and clip to it
+out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from rich.box import HEAVY_HEAD, SIMPLE_HEAD, Box
 from rich.console import Console
 from rich.table import Table
 
@@ -44,23 +45,18 @@ def drift_tables(console: Console, drift: dict[str, Any] | None, title: str) -> 
     if not drift:
         return
     th = drift["thresholds"]
-    t = Table(title=f"{title}: MP drift (threshold {th['mp']}pp)  total {drift['total']:,} KRW")
-    for c in ("class", "target %", "actual %", "drift pp", ""):
-        t.add_column(c, justify="right" if c not in ("class", "") else "left")
-    for c in drift["classes"]:
-        t.add_row(c["asset_class"], f"{c['target_pct']:.2f}", f"{c['actual_pct']:.2f}", f"{pct(c['drift'], 2):+.2f}",
-                  "[red]exceeded[/]" if c["exceeded"] else "")
-    console.print(t)
-    t = Table(title=f"{title}: Sub-MP drift (threshold {th['sub_mp']}pp of the class)")
-    for c in ("ticker", "name", "class", "qty", "price", "value", "target value", "in-class %", "target %",
-              "drift pp", ""):
-        t.add_column(c, justify="left" if c in ("ticker", "name", "class", "") else "right")
-    for r in drift["tickers"]:
-        t.add_row(r["ticker"], r["name"][:22], r["asset_class"], f"{r['quantity']:,}", f"{r['price']:,}",
-                  f"{r['value']:,}", f"{r['target_value']:,}", f"{r['actual_weight']:.2f}",
-                  f"{r['target_weight']:.2f}", f"{pct(r['drift'], 2):+.2f}",
-                  "[red]exceeded[/]" if r["exceeded"] else "")
-    console.print(t)
+    rows = [[c["asset_class"], f"{c['target_pct']:.2f}", f"{c['actual_pct']:.2f}", f"{pct(c['drift'], 2):+.2f}",
+             "[red]exceeded[/]" if c["exceeded"] else ""] for c in drift["classes"]]
+    console.print(table(f"{title}: MP drift (threshold {th['mp']}pp)  total {drift['total']:,} KRW",
+                        ["class", "target %", "actual %", "drift pp", ""], rows, numeric=range(1, 4),
+                        keys={0: 12, 4: 8}))
+    rows = [[r["ticker"], _clip(r["name"], 22), r["asset_class"], f"{r['quantity']:,}", krw(r["price"]),
+             krw(r["value"]), krw(r["target_value"]), f"{r['actual_weight']:.2f}",
+             f"{r['target_weight']:.2f}", f"{pct(r['drift'], 2):+.2f}", "[red]exceeded[/]" if r["exceeded"] else ""]
+            for r in drift["tickers"]]
+    console.print(table(f"{title}: Sub-MP drift (threshold {th['sub_mp']}pp of the class)",
+                        ["ticker", "name", "class", "qty", "price", "value", "target value", "in-class %", "target %",
+                         "drift pp", ""], rows, numeric=range(3, 10), keys={0: 6, 10: 8}))
 
 
 def show_run(console: Console, view: dict[str, Any]) -> None:
@@ -76,14 +72,14 @@ def show_run(console: Console, view: dict[str, Any]) -> None:
         console.print(f"LLM: {llm_line(view['llm_cost'])}")
     t = Table(title="Timeline")
     for c in ("#", "time (UTC)", "took", "transition", "status", "actor", "what happened"):
-        t.add_column(c)
+        t.add_column(c, justify="right" if c in ("#", "took") else "left")
     day0 = view["transitions"][0]["at"][:10] if view["transitions"] else ""
     for r in view["transitions"]:
         took = f"{r['duration_ms'] / 1000:.2f}s" if r["duration_ms"] is not None else ""
         move = r["to"] if r["from"] in ("-", r["to"]) else f"{r['from']} → {r['to']}"
         when = _t(r["at"], r["at"][:10] != day0)  # operators may act days later: then the date too
         t.add_row(str(r["seq"]), when, took, f"{r['trigger']}: {move}", _status(r["status"]), r["actor"],
-                  (r["reason"] or "")[:160])
+                  _clip(r["reason"] or "", 160))
     console.print(t)
     drift_tables(console, view.get("drift_before"), "Before")
     for p in view["plans"]:
@@ -99,14 +95,11 @@ def show_run(console: Console, view: dict[str, Any]) -> None:
             mark = "[green]✓[/]" if c["passed"] else "[red]✗[/]"
             console.print(f"   {mark} {c['rule']} {c['ticker'] or ''} {c['message']}")
     if view["orders"]:
-        t = Table(title="Orders and fills")
-        for c in ("side", "ticker", "qty", "filled", "avg price", "amount", "fees", "status", "order no", "note"):
-            t.add_column(c)
-        for o in view["orders"]:
-            t.add_row(o["side"], o["ticker"], f"{o['quantity']:,}", f"{o['filled_quantity']:,}",
-                      f"{o['avg_price']:,.1f}", f"{o['amount']:,}", f"{o['fees']:,}", o["status"], o["odno"] or "",
-                      (o["message"] or "")[:40])
-        console.print(t)
+        rows = [[o["side"], o["ticker"], f"{o['quantity']:,}", f"{o['filled_quantity']:,}",
+                 krw(o["avg_price"]) if o["filled_quantity"] else "", krw(o["amount"]), krw(o["fees"]), o["status"],
+                 o["odno"] or "", _clip(o["message"] or "", 40)] for o in view["orders"]]
+        console.print(table("Orders and fills", ["side", "ticker", "qty", "filled", "avg price", "amount", "fees",
+                                                 "status", "order no", "note"], rows, numeric=range(2, 7)))
     for side in ("sell_fills", "buy_fills"):
         f = view.get(side)
         if f and f.get("projected"):
@@ -136,13 +129,42 @@ def recovery_line(rec: dict[str, Any]) -> str:
 
 
 def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
+    """At most ``n`` characters, cut at a word boundary with an ellipsis (never in the middle of a number)."""
+    if len(text) <= n:
+        return text
+    cut = text[: n - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > n // 2 else cut).rstrip(" ,;:") + "…"
+
+
+def krw(n: float | int | None) -> str:
+    """A KRW amount or price for reading: an integer with thousands separators (``14,000``)."""
+    return "" if n is None else f"{round(n):,}"
+
+
+def table(title: str, columns: list[str], rows: list[list[str]], numeric: range | tuple[int, ...] = (),
+          keys: dict[int, int] | None = None, box: Box = HEAVY_HEAD) -> Table:
+    """A table with its numeric columns right-aligned and the columns empty in every row left out
+    (a blank-headed flag column such as "exceeded" when nothing exceeded); ``keys``: columns that never
+    wrap or shrink below the given width (ids, times)."""
+    keep = [i for i, c in enumerate(columns) if any(r[i] for r in rows) or (c and not rows)]
+    keys = dict(keys or {})
+    for i in numeric:  # a number is never cut: the text columns (names, reasons) wrap first
+        keys.setdefault(i, max((len(r[i]) for r in rows), default=0) or 1)
+    t = Table(title=title, box=box)
+    for i in keep:
+        t.add_column(columns[i], justify="right" if i in numeric else "left", no_wrap=i in keys,
+                     min_width=keys.get(i), overflow="fold" if i in numeric else "ellipsis")
+    for r in rows:
+        t.add_row(*[r[i] for i in keep])
+    return t
 
 
 def runs_table(console: Console, runs: list[dict[str, Any]], now: datetime, title: str = "Runs") -> None:
     t = Table(title=title)
     for c in ("id", "account", "state", "status", "phase", "age", "lease holder", "error"):
-        t.add_column(c)
+        t.add_column(c, justify="right" if c in ("phase", "age") else "left", no_wrap=c == "id",
+                     min_width=22 if c == "id" else None)
     for r in runs:
         age = now - datetime.fromisoformat(r["created_at"])
         lease = r.get("lease") or {}
@@ -150,7 +172,7 @@ def runs_table(console: Console, runs: list[dict[str, Any]], now: datetime, titl
         if lease.get("state") == "stale":
             holder = f"[red]stale[/] {holder}"
         t.add_row(r["id"], r["account"], r["state"], _status(r["status"]), str(r["max_phase"]),
-                  str(age).split(".")[0], holder, (r.get("error") or "")[:50])
+                  str(age).split(".")[0], holder, _clip(r.get("error") or "", 50))
     console.print(t)
     for r in runs:  # the whole sentence, below the table: what happened to the holder, what to do
         lease = r.get("lease") or {}
@@ -160,18 +182,21 @@ def runs_table(console: Console, runs: list[dict[str, Any]], now: datetime, titl
 
 def history_table(console: Console, rows: list[dict[str, Any]],
                   months: list[dict[str, Any]] | None = None) -> None:
-    t = Table(title="Rebalancing history")
-    for c in ("executed (UTC)", "run", "status", "MP/Sub-MP thr", "drift before", "drift after", "trades", "cost",
-              "LLM tokens", "LLM est. USD"):
-        t.add_column(c)
+    rows_ = []
     for h in rows:
         b = (h.get("drift_before") or {}).get("total_abs_drift")
         a = (h.get("drift_after") or {}).get("total_abs_drift")
         llm = h.get("llm_cost") or {}
-        t.add_row(h["executed_at"][:19], h["run_id"], _status(h["status"]),
-                  f"{h['mp_threshold_percent']}/{h['sub_mp_threshold_percent']}",
-                  "-" if b is None else f"{b:.2f}pp", "-" if a is None else f"{a:.2f}pp", str(len(h["trades"])),
-                  f"{h['total_cost']:,}", f"{llm.get('total_tokens', 0):,}", usd(llm.get("usd_micros", 0)))
+        used = bool(llm.get("llm_attempts"))  # no LLM call: the LLM cells stay empty (the columns go)
+        rows_.append([h["executed_at"][:16].replace("T", " "), h["run_id"], _status(h["status"]),
+                      f"{h['mp_threshold_percent']}/{h['sub_mp_threshold_percent']}",
+                      "-" if b is None else f"{b:.2f}pp", "-" if a is None else f"{a:.2f}pp", str(len(h["trades"])),
+                      f"{h['total_cost']:,}", f"{llm.get('total_tokens', 0):,}" if used else "",
+                      usd(llm.get("usd_micros", 0)) if used else ""])
+    # the keys (when, which run, how it ended) never shrink: the figures wrap first
+    t = table("Rebalancing history", ["executed (UTC)", "run", "status", "MP/Sub-MP thr", "drift before",
+                                      "drift after", "trades", "cost", "LLM tokens", "LLM est. USD"],
+              rows_, numeric=range(3, 10), keys={0: 16, 1: 22, 2: 10}, box=SIMPLE_HEAD)
     console.print(t)
     for h in rows:
         if h.get("recovery"):

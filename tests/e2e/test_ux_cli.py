@@ -35,6 +35,8 @@ def test_status_after_kill_9_says_the_lease_is_stale_and_what_to_do(cli):
     assert text.returncode == 0
     line = next(x for x in text.stdout.splitlines() if x.startswith(f"{run['id']}:"))
     assert f"stale lease: holder {run['lease_owner']} last seen" in line and "resume / force / abort" in line
+    table = text.stdout[: text.stdout.index(line)]
+    assert max(len(x) for x in table.splitlines()) <= 120  # the terminal's width ($COLUMNS), not a fixed 200
 
 
 # ---------------------------------------------------------------------------- item 5: quiet surprises
