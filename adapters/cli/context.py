@@ -170,7 +170,13 @@ def finish(a: App, run: RunRecord, as_json: bool, quiet_timeline: bool = False) 
 
 
 def progress() -> Callable[[str], None]:
+    """What the run is doing now, one line per step and per order sent or filled, on stderr. At log
+    level INFO or below the log already reports each of these: then nothing more (no line twice)."""
+    import logging
+
     def report(msg: str) -> None:
+        if logging.getLogger("rebalance").isEnabledFor(logging.INFO):
+            return
         err.print(f"[dim]… {msg}[/]")
 
     return report

@@ -100,7 +100,7 @@ class StepsMixin(PlanningMixin):
         executor = OrderExecutor(self.uow, self.broker, self.clock, self.hooks, self.settings, run_log(run.id),
                                  heartbeat=lambda: self._renew_if_due(run), guard=lambda: self._order_guard(run.id),
                                  fence=self._fence(run.id), memo=memo, extended=lambda: self._extended(run.id),
-                                 renewal_due=lambda: self._renewal_due(run.id))
+                                 renewal_due=lambda: self._renewal_due(run.id), progress=self.progress)
         self.progress(f"executing {len(plan.orders)} {side.value} order(s)")
         result = executor.execute(run, side, attempt.attempt, plan.orders, load_terms(attempt.meta))
         if result.blocked:

@@ -83,3 +83,21 @@ def test_show_unknown_json_prints_a_json_error_and_version(cli):
     assert body["error"] == "RunNotFound" and "nope" in body["message"] and body["exit_code"] == 3
     v = cli("--version")
     assert v.returncode == 0 and v.stdout.startswith("run_rebalance ")
+
+
+# ---------------------------------------------------------------------------- item 7: progress, no line twice
+def test_progress_per_order_and_each_step_reported_once(cli):
+    quiet = cli("--log-level", "WARNING", "run")
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    sent = [x for x in quiet.stderr.splitlines() if x.startswith("… sent ")]
+    filled = [x for x in quiet.stderr.splitlines() if x.startswith("… filled ")]
+    assert len(sent) >= 2 and len(filled) == len(sent)  # one line per order sent and per fill
+    assert any("order no" in x for x in sent) and not any(".0" in x.split("@")[-1] for x in filled)
+    SimAccount.demo(cli.account)
+    loud = cli("--log-level", "INFO", "run")
+    assert loud.returncode == 0, loud.stderr[-2000:]
+    lines = loud.stderr.splitlines()
+    steps = [x.split("rebalance.engine: ", 1)[1] for x in lines if " -> " in x and "rebalance.engine: " in x]
+    assert len(steps) >= 8 and len(steps) == len(set(steps))
+    for step in ("planning sells", "executing", "reading the account"):  # the log says these: no progress echo
+        assert not any(x.startswith("… ") and step in x for x in lines)
