@@ -81,6 +81,8 @@ def show_run(console: Console, view: dict[str, Any]) -> None:
         t.add_row(str(r["seq"]), when, took, f"{r['trigger']}: {move}", _status(r["status"]), r["actor"],
                   _clip(r["reason"] or "", 160))
     console.print(t)
+    for i in view.get("interruptions") or []:  # the gap a step's duration does not include
+        console.print(f"[yellow]⚡ after step {i['after_seq']}:[/] {i['message']}", soft_wrap=True)
     drift_tables(console, view.get("drift_before"), "Before")
     for p in view["plans"]:
         verdict = "[green]passed[/]" if p["passed"] else ("[red]failed[/]" if p["passed"] is False else "unchecked")

@@ -101,3 +101,20 @@ def test_progress_per_order_and_each_step_reported_once(cli):
     assert len(steps) >= 8 and len(steps) == len(set(steps))
     for step in ("planning sells", "executing", "reading the account"):  # the log says these: no progress echo
         assert not any(x.startswith("… ") and step in x for x in lines)
+
+
+# ---------------------------------------------------------------------------- item 3: the crash in the timeline
+def test_kill_and_resume_leave_an_interruption_in_the_timeline(cli):
+    run = _killed(cli)
+    resumed = cli("resume", run["id"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    view = cli.json("show", run["id"])
+    [gap] = view["interruptions"]
+    assert gap["died"] is True and gap["previous_holder"] == run["lease_owner"]
+    assert gap["resumed_by"] != run["lease_owner"] and gap["after_seq"] == 3 and gap["gap_s"] >= 0
+    assert gap["message"].startswith(f"interrupted in {run['state']}: process died (holder {run['lease_owner']})")
+    # the step after the gap is timed from its resume, not from the last step before the crash
+    step = next(t for t in view["transitions"] if t["seq"] == 4)
+    assert step["duration_ms"] is not None and step["duration_ms"] < 30_000
+    text = cli("show", run["id"]).stdout
+    assert "⚡ after step 3: interrupted in" in text and "resumed by" in text

@@ -472,6 +472,8 @@ async function renderRun(v) {
         h("p", { class: "small muted" }, h("span", { class: "legend cur" }, "current state"),
           h("span", { class: "legend prev" }, "passed through"), " · (operator) arrows need force")),
       h("div", {}, h("h3", {}, "Timeline"), tl,
+        ...(v.interruptions || []).map((i) => h("p", { class: "alert warn small interruption" },
+          `⚡ after step ${i.after_seq}: ${i.message}`)),
         hist ? h("p", { class: "summary" }, "Result: ", statusBadge(hist.status),
           ` trades ${hist.trades.length} · cost ${fmtKrw(hist.total_cost)} KRW · total |drift| `
           + `${fmtPct((hist.drift_before || {}).total_abs_drift)} → ${fmtPct((hist.drift_after || {}).total_abs_drift)} pp`)
