@@ -176,7 +176,7 @@ class StepsMixin(PlanningMixin):
         else:
             # the broker already told us what changed: the balance read at the start and the fills
             # of every sell (resolved, each confirmed by the order list); only the orderable cash,
-            # which the broker settles, is read again (DOMAIN.md 8: buys plan on it)
+            # which the broker settles, is read again (docs/domain.md 8: buys plan on it)
             snap = self._after_fills(run, outputs.snapshot(), sells)
             cash = self.broker.orderable_cash()
         report = drift_report(snap, run.targets, run.thresholds)
