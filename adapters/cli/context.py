@@ -47,7 +47,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(targets_app, name="targets")
 app.add_typer(db_app, name="db")
 
-out = Console(highlight=False, soft_wrap=False, width=200)
+# the terminal's width (rich: the terminal, else $COLUMNS, else 80); tables shrink and clip to it
+out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -177,7 +178,13 @@ def finish(a: App, run: RunRecord, as_json: bool, quiet_timeline: bool = False) 
 
 
 def progress() -> Callable[[str], None]:
+    """What the run is doing now, one line per step and per order sent or filled, on stderr. At log
+    level INFO or below the log already reports each of these: then nothing more (no line twice)."""
+    import logging
+
     def report(msg: str) -> None:
+        if logging.getLogger("rebalance").isEnabledFor(logging.INFO):
+            return
         err.print(f"[dim]… {msg}[/]")
 
     return report

@@ -294,6 +294,9 @@ class RunDetail(Out):
     mermaid: str = Field(description="the state diagram with the run's state highlighted")
     driven_here: bool = False
     lease: LeaseOut | None = None
+    interruptions: list[dict[str, Any]] = Field(
+        default_factory=list, description="resumes by a new lease holder: after_seq, at, resumed_by, "
+        "previous_holder, died, gap_s, message (step durations are measured from the resume)")
 
 
 # ----------------------------------------------------------------------------- state machine

@@ -35,6 +35,8 @@ def test_status_after_kill_9_says_the_lease_is_stale_and_what_to_do(cli):
     assert text.returncode == 0
     line = next(x for x in text.stdout.splitlines() if x.startswith(f"{run['id']}:"))
     assert f"stale lease: holder {run['lease_owner']} last seen" in line and "resume / force / abort" in line
+    table = text.stdout[: text.stdout.index(line)]
+    assert max(len(x) for x in table.splitlines()) <= 120  # the terminal's width ($COLUMNS), not a fixed 200
 
 
 # ---------------------------------------------------------------------------- item 5: quiet surprises
@@ -81,3 +83,38 @@ def test_show_unknown_json_prints_a_json_error_and_version(cli):
     assert body["error"] == "RunNotFound" and "nope" in body["message"] and body["exit_code"] == 3
     v = cli("--version")
     assert v.returncode == 0 and v.stdout.startswith("run_rebalance ")
+
+
+# ---------------------------------------------------------------------------- item 7: progress, no line twice
+def test_progress_per_order_and_each_step_reported_once(cli):
+    quiet = cli("--log-level", "WARNING", "run")
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    sent = [x for x in quiet.stderr.splitlines() if x.startswith("… sent ")]
+    filled = [x for x in quiet.stderr.splitlines() if x.startswith("… filled ")]
+    assert len(sent) >= 2 and len(filled) == len(sent)  # one line per order sent and per fill
+    assert any("order no" in x for x in sent) and not any(".0" in x.split("@")[-1] for x in filled)
+    SimAccount.demo(cli.account)
+    loud = cli("--log-level", "INFO", "run")
+    assert loud.returncode == 0, loud.stderr[-2000:]
+    lines = loud.stderr.splitlines()
+    steps = [x.split("rebalance.engine: ", 1)[1] for x in lines if " -> " in x and "rebalance.engine: " in x]
+    assert len(steps) >= 8 and len(steps) == len(set(steps))
+    for step in ("planning sells", "executing", "reading the account"):  # the log says these: no progress echo
+        assert not any(x.startswith("… ") and step in x for x in lines)
+
+
+# ---------------------------------------------------------------------------- item 3: the crash in the timeline
+def test_kill_and_resume_leave_an_interruption_in_the_timeline(cli):
+    run = _killed(cli)
+    resumed = cli("resume", run["id"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    view = cli.json("show", run["id"])
+    [gap] = view["interruptions"]
+    assert gap["died"] is True and gap["previous_holder"] == run["lease_owner"]
+    assert gap["resumed_by"] != run["lease_owner"] and gap["after_seq"] == 3 and gap["gap_s"] >= 0
+    assert gap["message"].startswith(f"interrupted in {run['state']}: process died (holder {run['lease_owner']})")
+    # the step after the gap is timed from its resume, not from the last step before the crash
+    step = next(t for t in view["transitions"] if t["seq"] == 4)
+    assert step["duration_ms"] is not None and step["duration_ms"] < 30_000
+    text = cli("show", run["id"]).stdout
+    assert "⚡ after step 3: interrupted in" in text and "resumed by" in text

@@ -480,6 +480,8 @@ async function renderRun(v) {
         h("p", { class: "small muted" }, h("span", { class: "legend cur" }, t("run.legendCurrent")),
           h("span", { class: "legend prev" }, t("run.legendPassed")), t("run.legendOperator"))),
       h("div", {}, h("h3", {}, t("run.timeline")), tl,
+        ...(v.interruptions || []).map((i) => h("p", { class: "alert warn small interruption" },
+          t("run.interruption", { seq: i.after_seq, message: i.message }))),
         hist ? h("p", { class: "summary" }, t("run.result"), statusBadge(hist.status),
           t("run.resultLine", { count: hist.trades.length, cost: fmtKrw(hist.total_cost),
             before: fmtPct((hist.drift_before || {}).total_abs_drift), after: fmtPct((hist.drift_after || {}).total_abs_drift) }))

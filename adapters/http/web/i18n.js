@@ -253,7 +253,8 @@ const CATALOG = /*CATALOG-BEGIN*/{
   "tg.mpUnchanged": "MP unchanged",
   "tg.subUnchanged": "Sub-MP unchanged",
   "tg.noDecisions": "No decisions yet.",
-  "tg.page": "{from}–{to} of {total}"
+  "tg.page": "{from}–{to} of {total}",
+  "run.interruption": "⚡ after step {seq}: {message}"
  },
  "ko": {
   "page.title": "리밸런싱 · KIS 계좌",
@@ -502,7 +503,8 @@ const CATALOG = /*CATALOG-BEGIN*/{
   "tg.mpUnchanged": "MP 변경 없음",
   "tg.subUnchanged": "Sub-MP 변경 없음",
   "tg.noDecisions": "아직 결정이 없습니다.",
-  "tg.page": "{total}건 중 {from}–{to}"
+  "tg.page": "{total}건 중 {from}–{to}",
+  "run.interruption": "⚡ {seq}단계 이후: {message}"
  }
 }/*CATALOG-END*/;
 
