@@ -125,6 +125,9 @@ class Settings(BaseSettings):
                         "JSON with parameters (statemachine.policies, docs/backtest.md)")
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
+    lang: Literal["ko", "en", "auto"] | None = Field(
+        None, description="REBALANCE_LANG: the language of the CLI's messages and the page: ko, en or auto (the "
+        "CLI follows LC_ALL/LANG, the page the browser). Unset: the CLI speaks English, the page follows the browser")
 
     # engine knobs (see statemachine.settings.EngineSettings)
     cash_buffer_percent: float = 0.5

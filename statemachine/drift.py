@@ -1,4 +1,4 @@
-"""Two-level drift (DOMAIN.md section 2): MP drift per class, Sub-MP drift per ticker.
+"""Two-level drift (docs/domain.md section 2): MP drift per class, Sub-MP drift per ticker.
 
 Sign convention (the seed's): drift = target - actual; negative = overweight = sell.
 

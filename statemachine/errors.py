@@ -152,7 +152,7 @@ class MarketClosed(RetryableError):
     stops at its checkpoint (RUNNING, lease released) and ``resume`` sends it inside the session."""
 
 
-#: Broker codes meaning "outside the session / not a trading day" (KIS_API.md, error codes).
+#: Broker codes meaning "outside the session / not a trading day" (docs/kis.md, error codes).
 MARKET_CLOSED_CODES = frozenset({"APBK0918", "APBK0919", "KIOK0320", "40580000"})
 
 

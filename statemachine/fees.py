@@ -1,7 +1,7 @@
 """The fee model: commission per order and transaction tax per instrument type.
 
 Needs: an order's ticker, side and amount (integer KRW). Sets: its commission and tax in whole
-won, each rounded down (the broker truncates). All rates are configuration (DOMAIN.md section 7).
+won, each rounded down (the broker truncates). All rates are configuration (docs/domain.md section 7).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ DEFAULT_TYPE = "etf"
 class FeeModel(BaseModel):
     """Commission (rate and minimum) on both sides; tax on sells by instrument type.
 
-    Defaults: KIS non-face-to-face ETF commission ~0.0146527 % (KIS_API.md section 10), no minimum,
+    Defaults: KIS non-face-to-face ETF commission ~0.0146527 % (docs/kis.md and docs/domain.md §7), no minimum,
     and no securities transaction tax on domestic ETFs. ``tax_rates`` maps an instrument type
     ("etf", "stock", ...) to a sell-side tax rate; ``instrument_types`` maps a ticker to a type
     (unlisted tickers are ``default_type``, "etf"). A type without a tax rate is refused rather

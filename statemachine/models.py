@@ -38,7 +38,7 @@ class Side(StrEnum):
 
 # ----------------------------------------------------------------------------- targets
 class Targets(Frozen):
-    """MP percentages per class and Sub-MP weights per ticker (DOMAIN.md section 1)."""
+    """MP percentages per class and Sub-MP weights per ticker (docs/domain.md section 1)."""
 
     mp_id: str = "MP"
     mp: dict[str, float]

@@ -31,11 +31,13 @@ def plan_inputs_taken_at(outputs: dict[str, dict], state: RunState) -> datetime 
 
 
 def retry(
-    engine: Engine, run_id: str, *, reason: str, actor: str, max_age: timedelta | None = timedelta(minutes=30)
+    engine: Engine, run_id: str, *, reason: str, actor: str, max_age: timedelta | None = timedelta(minutes=30),
+    planner: str | None = None,
 ) -> RunRecord:
     """Force a failed run back to planning (attempts reset) and drive it; refused with a clear error
     when the run did not fail its checks, when the account has another active run, or when the
-    account data the plan would be made on is older than ``max_age``."""
+    account data the plan would be made on is older than ``max_age``. ``planner``: plan the new round
+    (and the rest of the run) with this planner instead of the run's."""
     if not reason or not reason.strip():
         raise TransitionError("retry needs a reason", field="reason")
     run = engine.get(run_id)
@@ -70,5 +72,5 @@ def retry(
             f"{limit} min); start a new run instead",
             run_id=run_id,
         )
-    engine.force(run_id, target.value, reason=f"retry: {reason}", actor=actor)
+    engine.force(run_id, target.value, reason=f"retry: {reason}", actor=actor, planner=planner)
     return engine.resume(run_id)

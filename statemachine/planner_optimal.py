@@ -64,7 +64,7 @@ from the optimum. ``res.status`` is always checked: a solver failure or an infea
 found at all) raises :class:`PlanningError` naming the HiGHS status.
 
 Decisions on the rules (see :mod:`statemachine.rules`): the cash row is out of the objective and
-of R4, because R5 (as DOMAIN.md states it) requires every eligible underweight ticker to be
+of R4, because R5 (as docs/domain.md states it) requires every eligible underweight ticker to be
 bought while the orderable cash less the buffer pays for it; a planner that also valued cash at
 its target would leave such tickers short and fail R5. R2 accepts a ticker short of its target
 when the plan cannot take one more share (orderable quantity or cash exhausted): otherwise no

@@ -1,4 +1,4 @@
-"""Rule checks R1-R5 (DOMAIN.md section 3) as pure functions.
+"""Rule checks R1-R5 (docs/domain.md section 3) as pure functions.
 
 Each check returns :class:`CheckResult` rows: one per failure (rule, ticker, the numbers and a
 sentence), or a single passing row. :func:`check_plan` runs all five; a plan passes when no row
@@ -8,7 +8,7 @@ Every check works at planning prices and planning targets (``ctx.drift``: the ta
 ``t_i`` of each ticker as of the snapshot the plan was made from), in integer KRW, so a planner
 and the checks agree to the won.
 
-Decisions where DOMAIN.md section 3, read literally, contradicts itself (so that no plan could
+Decisions where docs/domain.md section 3, read literally, contradicts itself (so that no plan could
 pass in some ordinary accounts):
 
 * **R2** ("within tolerance of the target") cannot hold for a buy the cash cannot pay for, or a

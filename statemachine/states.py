@@ -21,7 +21,7 @@ from enum import StrEnum
 
 
 class RunState(StrEnum):
-    """Where a run is. ``CREATED`` is the start; the nine after it are DOMAIN.md section 4."""
+    """Where a run is. ``CREATED`` is the start; the nine after it are docs/domain.md section 4."""
 
     CREATED = "CREATED"
     FETCHED = "FETCHED"
@@ -36,7 +36,7 @@ class RunState(StrEnum):
 
 
 class RunStatus(StrEnum):
-    """How a run stands (DOMAIN.md section 5)."""
+    """How a run stands (docs/domain.md section 5)."""
 
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"

@@ -3,7 +3,7 @@
 Needs: a price in KRW and the instrument kind (``"etf"``/``"etn"`` or anything else, a stock).
 Sets: the tick at that price, a price rounded onto the tick grid, the day's upper/lower limit.
 
-Sources (checked November 2026; KIS_API.md section 10 restates them):
+Sources (checked November 2026; docs/kis.md and docs/domain.md §7 restates them):
 
 * Stocks, KOSPI/KOSDAQ/KONEX unified, in force since 2023-01-25 (KRX 유가증권시장 업무규정시행세칙
   revision, reported by Hankyung/Investing.com 2023-01-17 "이달 25일부터 주식거래 호가 가격 단위"

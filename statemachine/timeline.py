@@ -3,11 +3,34 @@ check results, the orders and fills. ``show``, ``--json`` and the HTTP API all u
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from .models import OrderRecord
 from .records import HistoryRecord, PlanAttemptRecord, RunRecord, TransitionRecord
 from .states import forced_targets
+
+#: Output kinds ``lease:<epoch>``: who took a run's lease over to resume it, when, and who held it
+#: before (written by ``Engine.resume``; no step produces or reads them).
+LEASE_NOTE = "lease:"
+
+
+def interruptions(outputs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's resumes by a new lease holder, oldest first: ``after_seq`` (the last step before the
+    gap), ``at``, ``resumed_by``, ``previous_holder``, ``died`` (the previous holder still held the
+    lease: its process died or was killed; else it had stopped and released it), ``gap_s`` (from the
+    previous holder's last sign of life to the resume) and one ``message`` line."""
+    notes = sorted((v for k, v in outputs.items() if k.startswith(LEASE_NOTE)), key=lambda v: v["epoch"])
+    rows = []
+    for n in notes:
+        at, seen = datetime.fromisoformat(n["at"]), datetime.fromisoformat(n["previous_seen_at"])
+        gap = max(0, round((at - seen).total_seconds()))
+        died = bool(n.get("previous_owner"))
+        what = f"process died (holder {n['previous_owner']})" if died else "stopped"
+        rows.append({"after_seq": n["seq"], "state": n["state"], "at": n["at"], "resumed_by": n["owner"],
+                     "previous_holder": n.get("previous_owner"), "died": died, "gap_s": gap, "epoch": n["epoch"],
+                     "message": f"interrupted in {n['state']}: {what} / resumed by {n['owner']} after {gap} s"})
+    return rows
 
 
 def run_summary(run: RunRecord) -> dict[str, Any]:
@@ -53,5 +76,6 @@ def timeline(run: RunRecord, transitions: list[TransitionRecord], attempts: list
         "buy_fills": outputs.get("buy_fills"),
         "cash": {k: v for k, v in (outputs.get("cash") or {}).items() if k in ("orderable_cash", "projected")},
         "blocked": outputs.get("blocked"),
+        "interruptions": interruptions(outputs),
         "history": history.model_dump(mode="json") if history else None,
     }

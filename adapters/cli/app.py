@@ -22,6 +22,7 @@ from adapters.cli.context import (
     app,
     db_app,
     emit,
+    empty_hint,
     err,
     error_code,
     finish,
@@ -32,6 +33,8 @@ from adapters.cli.context import (
     read_targets,
     state,
 )
+from adapters.cli.guards import check_planner_usable
+from adapters.cli.messages import cli_error, tr
 from adapters.cli.render import history_table, runs_table, show_run
 from statemachine.application import commands, queries
 from statemachine.errors import RebalanceError, TargetsError
@@ -46,7 +49,8 @@ def _check_planner(name: str | None) -> None:
     from adapters.bootstrap import PLANNER_NAMES
 
     if name is not None and name not in PLANNER_NAMES:
-        raise TargetsError(f"unknown planner '{name}' (choose one of {', '.join(PLANNER_NAMES)})", field="planner")
+        raise cli_error(TargetsError, "run.unknown_planner", {"field": "planner"}, name=name,
+                        choices=", ".join(PLANNER_NAMES))
 
 
 # ======================================================================= running
@@ -68,11 +72,12 @@ def run(
     chosen = Policy.parse(policy) if policy else None
     _check_planner(planner)
     a = get_app(account)
+    check_planner_usable(planner or a.settings.planner, a.settings)
     eng = a.engine(progress=None if as_json else progress())
     started = commands.start_run(eng, max_phase=max_phase, planner=planner or a.settings.planner, actor="cli",
                                  targets=t, policy=chosen)
     if not as_json:
-        err.print(f"run [bold]{started.id}[/] started (max_phase {max_phase})")
+        err.print(tr("run.started", id=started.id, max_phase=max_phase))
     finish(a, commands.drive(eng, started.id), as_json)
 
 
@@ -92,7 +97,7 @@ def resume(
     a = get_app(account)
     eng = a.engine(progress=None if as_json else progress())
     if all_interrupted == bool(run_id):
-        raise RebalanceError("give a RUN_ID or --all-interrupted (one of them)")
+        raise cli_error(RebalanceError, "resume.one_of")
     if run_id:
         finish(a, commands.resume(eng, run_id), as_json)
     results = []
@@ -109,7 +114,7 @@ def resume(
     if as_json:
         emit({"resumed": results})
     else:
-        out.print(f"{len(results)} interrupted run(s) handled" + "".join(
+        out.print(tr("resume.handled", count=len(results)) + "".join(
             f"\n  {x['id']}: {x.get('status', 'error')} {x.get('state', x.get('error', ''))}" for x in results))
     raise typer.Exit(worst)
 
@@ -126,7 +131,7 @@ def demo(
 
     a = get_app()
     if a.settings.broker == "kis":
-        raise RebalanceError("demo runs only against the simulated account (REBALANCE_BROKER=kis-sim or sim)")
+        raise cli_error(RebalanceError, "demo.only_sim")
     if not keep_account:
         SimAccount.demo(a.settings.sim_account_path)
     targets = Targets.model_validate(json.loads((DEMO_DIR / "demo_targets.json").read_text()))
@@ -134,9 +139,8 @@ def demo(
     eng = a.engine(progress=None if as_json else progress())
     started = commands.start_run(eng, max_phase=5, planner=a.settings.planner, actor="demo")
     if not as_json:
-        err.print(f"demo run [bold]{started.id}[/] against the simulated account "
-                  f"({a.settings.sim_account_path})")
-        err.print(f"market: {market_description(a.settings)}; clock {a.clock.now():%Y-%m-%d %H:%M:%S} UTC")
+        err.print(tr("demo.started", id=started.id, path=a.settings.sim_account_path))
+        err.print(tr("demo.market", market=market_description(a.settings), clock=f"{a.clock.now():%Y-%m-%d %H:%M:%S}"))
     finish(a, commands.drive(eng, started.id), as_json)
 
 
@@ -145,19 +149,23 @@ def demo(
 @handled
 def status(run_id: Annotated[str | None, typer.Argument()] = None, as_json: JsonOpt = False) -> None:
     """Active and interrupted runs (or one run) with state, age and lease holder."""
-    a = get_app()
-    rows = queries.run_statuses(a.db.unit_of_work, run_id)
+    from adapters.liveness import lease_probe
+
+    a = get_app(read_only=True)
+    rows = queries.run_statuses(a.db.unit_of_work, run_id, lease=lease_probe(a))
     if as_json:
         emit({"runs": rows})
     else:
-        runs_table(out, rows, a.clock.now(), "Run" if run_id else "Active and interrupted runs")
+        runs_table(out, rows, a.clock.now(), tr("status.title_one") if run_id else tr("status.title_all"))
+        if not run_id and not queries.list_runs(a.db.unit_of_work, limit=1):
+            empty_hint([])
 
 
 @app.command()
 @handled
 def show(run_id: str, as_json: JsonOpt = False) -> None:
     """A run's timeline: transitions with time and duration, plans, checks with reasons, orders and fills."""
-    view = queries.run_timeline(get_app().db.unit_of_work, run_id)
+    view = queries.run_timeline(get_app(read_only=True).db.unit_of_work, run_id)
     if as_json:
         emit(view)
     else:
@@ -171,13 +179,14 @@ def history(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20, as_json: 
 
     Each row carries its run's LLM tokens and estimated price (list prices, USD); below the table,
     one line per recent month."""
-    uow = get_app().db.unit_of_work
+    uow = get_app(read_only=True).db.unit_of_work
     rows = queries.history(uow, limit)
     months = queries.llm_cost_by_month(uow)
     if as_json:
         emit({"history": rows, "llm_cost_by_month": months})
     else:
         history_table(out, rows, months)
+        empty_hint(rows)
 
 
 @app.command()
@@ -196,7 +205,7 @@ def diagram(
     if run_id:
         @handled
         def _state() -> RunState:
-            return queries.run_state(get_app().db.unit_of_work, run_id)
+            return queries.run_state(get_app(read_only=True).db.unit_of_work, run_id)
 
         current = _state()
     print(mermaid(current))
@@ -217,7 +226,7 @@ def force(
     if as_json:
         emit(run_summary(done))
     else:
-        out.print(f"run {run_id} is now {done.state} [{done.status}]; resume it to continue")
+        out.print(tr("force.done", id=run_id, state=done.state, status=done.status))
 
 
 @app.command()
@@ -233,7 +242,7 @@ def abort(
     if as_json:
         emit(run_summary(done))
     else:
-        out.print(f"run {run_id} aborted at {done.state}")
+        out.print(tr("abort.done", id=run_id, state=done.state))
 
 
 # ======================================================================= database
@@ -246,7 +255,7 @@ def db_upgrade() -> None:
     assert state.settings is not None
     url = database_url(state.db or state.settings.database_url)
     rev = upgrade(url)
-    out.print(f"{safe_url(url)} is at schema {rev}")
+    out.print(tr("db.at_schema", url=safe_url(url), rev=rev))
 
 
 def entry() -> None:

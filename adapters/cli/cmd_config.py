@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from adapters.cli.context import JsonOpt, config_app, emit, get_app, handled, out, read_targets, targets_app
+from adapters.cli.messages import cli_error, tr
 from statemachine.application import commands, queries
 from statemachine.application.views import decision_recorded, targets_view, thresholds_view
 from statemachine.errors import TargetsError
@@ -23,7 +24,7 @@ def config_get(as_json: JsonOpt = False) -> None:
     if as_json:
         emit(thresholds_view(th))
     else:
-        out.print(f"MP threshold {th.mp} pp, Sub-MP threshold {th.sub_mp} pp")
+        out.print(tr("config.get", mp=th.mp, sub=th.sub_mp))
 
 
 @config_app.command("set")
@@ -36,13 +37,13 @@ def config_set(
 ) -> None:
     """Append a thresholds row (append-only; the newest is in force)."""
     if mp_threshold is None and sub_mp_threshold is None:
-        raise TargetsError("give --mp-threshold and/or --sub-mp-threshold", field="thresholds")
+        raise cli_error(TargetsError, "config.set_needs", {"field": "thresholds"})
     a = get_app()
     new = commands.set_thresholds(a.db.unit_of_work, a.clock, mp=mp_threshold, sub_mp=sub_mp_threshold)
     if as_json:
         emit(thresholds_view(new))
     else:
-        out.print(f"thresholds set: MP {new.mp} pp, Sub-MP {new.sub_mp} pp")
+        out.print(tr("config.set", mp=new.mp, sub=new.sub_mp))
 
 
 @targets_app.command("show")
@@ -51,11 +52,11 @@ def targets_show(as_json: JsonOpt = False) -> None:
     """The latest strategy decision."""
     d = queries.latest_targets(get_app().db.unit_of_work)
     if d is None:
-        raise TargetsError("no targets yet: run 'targets set FILE'", field="targets")
+        raise cli_error(TargetsError, "targets.none", {"field": "targets"})
     if as_json:
         emit(targets_view(d))
         return
-    out.print(f"[bold]{d.targets.mp_id}[/] decided {d.decided_at:%Y-%m-%d %H:%M:%S} UTC")
+    out.print(tr("targets.decided", mp_id=d.targets.mp_id, at=f"{d.decided_at:%Y-%m-%d %H:%M:%S}"))
     for c, p in d.targets.mp.items():
         subs = ", ".join(f"{t} {w:.0%}" for t, w in d.targets.sub_mp.get(c, {}).items())
         out.print(f"  {c:<13} {p:>6.2f}%   {subs}")
@@ -73,7 +74,7 @@ def targets_set(file: Path, as_json: JsonOpt = False,
     if as_json:
         emit(decision_recorded(d))
     else:
-        out.print(f"targets {t.mp_id} recorded (decision #{d.id})")
+        out.print(tr("targets.recorded", mp_id=t.mp_id, id=d.id))
 
 
 def _cli_user() -> str:

@@ -246,16 +246,25 @@ def retry(
             "orderable cash, re-plan, check and buy (same run; --max-age-min does not apply).",
         ),
     ] = False,
+    planner: PlannerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """A new planning round for a run that FAILED its plan checks (in SELL_PLANNED or BUY_PLANNED):
     forced back along the operator edge with the attempts reset, recorded, then driven on.
+    --planner: plan the new round with another planner (e.g. optimal after Gemini failed).
     With --buy-side: the buy side of a PARTIAL run (exit 2 when its sells did not finish or it is not
     PARTIAL on its buy side, 4 when it finished otherwise, 75 when another run holds the account)."""
     a = get_app()
+    if planner is not None:
+        from adapters.cli.app import _check_planner
+        from adapters.cli.guards import check_planner_usable
+
+        _check_planner(planner)
+        check_planner_usable(planner, a.settings)
     eng = a.engine(progress=None if as_json else progress())
     if buy_side:
         done = commands.retry_buy_side(eng, run_id, reason=reason, actor=actor)
     else:
-        done = commands.retry(eng, run_id, reason=reason, actor=actor, max_age=timedelta(minutes=max_age_min))
+        done = commands.retry(eng, run_id, reason=reason, actor=actor, max_age=timedelta(minutes=max_age_min),
+                              planner=planner)
     finish(a, done, as_json)

@@ -9,17 +9,18 @@ from typing import Annotated, Any
 import typer
 
 from adapters.cli.context import JsonOpt, app, emit, handled, out, state
-from statemachine.errors import SnapshotError, TargetsError
+from adapters.cli.messages import cli_error, tr
+from statemachine.errors import RebalanceError, SnapshotError, TargetsError
 
 
-def _load(path: Path, what: str, error: type[Exception]) -> Any:
+def _load(path: Path, what: str, error: type[RebalanceError]) -> Any:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise error(f"{what} file {path} does not exist", field=what) from None  # type: ignore[call-arg]
+        raise cli_error(error, "file.missing", {"field": what}, what=what, path=path) from None
     except json.JSONDecodeError as exc:
-        raise error(f"{what} file {path} is not valid JSON: {exc.msg} at line {exc.lineno}",  # type: ignore[call-arg]
-                    field=what) from None
+        raise cli_error(error, "file.not_json", {"field": what}, what=what, path=path, msg=exc.msg,
+                        line=exc.lineno) from None
 
 
 @app.command()
@@ -41,21 +42,22 @@ def plan(
     s = state.settings
     assert s is not None  # read once by the callback
     if planner not in ("optimal", "greedy"):
-        raise TargetsError(f"unknown planner '{planner}' for plan (optimal or greedy)", field="planner")
+        raise cli_error(TargetsError, "plan.unknown_planner", {"field": "planner"}, name=planner)
     result = what_if(snap, tgt, mp_threshold, sub_mp_threshold, planner,
                      FeeModel(commission_rate=s.commission_rate, commission_min=s.commission_min),
                      settings=s.engine_settings())
     if as_json:
         emit(result)
         return
-    out.print(f"rebalancing needed: {'yes' if result['needed'] else 'no'}")
+    out.print(tr("plan.needed", answer=tr("plan.yes") if result["needed"] else tr("plan.no")))
     for side in ("sell_orders", "buy_orders"):
         for o in result.get(side, []):
-            out.print(f"  {side.split('_')[0]:<4} {o['quantity']:>8,} x {o['ticker']}  {o.get('reason', '')}")
+            word = tr("side." + side.split("_")[0])
+            out.print(f"  {word:<4} {o['quantity']:>8,} x {o['ticker']}  {o.get('reason', '')}")
     for c in result.get("checks", []):
         if not c.get("passed", True):
             out.print(f"  [red]✗[/] {c['rule']} {c.get('ticker') or ''} {c['message']}")
     before = (result.get("drift_before") or {}).get("total_abs_drift")
     after = (result.get("drift_after") or {}).get("total_abs_drift")
     if before is not None and after is not None:
-        out.print(f"total absolute drift {before:.2f}pp → {after:.2f}pp")
+        out.print(tr("plan.total_drift", before=f"{before:.2f}", after=f"{after:.2f}"))

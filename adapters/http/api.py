@@ -24,10 +24,11 @@ from adapters.bootstrap import App
 from adapters.http import schemas as s
 from adapters.http.accounts import accounts_router
 from adapters.http.backtest_api import router as backtest_router
-from adapters.http.errors import BROKER_ERRORS, RUN_ERRORS, WRITE_ERRORS
+from adapters.http.errors import BROKER_ERRORS, RUN_ERRORS, WRITE_ERRORS, ConfirmationRequired
 from adapters.http.errors import install as install_errors
 from adapters.http.security import make_write_guard
 from adapters.http.views import Api
+from adapters.liveness import lease_probe
 from adapters.runtime import lease_is_dead
 from statemachine import ENGINE_VERSION
 from statemachine import errors as e
@@ -96,6 +97,7 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
             "account": api.account,
             "broker": app_ctx.settings.broker,
             "writes_enabled": bool(token),
+            "lang": app_ctx.settings.lang or "auto",
         }
 
     @app.get(
@@ -189,11 +191,20 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
         response_model=s.RunDetail,
         tags=["runs"],
         dependencies=write,
-        responses={**WRITE_ERRORS, 409: RUN_ERRORS[409], **BROKER_ERRORS},
+        responses={**WRITE_ERRORS, 409: {"model": s.ErrorBody, "description": "the account has an active run, "
+                                         "or a max_phase that trades was sent without confirm: true"},
+                   **BROKER_ERRORS},
     )
     def rebalance_test(body: s.PhaseTestIn) -> dict[str, Any]:
         """Run to ``max_phase`` and answer with the result (drift, plans, checks, fills). Phases 1-4 read
-        the real account and send nothing; phase 5 really trades."""
+        the real account and send nothing; phase 5 really trades, so it needs ``"confirm": true``
+        (without it: 409, nothing started)."""
+        phase = MAX_PHASE[body.max_phase]
+        if phase.sends_orders and not body.confirm:
+            raise ConfirmationRequired(
+                f"max_phase {body.max_phase} ({phase.doc}) really trades: it sends sell and buy orders to the "
+                f"broker for account {api.account}. Send \"confirm\": true to place them; nothing was started",
+                field="confirm")
         done = commands.start_and_drive(app_ctx.engine(), max_phase=body.max_phase,
                                         planner=app_ctx.settings.planner, actor=body.actor)
         return api.detail(done.id)
@@ -205,7 +216,7 @@ def create_app(app_ctx: App, token: str | None, *, allowed_hosts: list[str] | No
         limit: int = Query(50, ge=1, le=500),
     ) -> dict[str, Any]:
         """Runs, newest first, with their history figures (drift before and after, trades, cost)."""
-        rows = queries.list_runs(uow, status, limit)
+        rows = queries.list_runs(uow, status, limit, lease=lease_probe(app_ctx))
         for row in rows:
             row["driven_here"] = api.runs.driving(row["id"])
         return {"runs": rows}

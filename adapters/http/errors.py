@@ -47,6 +47,29 @@ BROKER_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 # ============================================================================ errors
+class ConfirmationRequired(e.DomainError):
+    """A call that would really trade, made without ``confirm: true`` (nothing was started)."""
+
+    status_code = 409
+
+
+def _json_error(err: dict[str, Any]) -> dict[str, Any] | None:
+    """A body that is not JSON: say so, with the parser's reason and the character position."""
+    if err.get("type") != "json_invalid":
+        return None
+    loc = list(err.get("loc", ()))
+    pos = loc[1] if len(loc) > 1 else None
+    detail = (err.get("ctx") or {}).get("error") or err.get("msg") or "JSON decode error"
+    where = f" at character {pos}" if isinstance(pos, int) else ""
+    return {
+        "error": "ValidationError",
+        "message": f"request body is not valid JSON: {detail}{where}",
+        "field": "body",
+        "position": pos if isinstance(pos, int) else None,
+        "detail": [{"loc": [str(p) for p in loc], "msg": str(detail), "type": "json_invalid"}],
+    }
+
+
 def status_for(exc: e.RebalanceError) -> int:
     """The one mapping from the error hierarchy to HTTP statuses."""
     explicit = getattr(exc, "status_code", None)
@@ -79,6 +102,10 @@ def _error_response(exc: e.RebalanceError) -> JSONResponse:
 
 
 def _validation_response(exc: RequestValidationError) -> JSONResponse:
+    for err in exc.errors():
+        bad_json = _json_error(err)
+        if bad_json is not None:
+            return JSONResponse(bad_json, status_code=422)
     details = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ())]

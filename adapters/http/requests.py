@@ -55,6 +55,13 @@ class PhaseTestIn(In):
         ),
     )
     actor: Actor = "api-test"
+    confirm: bool = Field(
+        False,
+        strict=True,
+        description="required (true) for a max_phase that sends orders ("
+        + ", ".join(str(p.max_phase) for p in MAX_PHASE.values() if p.sends_orders)
+        + "): those really trade; without it the call is refused with 409 and nothing starts",
+    )
 
 
 class OperatorIn(In):

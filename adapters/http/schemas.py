@@ -9,7 +9,7 @@ lenient and documented.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +41,7 @@ class ErrorBody(Out):
 
 class ValidationBody(ErrorBody):
     detail: list[dict[str, Any]] = Field(default_factory=list)
+    position: int | None = Field(None, description="a body that is not JSON: the character the parser stopped at")
 
 
 # ----------------------------------------------------------------------------- config
@@ -145,6 +146,21 @@ class LlmMonthOut(LlmCostOut):
     runs: int
 
 
+class LeaseOut(Out):
+    """The run's lease as an operator needs it: ``live`` (its holder is driving it), ``stale`` (held
+    by a process that is gone or stopped renewing: resume, force or abort it), ``free`` (interrupted,
+    nobody holds it), ``none`` (finished)."""
+
+    state: str = Field(description="live | stale | free | none")
+    holder: str | None = None
+    last_seen_at: datetime | None = Field(None, description="the holder's last lease extension")
+    seen_s_ago: int | None = None
+    dead: bool = Field(False, description="the holder is a process of this host that no longer exists")
+    expired: bool = False
+    message: str | None = None
+    actions: list[str] = Field(default_factory=list)
+
+
 class RunListItem(RunSummary):
     drift_before: float | None = Field(None, description="total absolute drift before, pp")
     drift_after: float | None = Field(None, description="total absolute drift after, pp")
@@ -152,6 +168,7 @@ class RunListItem(RunSummary):
     total_cost: int | None = None
     llm_cost: LlmCostOut | None = None
     driven_here: bool = Field(False, description="a thread of this server is driving the run now")
+    lease: LeaseOut | None = None
 
 
 class RunList(Out):
@@ -276,6 +293,10 @@ class RunDetail(Out):
     visited: list[str] = Field(description="states the run has been in, in order of first visit")
     mermaid: str = Field(description="the state diagram with the run's state highlighted")
     driven_here: bool = False
+    lease: LeaseOut | None = None
+    interruptions: list[dict[str, Any]] = Field(
+        default_factory=list, description="resumes by a new lease holder: after_seq, at, resumed_by, "
+        "previous_holder, died, gap_s, message (step durations are measured from the resume)")
 
 
 # ----------------------------------------------------------------------------- state machine
@@ -311,3 +332,5 @@ class InfoOut(Out):
     account: str
     broker: str
     writes_enabled: bool = Field(description="false when the server has no REBALANCE_API_TOKEN")
+    lang: Literal["ko", "en", "auto"] = Field(
+        "auto", description="REBALANCE_LANG for the page: ko, en, or auto (the browser's language)")

@@ -8,6 +8,7 @@ from typing import Any
 
 from adapters.bootstrap import App
 from adapters.http.runner import BackgroundRuns
+from adapters.liveness import lease_probe
 from statemachine.application import queries
 
 
@@ -22,7 +23,7 @@ class Api:
         return self.ctx.broker().alias
 
     def detail(self, run_id: str) -> dict[str, Any]:
-        view = queries.run_detail(self.ctx.db.unit_of_work, run_id)
+        view = queries.run_detail(self.ctx.db.unit_of_work, run_id, lease=lease_probe(self.ctx))
         view["driven_here"] = self.runs.driving(run_id)
         return view
 

@@ -79,7 +79,7 @@ class KisBroker(Broker):
     # -- reads -------------------------------------------------------------------------------------
     def balance(self) -> Snapshot:
         """Holdings and cash, every page, and only a snapshot that adds up: the rows must match the
-        reply's own summary (DOMAIN.md section 8). One that does not (say, success with no rows while
+        reply's own summary (docs/domain.md section 8). One that does not (say, success with no rows while
         ``output2`` counts 79,960,000 KRW of securities) is read again under the read retry policy,
         and never returned as an emptier account."""
         policy = self.client.config.retry

@@ -56,7 +56,7 @@ TRS: dict[str, tuple[str, set[str]]] = {
     HOLIDAY: ("GET", {"CTCA0903R"}),
     ASKING_PRICE: ("GET", {"FHKST01010200"}),
 }
-# the broker's samples give these no paper TR id; KIS_API.md section 8: paper answers EGW02006
+# the broker's samples give these no paper TR id; docs/kis.md section 8: paper answers EGW02006
 REAL_ONLY = {SEARCH_INFO, PSBL_RVSECNCL, HOLIDAY}
 NOT_PAPER = ("EGW02006", "모의투자 TR 이 아닙니다.")
 SELL_TRS = {"TTTC0011U", "TTTC0801U"}

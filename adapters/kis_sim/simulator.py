@@ -1,6 +1,6 @@
 """A KIS Open API simulator: the broker's REST protocol in front of :class:`SimAccount`.
 
-The ASGI app (:class:`KisSimulator`, request parsing by Starlette) speaks what ``KIS_API.md``
+The ASGI app (:class:`KisSimulator`, request parsing by Starlette) speaks what ``docs/kis.md``
 describes: paths, request headers (app key, secret, ``Bearer`` token, ``tr_id``, ``tr_cont``),
 real and paper TR ids (current and legacy), string-typed fields, pagination (balance 50 rows real
 / 20 paper, daily-ccld 100 / 15), the ``rt_cd``/``msg_cd``/``msg1`` envelope, the token endpoint

@@ -1,7 +1,7 @@
 """What the TR handlers of the simulator share: their signature, the account-number check and
 continuation paging.
 
-Continuation as the broker documents it (KIS_API.md section 3; the portal's request header
+Continuation as the broker documents it (docs/kis.md section 3; the portal's request header
 ``tr_cont``: "N: 다음 데이터 조회 (output header의 tr_cont가 M일 경우)"): a page followed by more
 answers response header ``tr_cont`` "M" ("F" on the first page with ``first_page_tr_cont="F"``:
 the documents name both for "more"; the broker's samples test ``in ["M", "F"]``, 50 of them only

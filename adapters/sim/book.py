@@ -14,7 +14,7 @@ bid = ask = the current price, unlimited depth, so market orders fill at the cur
 
 Limit orders (ORD_DVSN 00) fill only at or better than their price; what the book cannot fill at
 that price stays open. Prices off the tick grid or outside the limits are refused with the broker's
-errors (:data:`OFF_GRID`, :data:`ABOVE_UPPER`, :data:`BELOW_LOWER`; KIS_API.md section 9).
+errors (:data:`OFF_GRID`, :data:`ABOVE_UPPER`, :data:`BELOW_LOWER`; docs/kis.md section 9).
 """
 
 from __future__ import annotations

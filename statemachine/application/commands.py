@@ -75,9 +75,11 @@ def abort(engine: Runs, run_id: str, *, reason: str, actor: str) -> RunRecord:
     return engine.abort(run_id, reason=reason, actor=actor)
 
 
-def retry(engine: Engine, run_id: str, *, reason: str, actor: str, max_age: timedelta) -> RunRecord:
-    """A new planning round for a run that failed its plan checks (see :mod:`statemachine.operations`)."""
-    return retry_run(engine, run_id, reason=reason, actor=actor, max_age=max_age)
+def retry(engine: Engine, run_id: str, *, reason: str, actor: str, max_age: timedelta,
+          planner: str | None = None) -> RunRecord:
+    """A new planning round for a run that failed its plan checks (see :mod:`statemachine.operations`),
+    optionally with another planner."""
+    return retry_run(engine, run_id, reason=reason, actor=actor, max_age=max_age, planner=planner)
 
 
 def begin_buy_side_retry(engine: Engine, run_id: str, *, reason: str, actor: str) -> RunRecord:

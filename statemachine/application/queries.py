@@ -25,6 +25,7 @@ from statemachine.records import RunRecord, StrategyDecision
 from statemachine.states import RunState, RunStatus
 from statemachine.timeline import run_summary, timeline
 
+LeaseProbe = Callable[[RunRecord], dict[str, Any]]
 ACTIVE = [RunStatus.RUNNING.value, RunStatus.BLOCKED.value]
 
 
@@ -36,32 +37,44 @@ def _timeline(u: UnitOfWork, run_id: str) -> tuple[RunRecord, dict[str, Any]]:
     return run, view
 
 
-def run_timeline(uow: UowFactory, run_id: str) -> dict[str, Any]:
+def run_timeline(uow: UowFactory, run_id: str, lease: LeaseProbe | None = None) -> dict[str, Any]:
     """A run's story: transitions, plans and checks, orders and fills, and its history row once
-    finished (looked up by the run's id). Raises RunNotFound."""
+    finished (looked up by the run's id); with ``lease``, the lease's view (live, stale, free). Raises RunNotFound."""
     with uow() as u:
-        return _timeline(u, run_id)[1]
+        run, view = _timeline(u, run_id)
+    if lease is not None:
+        view["lease"] = lease(run)
+    return view
 
 
-def run_detail(uow: UowFactory, run_id: str) -> dict[str, Any]:
+def run_detail(uow: UowFactory, run_id: str, lease: LeaseProbe | None = None) -> dict[str, Any]:
     """:func:`run_timeline` with the states visited and the diagram of the run's place."""
     with uow() as u:
         run, view = _timeline(u, run_id)
+    if lease is not None:
+        view["lease"] = lease(run)
     return with_diagram(view, run.state)
 
 
-def run_statuses(uow: UowFactory, run_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    """One run's summary, or the active and interrupted runs' (RUNNING, BLOCKED)."""
+def run_statuses(uow: UowFactory, run_id: str | None = None, limit: int = 200,
+                 lease: LeaseProbe | None = None) -> list[dict[str, Any]]:
+    """One run's summary, or the active and interrupted runs' (RUNNING, BLOCKED); with ``lease``,
+    each with its lease's view (``lease``: live, stale - its holder died or stopped renewing -, free)."""
     with uow() as u:
         runs = [u.get_run(run_id)] if run_id else u.find_runs(statuses=ACTIVE, limit=limit)
-    return [run_summary(r) for r in runs]
+    return [{**run_summary(r), **({"lease": lease(r)} if lease else {})} for r in runs]
 
 
-def list_runs(uow: UowFactory, statuses: list[RunStatus] | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """Runs, newest first, each with its history figures once finished."""
+def list_runs(uow: UowFactory, statuses: list[RunStatus] | None = None, limit: int = 50,
+              lease: LeaseProbe | None = None) -> list[dict[str, Any]]:
+    """Runs, newest first, each with its history figures once finished (and its lease's view)."""
     with uow() as u:
         runs = u.find_runs(statuses=[s.value for s in statuses] if statuses else None, limit=limit)
-        return [run_row(r, u.history_of(r.id), u.plan_attempts(r.id)) for r in runs]
+        rows = [run_row(r, u.history_of(r.id), u.plan_attempts(r.id)) for r in runs]
+    if lease is not None:
+        for r, row in zip(runs, rows, strict=True):
+            row["lease"] = lease(r)
+    return rows
 
 
 def active_run(uow: UowFactory, account: str) -> str | None:

@@ -36,6 +36,7 @@ from ..ports import Broker, Clock, Hooks, NoHooks, Notifier, PlannerFactory, Uni
 from ..records import Fence, RunRecord, TransitionRecord
 from ..settings import EngineSettings
 from ..states import ACTIVE_STATUSES, FINAL_STATUSES, RunState, RunStatus, stop_state
+from ..timeline import LEASE_NOTE
 from .base import Guard, Outcome, RunMemo, current_run_id, run_log
 from .buy_recovery import BuyRecoveryMixin
 from .leases import _Heartbeat, lease_is_live
@@ -205,9 +206,24 @@ class Engine(BuyRecoveryMixin):
         fence = self._take_lease(run)
         self._memos.pop(run_id, None)  # read what is stored, not what this engine may remember
         if fence.epoch != run.lease_epoch:  # taken from another runner (or free): it may have a send in flight
+            self._note_resume(run, fence)
             self._await_pending_sends(run)
         run_log(run.id).info("resuming from %s (checkpoint %d, lease epoch %d)", run.state, run.seq, fence.epoch)
         return self.run(run_id)
+
+    def _note_resume(self, run: RunRecord, fence: Fence) -> None:
+        """Record who resumed the run, when, and who held it before (``lease:<epoch>``, an output of no
+        step): the timeline shows the interruption (:func:`statemachine.timeline.interruptions`)."""
+        now = self.clock.now()
+        if run.lease_owner and run.lease_expires_at is not None:
+            seen = run.lease_expires_at - timedelta(seconds=self.settings.lease_ttl_s)
+        else:
+            seen = run.updated_at
+        payload = {"epoch": fence.epoch, "owner": self.owner, "at": now.isoformat(), "state": run.state.value,
+                   "seq": run.seq, "previous_owner": run.lease_owner, "previous_seen_at": seen.isoformat()}
+        with self.uow() as uow:
+            uow.put_output(run.id, run.seq, f"{LEASE_NOTE}{fence.epoch}", payload, fence=fence)
+            uow.commit()
 
     def check_resumable(self, run_id: str) -> RunRecord:
         """Raise what :meth:`resume` would refuse with (wrong account, old format, finished); else the run."""
@@ -220,8 +236,9 @@ class Engine(BuyRecoveryMixin):
         with self.uow() as uow:
             return uow.find_runs(account=self.broker.alias, statuses=[RunStatus.RUNNING.value], limit=1000)
 
-    def force(self, run_id: str, target: str, *, reason: str, actor: str) -> RunRecord:
-        """Move a run along an operator edge of the table (or abort it), recording who and why."""
+    def force(self, run_id: str, target: str, *, reason: str, actor: str, planner: str | None = None) -> RunRecord:
+        """Move a run along an operator edge of the table (or abort it), recording who and why;
+        ``planner``: the planner the run uses from now on (a retry may change it)."""
         if not reason or not reason.strip():
             raise TransitionError("force needs a reason", field="reason")
         run = self.get(run_id)
@@ -237,6 +254,9 @@ class Engine(BuyRecoveryMixin):
             fields["sell_attempts"] = 0
         if edge.trigger == "force_replan_buys":
             fields["buy_attempts"] = 0
+        if planner is not None and planner != run.planner:
+            fields["planner"] = planner
+            reason = f"{reason} (planner {run.planner} -> {planner})"
         outputs: dict[str, BaseModel] = {}
         if edge.dest is RunState.CASH_FETCHED and "cash" not in self._outputs(run):
             outputs = self._fetch_cash(run).outputs  # sells done by hand: buys plan on the cash read now

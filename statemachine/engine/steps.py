@@ -102,7 +102,7 @@ class StepsMixin(PlanningMixin):
         executor = OrderExecutor(self.uow, self.broker, self.clock, self.hooks, self.settings, run_log(run.id),
                                  heartbeat=lambda: self._renew_if_due(run), guard=lambda: self._order_guard(run.id),
                                  fence=self._fence(run.id), memo=memo, extended=lambda: self._extended(run.id),
-                                 renewal_due=lambda: self._renewal_due(run.id))
+                                 renewal_due=lambda: self._renewal_due(run.id), progress=self.progress)
         self.progress(f"executing {len(plan.orders)} {side.value} order(s)")
         result = executor.execute(run, side, attempt.attempt, plan.orders, load_terms(attempt.meta))
         if result.blocked:
@@ -178,7 +178,7 @@ class StepsMixin(PlanningMixin):
         else:
             # the broker already told us what changed: the balance read at the start and the fills
             # of every sell (resolved, each confirmed by the order list); only the orderable cash,
-            # which the broker settles, is read again (DOMAIN.md 8: buys plan on it)
+            # which the broker settles, is read again (docs/domain.md 8: buys plan on it)
             snap = self._after_fills(run, outputs.snapshot(), sells)
             cash = self.broker.orderable_cash()
         report = drift_report(snap, run.targets, run.thresholds)

@@ -1,4 +1,4 @@
-"""Exactly-once order execution at a broker with no idempotency key (DOMAIN.md section 6).
+"""Exactly-once order execution at a broker with no idempotency key (docs/domain.md section 6).
 
 For each planned order of a plan attempt (an attempt's orders are its own chain: an order of an
 earlier attempt never satisfies a later attempt's plan, though its fills stay recorded):

@@ -32,8 +32,10 @@ class ExecutorBase:
                  hooks: Hooks, settings: EngineSettings, log: logging.LoggerAdapter,
                  heartbeat: Callable[[], None], guard: Callable[[], None] | None = None, *,
                  fence: Fence, memo: OrderMemo | None = None, extended: Callable[[], None] | None = None,
-                 renewal_due: Callable[[], bool] | None = None) -> None:
+                 renewal_due: Callable[[], bool] | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
         self.uow = uow
+        self.progress = progress or (lambda msg: None)  # a person's "what is happening now", per order
         self.broker = broker
         self.clock = clock
         self.hooks = hooks

@@ -1,4 +1,4 @@
-"""Orders already open at the start (DOMAIN.md 6.6): cancelled, each confirmed by the order list.
+"""Orders already open at the start (docs/domain.md 6.6): cancelled, each confirmed by the order list.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ..step_records import CancelledOpenOrders, CancelledOrder
 
 def cancel_open_orders(broker: Broker, clock: Clock, settings: EngineSettings, day: date,
                        log: logging.LoggerAdapter) -> CancelledOpenOrders:
-    """Cancel the account's open orders of ``day`` (DOMAIN.md 6.6) and confirm each one from the
+    """Cancel the account's open orders of ``day`` (docs/domain.md 6.6) and confirm each one from the
     order list, never from the cancel's reply alone; raises RetryableError when one stays open.
     Safe to repeat: an order that closed meanwhile (filled, or cancelled earlier) needs nothing."""
     opened = [o for o in broker.daily_orders(day, unfilled_only=True) if o.remaining > 0]

@@ -213,6 +213,7 @@ class OrderExecutor(SweepMixin):
         limit = f" at limit {price:,}" if order_type == "00" else ""
         self.log.info("order %s %s x%d%s accepted: order no %s", rec.side.value, rec.ticker, rec.quantity, limit,
                       res.odno)
+        self.progress(f"sent {rec.side.value} {rec.ticker} x{rec.quantity:,}{limit}: order no {res.odno}")
         return self._remember(rec.model_copy(update=answer))  # the memo knows it (the sweep's own orders)
 
     def _sent_before(self, rec: OrderRecord) -> bool:
@@ -249,6 +250,8 @@ class OrderExecutor(SweepMixin):
                                          **self._fill_fields(p.rec, row))
                     self.log.info("order %s %s filled: %d @ %.1f", p.rec.side.value, p.rec.ticker,
                                   row.filled_quantity, row.avg_price)
+                    self.progress(f"filled {p.rec.side.value} {p.rec.ticker} {row.filled_quantity:,} @ "
+                                  f"{round(row.avg_price):,}")
                 elif row.remaining <= 0:
                     p.rec = self._closed(p.rec, row)
                 else:

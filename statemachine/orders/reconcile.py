@@ -1,4 +1,4 @@
-"""Settling an UNKNOWN intent from the broker's order list (DOMAIN.md 6.3): adopt its order,
+"""Settling an UNKNOWN intent from the broker's order list (docs/domain.md 6.3): adopt its order,
 send it again once the list has settled without it, or block; with the broker's clock offset.
 """
 

@@ -1,4 +1,4 @@
-"""The side's final reconciliation (DOMAIN.md 6, step 6): broker orders on the side's tickers that
+"""The side's final reconciliation (docs/domain.md 6, step 6): broker orders on the side's tickers that
 no intent owns are recorded as adopted orders with their fills, and block the run.
 """
 

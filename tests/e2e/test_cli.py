@@ -44,8 +44,9 @@ def test_diagram_prints_mermaid_with_all_states(cli):
 
 
 def test_unknown_run_and_finished_run(cli):
-    assert "no run with id 'nope'" in one_line_error(cli("show", "nope"), 3)
+    assert "no database at" in one_line_error(cli("show", "nope"), 2)  # a reader creates no database (issue 21)
     assert cli("targets", "set", str(DEMO_TARGETS)).returncode == 0
+    assert "no run with id 'nope'" in one_line_error(cli("show", "nope"), 3)
     done = cli.json("run", "--max-phase", "2")
     assert done["run"]["status"] == "STOPPED" and done["run"]["state"] == "DRIFT_CHECKED"
     assert SimAccount(cli.account).orders() == []

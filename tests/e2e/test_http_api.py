@@ -158,7 +158,7 @@ def test_a_server_without_token_refuses_every_write(app):
 
 
 def test_no_secret_in_any_response(c, app):
-    run_id = c.post(f"{API}/rebalance/test", json={"max_phase": 5}, headers=AUTH).json()["run"]["id"]
+    run_id = c.post(f"{API}/rebalance/test", json={"max_phase": 5, "confirm": True}, headers=AUTH).json()["run"]["id"]
     cano = account(app).read()["cano"]
     bodies = [
         c.get(p).text
@@ -243,7 +243,7 @@ def test_phases_3_and_4_plan_and_check_without_orders(c, app, phase, state):
 
 
 def test_phase_5_really_trades(c, app):
-    v = c.post(f"{API}/rebalance/test", json={"max_phase": 5}, headers=AUTH).json()
+    v = c.post(f"{API}/rebalance/test", json={"max_phase": 5, "confirm": True}, headers=AUTH).json()
     assert (v["run"]["status"], v["run"]["state"]) == ("SUCCEEDED", "BOUGHT")
     assert v["orders"] and all(o["status"] == "FILLED" for o in v["orders"])
     assert len(account(app).orders()) == len(v["orders"])

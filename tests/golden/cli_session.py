@@ -52,7 +52,7 @@ def session(out: Path) -> None:
         env.update({"REBALANCE_BROKER": "sim", "REBALANCE_DATABASE_URL": f"sqlite:///{tmp}/golden.db",
                     "REBALANCE_SIM_ACCOUNT_PATH": f"{tmp}/account.json", "REBALANCE_CLOCK_AT": CLOCK_AT,
                     "REBALANCE_KILL_SWITCH_FILE": f"{tmp}/KILL", "REBALANCE_FILL_POLL_S": "0.05",
-                    "PYTHONPATH": str(ROOT), "COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"})
+                    "PYTHONPATH": str(ROOT), "COLUMNS": "120", "NO_COLOR": "1", "TERM": "dumb"})
         runs: list[str] = []
 
         def cli(name: str, *args: str) -> str:

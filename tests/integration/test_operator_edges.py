@@ -298,3 +298,21 @@ def test_generous_limits_let_the_run_through(db, account):
     with db.unit_of_work() as uow:
         rules = {c.rule for a in uow.plan_attempts(run.id) for c in a.checks}
     assert {"L1", "L2"} <= rules
+
+
+def test_retry_with_another_planner_plans_the_new_round_with_it(db, account):
+    run = failing_sell_run(db, account)
+    asked: list[str] = []
+    greedy = GreedyPlanner()
+
+    def planners(name):
+        asked.append(name)
+        return greedy
+
+    eng = engine(db, account)
+    eng.planners = planners
+    done = retry(eng, run.id, reason="Gemini keeps failing", actor="dave", planner="optimal")
+    assert done.status is RunStatus.SUCCEEDED and done.planner == "optimal"
+    assert asked and set(asked) == {"optimal"}
+    forced = next(t for t in transitions(db, run.id) if t.actor == "dave")
+    assert forced.reason == "retry: Gemini keeps failing (planner auto -> optimal)"

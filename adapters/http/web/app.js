@@ -22,17 +22,16 @@ function h(tag, attrs, ...children) {
   }
   return el;
 }
-const krw = new Intl.NumberFormat("ko-KR");
-const fmtKrw = (n) => (n === null || n === undefined ? "–" : krw.format(n));
-const fmtPct = (n, d = 2) => (n === null || n === undefined ? "–" : Number(n).toFixed(d));
-const fmtPp = (n) => (n === null || n === undefined ? "–" : (n > 0 ? "+" : "") + Number(n).toFixed(2));
-function fmtTime(iso) {
-  if (!iso) return "–";
-  const d = new Date(iso);
-  return d.toLocaleString("sv-SE", { hour12: false }).slice(0, 19);
-}
+// strings come from i18n.js: t(id, params); numbers and dates are formatted for the page's language
+// (function declarations: targets.js calls window.fmtTime)
+function fmtKrw(n) { return fmtInt(n); }
+function fmtPct(n, d = 2) { return fmtDec(n, d); }
+function fmtPp(n) { return fmtDec(n, 2, true); }
+function fmtTime(iso) { return fmtDateTime(iso); }
+// status names (SUCCEEDED, BLOCKED...) are identifiers and stay; their meaning is the tooltip
 function statusBadge(status) {
-  return h("span", { class: `badge st-${(status || "").toLowerCase()}` }, status || "–");
+  return h("span", { class: `badge st-${(status || "").toLowerCase()}`, title: status ? t(`status.${status}`) : null },
+    status || "–");
 }
 function toast(msg, kind = "info") {
   const t = $("#toast");
@@ -67,8 +66,8 @@ async function call(method, path, body) {
 function explain(err) {
   if (!(err instanceof ApiError)) return String(err.message || err);
   let m = err.message;
-  if (err.status === 401 || err.status === 403) m += " — enter the API token at the top right.";
-  if (err.body.allowed) m += ` Allowed: ${err.body.allowed.join(", ")}.`;
+  if (err.status === 401 || err.status === 403) m += t("error.needToken");
+  if (err.body.allowed) m += t("error.allowed", { list: err.body.allowed.join(", ") });
   return m;
 }
 
@@ -76,23 +75,23 @@ function explain(err) {
 function showTokenState() {
   const s = $("#token-state");
   const has = !!token();
-  s.textContent = has ? "token set" : "read only";
+  s.textContent = has ? t("token.set") : t("token.readOnly");
   s.className = `badge ${has ? "st-succeeded" : "st-stopped"}`;
   $("#token-input").value = "";
-  $("#token-input").placeholder = has ? "replace token" : "API token for changes";
+  $("#token-input").placeholder = has ? t("token.replace") : t("token.placeholder");
 }
 $("#token-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const v = $("#token-input").value.trim();
-  if (!v) { toast("Enter the token first.", "error"); return; }
+  if (!v) { toast(t("token.enterFirst"), "error"); return; }
   sessionStorage.setItem(TOKEN_KEY, v);
   showTokenState();
-  toast("Token kept for this browser tab.");
+  toast(t("token.kept"));
 });
 $("#token-clear").addEventListener("click", () => {
   sessionStorage.removeItem(TOKEN_KEY);
   showTokenState();
-  toast("Token forgotten.");
+  toast(t("token.forgotten"));
 });
 
 // ------------------------------------------------------------------ tabs (hash routing)
@@ -125,9 +124,12 @@ function driftBar(drift, threshold, scale = 30) {
   bar.style[drift < 0 ? "right" : "left"] = "50%";
   const tl = h("div", { class: "thr" }); tl.style.left = `${50 - (threshold / scale) * 50}%`;
   const tr = h("div", { class: "thr" }); tr.style.left = `${50 + (threshold / scale) * 50}%`;
-  return h("div", { class: "barbox", title: `threshold ±${threshold} pp` }, tl, tr, h("div", { class: "axis" }), bar);
+  return h("div", { class: "barbox", title: t("drift.barTitle", { threshold }) }, tl, tr, h("div", { class: "axis" }), bar);
 }
-const exceededTag = (x) => (x ? h("span", { class: "tag exceeded" }, "exceeded") : h("span", { class: "tag ok" }, "ok"));
+const exceededTag = (x) => (x ? h("span", { class: "tag exceeded" }, t("tag.exceeded"))
+  : h("span", { class: "tag ok" }, t("tag.ok")));
+// (inside the tickers' map below, `t` is a ticker: the tag is built out here)
+const untargetedTag = () => h("span", { class: "tag exceeded" }, t("tag.untargeted"));
 
 async function loadDrift() {
   const err = $("#drift-error");
@@ -136,7 +138,7 @@ async function loadDrift() {
     err.hidden = true;
     renderDrift(d);
   } catch (e) {
-    err.textContent = `Cannot read the drift: ${explain(e)}`;
+    err.textContent = t("drift.cannotRead", { message: explain(e) });
     err.hidden = false;
   }
 }
@@ -147,15 +149,15 @@ function card(label, value, extra, cls = "") {
 function renderDrift(d) {
   const cards = $("#drift-cards");
   cards.replaceChildren(...[
-    card("Verdict", d.needed ? "Rebalancing needed" : "Within thresholds",
-      d.needed ? `${d.exceeded.length} band(s) exceeded` : "no drift reaches its threshold",
+    card(t("card.verdict"), d.needed ? t("card.needed") : t("card.within"),
+      d.needed ? t("card.bandsExceeded", { count: d.exceeded.length }) : t("card.noDrift"),
       d.needed ? "bad" : "good"),
-    card("Account value", `${fmtKrw(d.total)} KRW`, `cash ${fmtKrw(d.cash)} KRW`),
-    card("Thresholds", `MP ${d.thresholds.mp} · Sub-MP ${d.thresholds.sub_mp} pp`,
-      h("a", { href: "#settings" }, "change")),
-    card("Targets", d.mp_id, `decided ${fmtTime(d.decided_at)}`),
-    d.active_run_id ? card("Active run", h("a", { href: `#runs/${d.active_run_id}` }, d.active_run_id), "in progress",
-      "warn") : null,
+    card(t("card.accountValue"), t("common.krw", { amount: fmtKrw(d.total) }), t("card.cash", { amount: fmtKrw(d.cash) })),
+    card(t("card.thresholds"), t("card.thresholdValues", { mp: d.thresholds.mp, sub: d.thresholds.sub_mp }),
+      h("a", { href: "#settings" }, t("card.change"))),
+    card(t("card.targets"), d.mp_id, t("card.decided", { time: fmtTime(d.decided_at) })),
+    d.active_run_id ? card(t("card.activeRun"), h("a", { href: `#runs/${d.active_run_id}` }, d.active_run_id),
+      t("card.inProgress"), "warn") : null,
   ].filter(Boolean));
   cards.dataset.needed = String(d.needed);
   const mp = $("#mp-table tbody");
@@ -173,13 +175,13 @@ function renderDrift(d) {
       h("td", { class: "num" }, t.ticker === "CASH" ? "–" : fmtKrw(t.price)),
       h("td", { class: "num" }, fmtKrw(t.value)), h("td", { class: "num" }, fmtPct(t.target_weight)),
       h("td", { class: "num" }, fmtPct(t.actual_weight)), h("td", { class: "num strong" }, fmtPp(t.drift)),
-      h("td", {}, t.asset_class === "Other" ? h("span", { class: "tag exceeded" }, "untargeted: sell") : exceededTag(t.exceeded)));
+      h("td", {}, t.asset_class === "Other" ? untargetedTag() : exceededTag(t.exceeded)));
   }));
 }
 $("#refresh-drift").addEventListener("click", loadDrift);
 
 // ------------------------------------------------------------------ confirmation dialog
-function confirmAction({ title, text, targets = null, docs = {}, okLabel = "Confirm", needReason = true }) {
+function confirmAction({ title, text, targets = null, docs = {}, okLabel = t("common.confirm"), needReason = true }) {
   return new Promise((resolve) => {
     const dlg = $("#confirm-dialog");
     $("#confirm-title").textContent = title;
@@ -198,7 +200,7 @@ function confirmAction({ title, text, targets = null, docs = {}, okLabel = "Conf
     const done = (v) => { dlg.close(); resolve(v); };
     $("#confirm-ok").onclick = () => {
       const reason = $("#confirm-reason").value.trim();
-      if (needReason && !reason) { $("#confirm-error").textContent = "A reason is required."; return; }
+      if (needReason && !reason) { $("#confirm-error").textContent = t("confirm.reasonRequired"); return; }
       done({ reason, target: targets ? $("#confirm-target").value : null });
     };
     $("#confirm-cancel").onclick = () => done(null);
@@ -211,14 +213,12 @@ function confirmAction({ title, text, targets = null, docs = {}, okLabel = "Conf
 // ------------------------------------------------------------------ rebalance now
 $("#start-rebalance").addEventListener("click", async () => {
   const ok = await confirmAction({
-    title: "Rebalance now", okLabel: "Start rebalance", needReason: false,
-    text: "This starts a full rebalance (phase 5): sell and buy orders are sent to the broker. It runs in the "
-      + "background; follow it in Runs.",
+    title: t("rebalance.title"), okLabel: t("rebalance.ok"), needReason: false, text: t("rebalance.text"),
   });
   if (!ok) return;
   try {
     const r = await call("POST", `${API}/rebalance`, { actor: "web" });
-    toast(`Run ${r.run_id} started.`);
+    toast(t("rebalance.started", { id: r.run_id }));
     location.hash = `#runs/${r.run_id}`;
   } catch (e) { toast(explain(e), "error"); }
 });
@@ -235,16 +235,16 @@ $("#test-phase").addEventListener("change", () => {
 });
 $("#test-run").addEventListener("click", async () => {
   const phase = Number($("#test-phase").value);
-  if (phase === 5 && !$("#test-confirm").checked) { toast("Tick the confirmation to place real orders.", "error"); return; }
+  if (phase === 5 && !$("#test-confirm").checked) { toast(t("test.tick"), "error"); return; }
   const btn = $("#test-run");
   btn.disabled = true; $("#test-busy").hidden = false;
   $("#test-result").replaceChildren();
   try {
-    const r = await call("POST", `${API}/rebalance/test`, { max_phase: phase, actor: "web-test" });
+    const r = await call("POST", `${API}/rebalance/test`, { max_phase: phase, actor: "web-test", confirm: phase === 5 });
     $("#test-result").replaceChildren(renderResult(r));
   } catch (e) {
     $("#test-result").replaceChildren(h("div", { class: "alert danger" }, explain(e),
-      e.body && e.body.run_id ? h("div", {}, h("a", { href: `#runs/${e.body.run_id}` }, `open run ${e.body.run_id}`)) : null));
+      e.body && e.body.run_id ? h("div", {}, h("a", { href: `#runs/${e.body.run_id}` }, t("test.openRun", { id: e.body.run_id }))) : null));
   } finally { btn.disabled = false; $("#test-busy").hidden = true; }
 });
 
@@ -257,33 +257,39 @@ function driftSummary(drift, label) {
   const ex = [...drift.classes.filter((c) => c.exceeded).map((c) => `MP ${c.asset_class} ${fmtPp(c.drift)}`),
     ...drift.tickers.filter((t) => t.exceeded).map((t) => `Sub-MP ${t.ticker} ${fmtPp(t.drift)}`)];
   return h("div", { class: "drift-summary" },
-    h("h4", {}, `${label}: total |drift| ${fmtPct(drift.total_abs_drift)} pp · ${drift.needed ? "rebalancing needed" : "within thresholds"}`),
+    h("h4", {}, t("summary.head", { label, total: fmtPct(drift.total_abs_drift),
+      verdict: drift.needed ? t("summary.needed") : t("summary.within") })),
     h("div", { class: "classes" }, ...drift.classes.map((c) => h("span", { class: `chip ${c.exceeded ? "exceeded" : ""}` },
       `${c.asset_class} ${fmtPct(c.actual_pct, 1)}% / ${fmtPct(c.target_pct, 1)}% (${fmtPp(c.drift)})`))),
-    ex.length ? h("p", { class: "small" }, "Exceeded: ", ex.join(" · ")) : null);
+    ex.length ? h("p", { class: "small" }, t("summary.exceeded"), ex.join(" · ")) : null);
 }
 function fmtUsd(micros) {
-  return micros === null || micros === undefined ? "–" : `$${(micros / 1e6).toFixed(4)}`;
+  return micros === null || micros === undefined ? "–"
+    : new Intl.NumberFormat(locale(), { style: "currency", currency: "USD", minimumFractionDigits: 4,
+      maximumFractionDigits: 4 }).format(micros / 1e6);
 }
 function llmText(c) {
-  if (!c || !c.llm_attempts) return "no LLM calls (no tokens, no cost)";
-  return `${c.llm_attempts} LLM attempt(s), ${fmtKrw(c.total_tokens)} tokens (${fmtKrw(c.prompt_tokens)} in / `
-    + `${fmtKrw(c.output_tokens)} out), est. ${fmtUsd(c.usd_micros)}${c.unpriced_attempts ? `, ${c.unpriced_attempts} unpriced` : ""}`
-    + ` (${(c.models || []).join(", ")}; list prices, USD)`;
+  if (!c || !c.llm_attempts) return t("llm.none");
+  return t("llm.some", { attempts: c.llm_attempts, total: fmtKrw(c.total_tokens), input: fmtKrw(c.prompt_tokens),
+    output: fmtKrw(c.output_tokens), usd: fmtUsd(c.usd_micros),
+    unpriced: c.unpriced_attempts ? t("llm.unpriced", { count: c.unpriced_attempts }) : "",
+    models: (c.models || []).join(", ") });
 }
 function plansBlock(plans) {
   if (!plans.length) return null;
   return h("div", {}, ...plans.map((p) => h("div", { class: "plan" },
-    h("h4", {}, `${p.side === "sell" ? "Sell" : "Buy"} plan, attempt ${p.attempt} by ${p.planner}`
-      + (p.meta && p.meta.cost ? ` (${fmtKrw(p.meta.cost.total_tokens)} tokens, est. ${fmtUsd(p.meta.cost.usd_micros)})` : "") + ": ",
-      p.passed === true ? h("span", { class: "tag ok" }, "passed R1–R5")
-        : p.passed === false ? h("span", { class: "tag exceeded" }, "failed") : h("span", { class: "tag" }, "not checked")),
+    h("h4", {}, t(p.side === "sell" ? "plan.sell" : "plan.buy", { attempt: p.attempt, planner: p.planner })
+      + (p.meta && p.meta.cost ? t("plan.tokens", { tokens: fmtKrw(p.meta.cost.total_tokens), usd: fmtUsd(p.meta.cost.usd_micros) })
+        : "") + ": ",
+      p.passed === true ? h("span", { class: "tag ok" }, t("plan.passed"))
+        : p.passed === false ? h("span", { class: "tag exceeded" }, t("plan.failed")) : h("span", { class: "tag" }, t("plan.unchecked"))),
     p.error ? h("p", { class: "error small" }, p.error) : null,
     p.orders.length ? h("table", { class: "grid small" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Ticker"), h("th", {}, "Name"), h("th", { class: "num" }, "Qty"), h("th", {}, "Why"))),
+      h("thead", {}, h("tr", {}, h("th", {}, t("col.ticker")), h("th", {}, t("col.name")), h("th", { class: "num" }, t("col.qty")),
+        h("th", {}, t("col.why")))),
       h("tbody", {}, ...p.orders.map((o) => h("tr", {}, h("td", { class: "mono" }, o.ticker), h("td", {}, o.name),
         h("td", { class: "num" }, fmtKrw(o.quantity)), h("td", { class: "small" }, o.reason)))))
-      : h("p", { class: "small muted" }, "no orders"),
+      : h("p", { class: "small muted" }, t("plan.noOrders")),
     p.checks.length ? h("ul", { class: "checks" }, ...p.checks.map((c) => h("li", { class: c.passed ? "pass" : "fail" },
       h("span", { class: "mark" }, c.passed ? "✓" : "✗"), ` ${c.rule}${c.ticker ? " " + c.ticker : ""}: ${c.message}`))) : null)));
 }
@@ -291,52 +297,86 @@ function fillsBlock(view) {
   const rows = [...((view.sell_fills || {}).fills || []), ...((view.buy_fills || {}).fills || [])];
   if (!rows.length) return null;
   const projected = (view.sell_fills || view.buy_fills || {}).projected;
-  return h("div", {}, h("h4", {}, projected ? "Orders (projected at snapshot prices; none sent)" : "Orders and fills"),
+  return h("div", {}, h("h4", {}, projected ? t("fills.projected") : t("fills.title")),
     h("table", { class: "grid small" },
-      h("thead", {}, h("tr", {}, ...["Side", "Ticker", "Name", "Intended", "Filled", "Amount (KRW)", "Fees", "Status"]
-        .map((x, i) => h("th", { class: i >= 3 && i <= 6 ? "num" : "" }, x)))),
-      h("tbody", {}, ...rows.map((f) => h("tr", {}, h("td", {}, f.side), h("td", { class: "mono" }, f.ticker), h("td", {}, f.name),
+      h("thead", {}, h("tr", {}, ...["col.side", "col.ticker", "col.name", "col.intended", "col.filled", "col.amountKrw", "col.fees", "col.status"]
+        .map((x, i) => h("th", { class: i >= 3 && i <= 6 ? "num" : "" }, t(x))))),
+      h("tbody", {}, ...rows.map((f) => h("tr", {}, h("td", {}, t(`side.${f.side}`)), h("td", { class: "mono" }, f.ticker), h("td", {}, f.name),
         h("td", { class: "num" }, fmtKrw(f.intended)), h("td", { class: "num" }, fmtKrw(f.filled)),
         h("td", { class: "num" }, fmtKrw(f.amount)), h("td", { class: "num" }, fmtKrw(f.fees)), h("td", {}, f.status))))));
+}
+// the run's orders as the broker knows them (intent / sent / filled / unknown ...), each with its order
+// number: what an interrupted run left at the broker, before any fill summary exists
+function ordersBlock(view) {
+  const orders = (view.orders || []).filter((o) => o.status !== "PROJECTED");
+  if (!orders.length) return null;
+  return h("div", { class: "orders-block" }, h("h4", {}, t("orders.title")),
+    h("table", { class: "grid small orders" },
+      h("thead", {}, h("tr", {}, ...["col.side", "col.ticker", "col.name", "col.state", "col.qty", "col.filled", "col.avgPrice", "col.orderNo", "col.note"]
+        .map((x, i) => h("th", { class: i >= 4 && i <= 6 ? "num" : "" }, t(x))))),
+      h("tbody", {}, ...orders.map((o) => h("tr", { dataset: { order: String(o.id), state: o.status } },
+        h("td", {}, t(`side.${o.side}`)), h("td", { class: "mono" }, o.ticker), h("td", {}, o.name),
+        h("td", {}, h("span", { class: `tag ord-${o.status.toLowerCase()}` }, o.status)),
+        h("td", { class: "num" }, fmtKrw(o.quantity)), h("td", { class: "num" }, fmtKrw(o.filled_quantity)),
+        h("td", { class: "num" }, o.filled_quantity ? fmtKrw(Math.round(o.avg_price)) : "–"),
+        h("td", { class: "mono" }, o.odno || "–"), h("td", { class: "small" }, o.message || ""))))));
+}
+function leaseAlert(lease) {
+  if (!lease || !lease.message || (lease.state !== "stale" && lease.state !== "free")) return null;
+  return h("div", { class: "alert warn lease-alert", dataset: { lease: lease.state } }, lease.message);
 }
 function renderResult(view) {
   const run = view.run;
   const hist = view.history;
   return h("div", { class: "result-body", dataset: { status: run.status, state: run.state } },
-    h("div", { class: "headline" }, statusBadge(run.status), ` in ${run.state} (max_phase ${run.max_phase}) · `,
-      h("a", { href: `#runs/${run.id}`, onclick: () => $("#test-dialog").close() }, `run ${run.id}`)),
+    h("div", { class: "headline" }, statusBadge(run.status), t("result.in", { state: run.state, phase: run.max_phase }),
+      h("a", { href: `#runs/${run.id}`, onclick: () => $("#test-dialog").close() }, t("result.run", { id: run.id }))),
     h("p", { class: "reason" }, run.error || lastReason(view)),
-    driftSummary(view.drift_before, "Drift before"),
+    driftSummary(view.drift_before, t("summary.driftBefore")),
     plansBlock(view.plans),
     fillsBlock(view),
-    view.orders.length ? driftSummary(view.drift_after, "Drift after") : null,
-    hist && hist.trades.length ? h("p", {}, `Trades ${hist.trades.length}, cost ${fmtKrw(hist.total_cost)} KRW`) : null,
-    h("p", { class: "small llm-cost" }, `LLM: ${llmText(view.llm_cost)}`),
-    h("details", {}, h("summary", {}, "Raw result (JSON)"), h("pre", {}, JSON.stringify(view, null, 2))));
+    view.orders.length ? driftSummary(view.drift_after, t("summary.driftAfter")) : null,
+    hist && hist.trades.length ? h("p", {}, t("result.trades", { count: hist.trades.length, cost: fmtKrw(hist.total_cost) }))
+      : null,
+    h("p", { class: "small llm-cost" }, t("llm.line", { text: llmText(view.llm_cost) })),
+    h("details", {}, h("summary", {}, t("result.raw")), h("pre", {}, JSON.stringify(view, null, 2))));
 }
 
 // ------------------------------------------------------------------ runs
 let runsTimer = null;
+let runsShown = "";
+// auto-refresh never re-renders what is under the pointer or holds the focus (a click would hit a
+// detached row): it waits, and it replaces the table only when a row changed
+const pointerIn = (el) => el.matches(":hover") || el.contains(document.activeElement);
 async function loadRuns() {
   try {
     const { runs } = await call("GET", `${API}/runs?limit=100`);
     const tb = $("#runs-table tbody");
+    const key = `${I18N.lang}|${location.hash}|` + runs.map((r) => `${r.id}:${r.status}:${r.state}:${r.checkpoint}:${(r.lease || {}).state}`).join(",");
+    // a run driven by a live process (not one whose holder died): that is what "in progress" means
+    const busy = runs.some((r) => r.status === "RUNNING" && (r.driven_here || (r.lease || {}).state === "live"));
+    const stale = runs.filter((r) => r.lease && (r.lease.state === "stale" || (r.status === "RUNNING" && r.lease.state === "free")));
+    $("#runs-note").textContent = busy ? t("runs.busy")
+      : stale.length ? t("runs.countStale", { count: runs.length, stale: stale.length, message: stale[0].lease.message })
+        : t("runs.count", { count: runs.length });
+    clearTimeout(runsTimer);
+    if (busy && !$("#tab-runs").hidden) runsTimer = setTimeout(route, 1500);
+    if (key === runsShown) return;
+    if (runsShown && pointerIn($("#runs-table"))) { runsTimer = setTimeout(route, 1500); return; }  // later
+    runsShown = key;
     tb.replaceChildren(...runs.map((r) => h("tr", {
       dataset: { run: r.id, status: r.status }, class: location.hash === `#runs/${r.id}` ? "selected" : "",
       onclick: () => { location.hash = `#runs/${r.id}`; },
     },
     h("td", {}, fmtTime(r.created_at)), h("td", { class: "mono small" }, r.id), h("td", {}, statusBadge(r.status)),
     h("td", {}, String(r.max_phase)), h("td", {}, `${r.thresholds.mp} / ${r.thresholds.sub_mp}`),
-    h("td", { class: "num" }, r.drift_before === null ? "–" : `${fmtPct(r.drift_before)} → ${fmtPct(r.drift_after)} pp`),
+    h("td", { class: "num" }, r.drift_before === null ? "–"
+      : t("runs.driftCell", { before: fmtPct(r.drift_before), after: fmtPct(r.drift_after) })),
     h("td", { class: "num" }, r.trades === null ? "–" : String(r.trades)),
     h("td", { class: "num" }, fmtKrw(r.total_cost)),
     h("td", { class: "num" }, r.llm_cost && r.llm_cost.llm_attempts ? fmtUsd(r.llm_cost.usd_micros) : "–"),
     h("td", { class: "small" }, r.state))));
-    if (!runs.length) tb.replaceChildren(h("tr", {}, h("td", { colspan: 10, class: "muted" }, "No runs yet.")));
-    const busy = runs.some((r) => r.status === "RUNNING");
-    $("#runs-note").textContent = busy ? "a run is in progress; refreshing…" : `${runs.length} run(s)`;
-    clearTimeout(runsTimer);
-    if (busy && !$("#tab-runs").hidden) runsTimer = setTimeout(route, 1500);
+    if (!runs.length) tb.replaceChildren(h("tr", {}, h("td", { colspan: 10, class: "muted" }, t("runs.none"))));
   } catch (e) { toast(explain(e), "error"); }
 }
 $("#refresh-runs").addEventListener("click", route);
@@ -355,7 +395,8 @@ async function loadRun(id) {
   const box = $("#run-detail");
   try {
     const v = await call("GET", `${API}/runs/${encodeURIComponent(id)}`);
-    const key = `${id}:${v.run.checkpoint}:${v.run.status}:${v.driven_here}:${v.run.updated_at}`;
+    const key = `${I18N.lang}:${id}:${v.run.checkpoint}:${v.run.status}:${v.driven_here}:${v.run.updated_at}:${(v.lease || {}).state}:`
+      + v.orders.map((o) => `${o.status}/${o.filled_quantity}`).join(",");
     if (key === shownRun && !box.hidden) return;  // polling: nothing new, keep the page still
     shownRun = key;
     box.hidden = false;
@@ -374,30 +415,26 @@ async function operator(run, action) {
     const targets = run.allowed;
     const docs = {};
     for (const t of m.transitions) if (t.kind === "operator" && t.source === run.state) docs[t.dest] = `${t.trigger}: ${t.doc}`;
-    docs.ABORTED = "abort the run: nothing more is sent; filled orders stand";
-    const r = await confirmAction({ title: `Force run ${run.id}`, okLabel: "Force",
-      text: `The run is ${run.status} in ${run.state}. Forcing moves it along an operator edge of the table; resume it afterwards.`,
-      targets, docs });
+    docs.ABORTED = t("op.abortDoc");
+    const r = await confirmAction({ title: t("op.forceTitle", { id: run.id }), okLabel: t("op.forceOk"),
+      text: t("op.forceText", { status: run.status, state: run.state }), targets, docs });
     if (!r) return;
     return call("POST", `${API}/runs/${run.id}/force`, { target: r.target, reason: r.reason, actor: "web" });
   }
   if (action === "retry-buys") {
-    const r = await confirmAction({ title: `Retry the buy side of run ${run.id}`, okLabel: "Retry buy side",
-      text: "The sells stand. The run re-reads the account and the orderable cash now, re-plans the buys, "
-        + "checks them and sends them (in the background). Refused if the sells did not finish or another run "
-        + "holds the account." });
+    const r = await confirmAction({ title: t("op.retryTitle", { id: run.id }), okLabel: t("op.retryOk"),
+      text: t("op.retryText") });
     if (!r) return;
     return call("POST", `${API}/runs/${run.id}/retry-buys`, { reason: r.reason, actor: "web" });
   }
   if (action === "abort") {
-    const r = await confirmAction({ title: `Abort run ${run.id}`, okLabel: "Abort run",
-      text: "The run stops where it is and sends nothing more. Orders already filled stand." });
+    const r = await confirmAction({ title: t("op.abortTitle", { id: run.id }), okLabel: t("op.abortOk"),
+      text: t("op.abortText") });
     if (!r) return;
     return call("POST", `${API}/runs/${run.id}/abort`, { reason: r.reason, actor: "web" });
   }
-  const r = await confirmAction({ title: `Resume run ${run.id}`, okLabel: "Resume",
-    text: `The run continues from its last checkpoint (${run.state}) in the background`
-      + (run.max_phase === 5 ? " and may send orders." : "."), needReason: false });
+  const r = await confirmAction({ title: t("op.resumeTitle", { id: run.id }), okLabel: t("op.resumeOk"),
+    text: t(run.max_phase === 5 ? "op.resumeTextOrders" : "op.resumeText", { state: run.state }), needReason: false });
   if (!r) return;
   return call("POST", `${API}/runs/${run.id}/resume`);
 }
@@ -412,44 +449,49 @@ async function renderRun(v) {
   const act = (action) => async () => {
     try {
       const out = await operator({ ...r, allowed: v.allowed_force_targets }, action);
-      if (out) { toast(`${action}: done`); route(); }
+      if (out) { toast(t("op.done", { action })); route(); }
     } catch (e) { toast(explain(e), "error"); }
   };
   const buttons = h("div", { class: "toolbar" },
-    active && r.status === "RUNNING" && !v.driven_here ? h("button", { id: "op-resume", onclick: act("resume") }, "Resume…") : null,
-    (active || r.status === "FAILED") && forceable.length ? h("button", { id: "op-force", onclick: act("force") }, "Force…") : null,
-    active ? h("button", { id: "op-abort", class: "danger", onclick: act("abort") }, "Abort…") : null,
+    active && r.status === "RUNNING" && !v.driven_here ? h("button", { id: "op-resume", onclick: act("resume") }, t("op.resume")) : null,
+    (active || r.status === "FAILED") && forceable.length ? h("button", { id: "op-force", onclick: act("force") }, t("op.force")) : null,
+    active ? h("button", { id: "op-abort", class: "danger", onclick: act("abort") }, t("op.abort")) : null,
     r.status === "PARTIAL" && recoverable
-      ? h("button", { id: "op-retry-buys", onclick: act("retry-buys") }, "Retry buy side…") : null,
-    v.driven_here ? h("span", { class: "muted small" }, "being driven by this server now") : null);
+      ? h("button", { id: "op-retry-buys", onclick: act("retry-buys") }, t("op.retryBuys")) : null,
+    v.driven_here ? h("span", { class: "muted small" }, t("op.drivenHere")) : null);
   const tl = h("table", { class: "grid small timeline" },
-    h("thead", {}, h("tr", {}, ...["#", "Time", "Took", "Transition", "Status", "Actor", "What happened"].map((x) => h("th", {}, x)))),
+    h("thead", {}, h("tr", {}, ...["#", t("col.time"), t("col.took"), t("col.transition"), t("col.status"), t("col.actor"), t("col.whatHappened")]
+      .map((x) => h("th", {}, x)))),
     h("tbody", {}, ...v.transitions.map((t) => h("tr", { class: t.actor !== "engine" && t.actor !== r.actor ? "operator" : "" },
-      h("td", {}, String(t.seq)), h("td", { class: "mono" }, fmtTime(t.at).slice(11)),
-      h("td", { class: "num" }, t.duration_ms === null ? "" : `${(t.duration_ms / 1000).toFixed(2)}s`),
+      h("td", {}, String(t.seq)), h("td", { class: "mono" }, fmtClock(t.at)),
+      h("td", { class: "num" }, t.duration_ms === null ? "" : `${fmtDec(t.duration_ms / 1000)}s`),
       h("td", {}, h("span", { class: "mono" }, t.trigger), h("br"),
         h("span", { class: "muted" }, t.from === "-" || t.from === t.to ? t.to : `${t.from} → ${t.to}`)),
       h("td", {}, statusBadge(t.status)), h("td", {}, t.actor), h("td", { class: "small" }, t.reason || "")))));
   const hist = v.history;
   return h("div", {},
-    h("div", { class: "run-head" }, h("h2", {}, `Run ${r.id} `), statusBadge(r.status),
-      h("span", { class: "muted" }, ` in ${r.state} · max_phase ${r.max_phase} · planner ${r.planner} · by ${r.actor} · thresholds MP ${r.thresholds.mp} / Sub-MP ${r.thresholds.sub_mp}`)),
+    h("div", { class: "run-head" }, h("h2", {}, t("run.title", { id: r.id })), statusBadge(r.status),
+      h("span", { class: "muted" }, t("run.meta", { state: r.state, phase: r.max_phase, planner: r.planner, actor: r.actor,
+        mp: r.thresholds.mp, sub: r.thresholds.sub_mp }))),
     r.error ? h("div", { class: "alert danger" }, r.error) : null,
-    r.blocked_reason ? h("div", { class: "alert warn" }, `Blocked: ${r.blocked_reason}`) : null,
+    r.blocked_reason ? h("div", { class: "alert warn" }, t("run.blocked", { reason: r.blocked_reason })) : null,
+    leaseAlert(v.lease),
     buttons,
     h("div", { class: "split" },
       h("div", {}, h("div", { class: "diagram" }),
-        h("p", { class: "small muted" }, h("span", { class: "legend cur" }, "current state"),
-          h("span", { class: "legend prev" }, "passed through"), " · (operator) arrows need force")),
-      h("div", {}, h("h3", {}, "Timeline"), tl,
-        hist ? h("p", { class: "summary" }, "Result: ", statusBadge(hist.status),
-          ` trades ${hist.trades.length} · cost ${fmtKrw(hist.total_cost)} KRW · total |drift| `
-          + `${fmtPct((hist.drift_before || {}).total_abs_drift)} → ${fmtPct((hist.drift_after || {}).total_abs_drift)} pp`)
+        h("p", { class: "small muted" }, h("span", { class: "legend cur" }, t("run.legendCurrent")),
+          h("span", { class: "legend prev" }, t("run.legendPassed")), t("run.legendOperator"))),
+      h("div", {}, h("h3", {}, t("run.timeline")), tl,
+        ...(v.interruptions || []).map((i) => h("p", { class: "alert warn small interruption" },
+          t("run.interruption", { seq: i.after_seq, message: i.message }))),
+        hist ? h("p", { class: "summary" }, t("run.result"), statusBadge(hist.status),
+          t("run.resultLine", { count: hist.trades.length, cost: fmtKrw(hist.total_cost),
+            before: fmtPct((hist.drift_before || {}).total_abs_drift), after: fmtPct((hist.drift_after || {}).total_abs_drift) }))
           : null,
-        h("p", { class: "small llm-cost" }, `LLM: ${llmText(v.llm_cost)}`))),
-    driftSummary(v.drift_before, "Drift before"),
-    plansBlock(v.plans), fillsBlock(v),
-    v.orders.length ? driftSummary(v.drift_after, "Drift after") : null);
+        h("p", { class: "small llm-cost" }, t("llm.line", { text: llmText(v.llm_cost) })))),
+    driftSummary(v.drift_before, t("summary.driftBefore")),
+    plansBlock(v.plans), fillsBlock(v), ordersBlock(v),
+    v.orders.length ? driftSummary(v.drift_after, t("summary.driftAfter")) : null);
 }
 
 // ------------------------------------------------------------------ state diagram
@@ -486,7 +528,7 @@ async function loadMachine() {
       h("td", { class: "mono" }, t.trigger), h("td", {}, t.source), h("td", {}, t.dest),
       h("td", {}, h("span", { class: `tag kind-${t.kind}` }, t.kind)), h("td", {}, t.doc))));
     $("#phase-table tbody").replaceChildren(...m.max_phase.map((p) => h("tr", {},
-      h("td", {}, String(p.max_phase)), h("td", {}, p.state), h("td", {}, p.sends_orders ? "sent" : "none"),
+      h("td", {}, String(p.max_phase)), h("td", {}, p.state), h("td", {}, p.sends_orders ? t("machine.sent") : t("machine.none")),
       h("td", { class: "small" }, p.doc))));
   } catch (e) { toast(explain(e), "error"); }
 }
@@ -500,7 +542,7 @@ async function loadConfig() {
     $("#config-table tbody").replaceChildren(...(c.recent.length ? c.recent.map((r) => h("tr", {},
       h("td", {}, String(r.id)), h("td", {}, fmtTime(r.updated_at)), h("td", { class: "num" }, String(r.mp_threshold_percent)),
       h("td", { class: "num" }, String(r.sub_mp_threshold_percent))))
-      : [h("tr", {}, h("td", { colspan: 4, class: "muted" }, "No rows yet: the defaults (3 / 5) are in force."))]));
+      : [h("tr", {}, h("td", { colspan: 4, class: "muted" }, t("settings.noRows")))]));
   } catch (e) { toast(explain(e), "error"); }
 }
 $("#settings-form").addEventListener("submit", async (ev) => {
@@ -509,31 +551,44 @@ $("#settings-form").addEventListener("submit", async (ev) => {
   const mp = $("#mp-threshold"); const sub = $("#sub-threshold");
   for (const inp of [mp, sub]) {
     if (!inp.checkValidity() || inp.value === "") {
-      msg.textContent = `${inp.labels[0].firstChild.textContent.trim()} must be a number from 0 to 100.`;
+      msg.textContent = t("settings.range", { label: t(inp === mp ? "settings.mp" : "settings.sub") });
       msg.className = "small error"; inp.focus(); return;
     }
   }
   try {
     await call("POST", `${API}/rebalancing/config`,
       { mp_threshold_percent: Number(mp.value), sub_mp_threshold_percent: Number(sub.value) });
-    msg.textContent = "Saved."; msg.className = "small ok";
+    msg.textContent = t("settings.saved"); msg.className = "small ok";
     loadConfig();
   } catch (e) { msg.textContent = explain(e); msg.className = "small error"; }
 });
 
 // ------------------------------------------------------------------ start
+let info = null;
+function showInfo() {
+  if (!info) return;
+  $("#account").textContent = t("account.line", { account: info.account,
+    broker: info.broker === "sim" ? t("account.sim") : t("account.kis") })
+    + (info.writes_enabled ? "" : t("account.readOnly"));
+  if (!info.writes_enabled) {
+    for (const sel of ["#open-test", "#start-rebalance", "#settings-save", "#token-save"]) {
+      $(sel).disabled = true;
+      $(sel).title = t("account.writesDisabled");
+    }
+  }
+}
+// the language toggle: kept in localStorage; everything on screen is drawn again in the new language
+$("#lang-select").addEventListener("change", (ev) => setLang(ev.target.value));
+onLangChange(() => { showTokenState(); showInfo(); route(); });
+
 async function start() {
+  applyStatic();
   showTokenState();
   try {
-    const i = await call("GET", "/api/info");
-    $("#account").textContent = `account ${i.account} · ${i.broker === "sim" ? "simulated broker" : "KIS"}`
-      + (i.writes_enabled ? "" : " · read only: the server has no REBALANCE_API_TOKEN");
-    if (!i.writes_enabled) {
-      for (const sel of ["#open-test", "#start-rebalance", "#settings-save", "#token-save"]) {
-        $(sel).disabled = true;
-        $(sel).title = "the server was started without REBALANCE_API_TOKEN: changes are disabled";
-      }
-    }
+    info = await call("GET", "/api/info");
+    setServerLang(info.lang);
+    showTokenState();
+    showInfo();
   } catch (e) { toast(explain(e), "error"); }
   route();
 }

@@ -11,6 +11,9 @@
   const TICKER = /^[0-9A-Z]{6,7}$/;  // statemachine.models.TICKER_RE (or CASH in the Cash class)
   const state = { current: null, history: null, offset: 0, limit: 10 };
   const API = "/api/macro-trading";
+  // messages: i18n.js (loaded first); static labels carry data-i18n so the language toggle redraws them
+  const T = (id, params) => window.t(id, params);
+  const L = (tag, id, attrs = {}) => el(tag, { ...attrs, "data-i18n": id }, T(id));
   // app.js's h() is not defined yet when this file builds the tabs: the same builder (never innerHTML)
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -36,30 +39,29 @@
     const s = document.createElement("section");
     s.id = `tab-${id}`; s.className = "tab"; s.hidden = true;
     s.append(
-      el("div", { class: "toolbar" }, el("button", { id: `${id}-refresh`, type: "button" }, "Refresh"),
+      el("div", { class: "toolbar" }, L("button", "common.refresh", { id: `${id}-refresh`, type: "button" }),
         el("span", { class: "grow" }), el("span", { id: `${id}-decided`, class: "muted small" })),
       el("div", { id: `${id}-error`, class: "alert", hidden: true }),
-      el("h2", {}, title, " ", el("small", { class: "muted" }, help)),
+      el("h2", {}, L("span", title), " ", L("small", help, { class: "muted" })),
       el("table", { id: `${id}-current`, class: "grid narrow" }, el("thead"), el("tbody")),
       el("form", { id: `${id}-form`, class: "panel narrow", novalidate: true, autocomplete: "off" }),
-      el("h3", {}, "History of decisions ", el("small", { class: "muted" }, "newest first: who changed what, when")),
+      el("h3", {}, L("span", "tg.history"), L("small", "tg.historyHelp", { class: "muted" })),
       el("table", { id: `${id}-history`, class: "grid small" },
-        el("thead", {}, el("tr", {}, el("th", {}, "#"), el("th", {}, "Decided"), el("th", {}, "By"),
-          el("th", {}, "Name"), el("th", {}, "What changed"))), el("tbody")),
-      el("div", { class: "row" }, el("button", { type: "button", class: "link", id: `${id}-newer` }, "◀ newer"),
+        el("thead", {}, el("tr", {}, el("th", {}, "#"), L("th", "tg.decided"), L("th", "tg.by"),
+          L("th", "col.name"), L("th", "tg.whatChanged"))), el("tbody")),
+      el("div", { class: "row" }, L("button", "tg.newer", { type: "button", class: "link", id: `${id}-newer` }),
         el("span", { id: `${id}-page`, class: "muted small" }),
-        el("button", { type: "button", class: "link", id: `${id}-older` }, "older ▶")));
+        L("button", "tg.older", { type: "button", class: "link", id: `${id}-older` })));
     return s;
   }
 
   const nav = document.querySelector("nav.tabs");
   const after = nav.querySelector('a[data-tab="settings"]');
-  const links = [["mp", "MP"], ["submp", "Sub-MP"]].map(([id, label]) =>
-    el("a", { href: `#${id}`, role: "tab", "data-tab": id }, label));
+  const links = [["mp", "tg.tabMp"], ["submp", "tg.tabSub"]].map(([id, label]) =>
+    L("a", label, { href: `#${id}`, role: "tab", "data-tab": id }));
   after.after(...links);
   const main = document.querySelector("main");
-  main.append(section("mp", "MP: asset-class weights", "percent of the account, summing to 100"),
-    section("submp", "Sub-MP: ETFs within each class", "weight within the class, summing to 1 per class"));
+  main.append(section("mp", "tg.mpTitle", "tg.mpHelp"), section("submp", "tg.subTitle", "tg.subHelp"));
 
   // ---------------------------------------------------------------- loading
   async function load(kind) {
@@ -81,24 +83,24 @@
   function render(kind) {
     const c = state.current;
     document.getElementById(`${kind}-decided`).textContent = c
-      ? `decision #${c.id} "${c.mp_id}" · ${window.fmtTime(c.decided_at)} · by ${c.decided_by || "unknown"}`
-      : "no targets recorded yet: enter them below";
+      ? T("tg.decision", { id: c.id, name: c.mp_id, time: window.fmtTime(c.decided_at), by: c.decided_by || T("tg.unknown") })
+      : T("tg.noTargets");
     if (kind === "mp") { renderMpTable(c); renderMpForm(c); } else { renderSubTable(c); renderSubForm(c); }
     renderHistory(kind);
   }
 
   function renderMpTable(c) {
     const t = document.getElementById("mp-current");
-    t.tHead.replaceChildren(el("tr", {}, el("th", {}, "Class"), el("th", { class: "num" }, "Target %")));
+    t.tHead.replaceChildren(el("tr", {}, el("th", {}, T("col.class")), el("th", { class: "num" }, T("col.targetPct"))));
     t.tBodies[0].replaceChildren(...(c ? Object.entries(c.mp).map(([k, v]) =>
       el("tr", { dataset: { cls: k } }, el("td", {}, k), el("td", { class: "num" }, Number(v).toFixed(2))))
-      : [el("tr", {}, el("td", { colspan: 2, class: "muted" }, "none"))]));
+      : [el("tr", {}, el("td", { colspan: 2, class: "muted" }, T("tg.none")))]));
   }
 
   function renderSubTable(c) {
     const t = document.getElementById("submp-current");
-    t.tHead.replaceChildren(el("tr", {}, el("th", {}, "Class"), el("th", {}, "Ticker"), el("th", {}, "Name"),
-      el("th", { class: "num" }, "Weight"), el("th", { class: "num" }, "Of the account %")));
+    t.tHead.replaceChildren(el("tr", {}, el("th", {}, T("col.class")), el("th", {}, T("col.ticker")), el("th", {}, T("col.name")),
+      el("th", { class: "num" }, T("tg.weight")), el("th", { class: "num" }, T("tg.ofAccount"))));
     const rows = [];
     for (const [cls, weights] of Object.entries(c ? c.sub_mp : {})) {
       for (const [tk, w] of Object.entries(weights)) {
@@ -107,21 +109,21 @@
           el("td", { class: "num" }, ((c.mp[cls] || 0) * w).toFixed(2))));
       }
     }
-    t.tBodies[0].replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "none"))]));
+    t.tBodies[0].replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, T("tg.none")))]));
   }
 
   // ---------------------------------------------------------------- edit forms
   function commonFields(kind, c) {
     return [
-      el("label", { for: `${kind}-mp-id` }, "Decision name ", el("small", { class: "muted" }, "(mp_id)")),
+      el("label", { for: `${kind}-mp-id` }, T("tg.decisionName"), el("small", { class: "muted" }, "(mp_id)")),
       el("input", { id: `${kind}-mp-id`, name: "mp_id", maxlength: 32, value: c ? c.mp_id : "MP" }),
-      el("label", { for: `${kind}-by` }, "Decided by ", el("small", { class: "muted" }, "(recorded)")),
+      el("label", { for: `${kind}-by` }, T("tg.decidedBy"), el("small", { class: "muted" }, T("tg.recorded"))),
       el("input", { id: `${kind}-by`, name: "decided_by", maxlength: 64, value: "web" }),
     ];
   }
   function saveRow(kind) {
     return el("div", { class: "row" },
-      el("button", { type: "submit", class: "primary", id: `${kind}-save` }, "Save as a new decision"),
+      el("button", { type: "submit", class: "primary", id: `${kind}-save` }, T("tg.save")),
       el("span", { id: `${kind}-msg`, class: "small", role: "status" }));
   }
   function numberInput(id, field, value, step) {
@@ -133,7 +135,7 @@
     const f = document.getElementById("mp-form");
     const rows = CLASSES.map((k) => el("tr", {}, el("td", {}, el("label", { for: `mp-in-${k}` }, k)),
       el("td", {}, numberInput(`mp-in-${k}`, `mp.${k}`, c ? c.mp[k] ?? 0 : 0, "0.1"))));
-    f.replaceChildren(el("h3", {}, "Edit MP"), ...commonFields("mp", c),
+    f.replaceChildren(el("h3", {}, T("tg.editMp")), ...commonFields("mp", c),
       el("table", { class: "grid small" }, el("tbody", {}, ...rows)),
       el("p", { id: "mp-sum", class: "small" }), saveRow("mp"));
     f.oninput = () => mpHint();
@@ -154,8 +156,8 @@
     const neg = Object.entries(mp).filter(([, v]) => !Number.isFinite(v) || v < 0).map(([k]) => k);
     const p = document.getElementById("mp-sum");
     const ok = Math.abs(total - 100) <= TOL && !neg.length;
-    p.textContent = `Sum: ${total.toFixed(2)} % ${ok ? "✓" : "(must be 100)"}` +
-      (neg.length ? ` · not a number ≥ 0: ${neg.join(", ")}` : "");
+    p.textContent = T("tg.sum", { total: total.toFixed(2), mark: ok ? "✓" : T("tg.must100") }) +
+      (neg.length ? T("tg.notNumber", { list: neg.join(", ") }) : "");
     p.className = `small ${ok ? "ok" : "error"}`;
   }
 
@@ -168,12 +170,12 @@
       const body = el("tbody", { id: `submp-rows-${cls}` }, ...rows);
       blocks.push(el("h4", {}, cls, " ", el("span", { id: `submp-sum-${cls}`, class: "small" })),
         el("table", { class: "grid small", dataset: { cls } },
-          el("thead", {}, el("tr", {}, el("th", {}, "Ticker"), el("th", {}, "Name"), el("th", {}, "Weight"), el("th"))),
+          el("thead", {}, el("tr", {}, el("th", {}, T("col.ticker")), el("th", {}, T("col.name")), el("th", {}, T("tg.weight")), el("th"))),
           body),
         el("button", { type: "button", class: "link", id: `submp-add-${cls}`,
-          onclick: () => { body.append(subRow(cls, "", "", "")); subHint(); } }, `+ add an ETF to ${cls}`));
+          onclick: () => { body.append(subRow(cls, "", "", "")); subHint(); } }, T("tg.addEtf", { cls })));
     }
-    f.replaceChildren(el("h3", {}, "Edit Sub-MP"), ...commonFields("submp", c), ...blocks,
+    f.replaceChildren(el("h3", {}, T("tg.editSub")), ...commonFields("submp", c), ...blocks,
       el("p", { id: "submp-hint", class: "small" }), saveRow("submp"));
     f.oninput = () => subHint();
     f.onsubmit = (ev) => { ev.preventDefault(); save("submp"); };
@@ -185,7 +187,7 @@
       el("td", {}, el("input", { class: "sub-name", value: name, "aria-label": `${cls} name` })),
       el("td", {}, el("input", { class: "sub-weight", type: "number", step: "0.01", min: "0", value: String(w),
         "aria-label": `${cls} weight` })),
-      el("td", {}, el("button", { type: "button", class: "link", onclick: () => { tr.remove(); subHint(); } }, "remove")));
+      el("td", {}, el("button", { type: "button", class: "link", onclick: () => { tr.remove(); subHint(); } }, T("tg.remove"))));
     return tr;
   }
   function subValues() {
@@ -214,11 +216,11 @@
       const total = Object.values(w).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
       const span = document.getElementById(`submp-sum-${cls}`);
       const ok = !Object.keys(w).length || Math.abs(total - 1) <= TOL;
-      span.textContent = Object.keys(w).length ? `sum ${total.toFixed(3)} ${ok ? "✓" : "(must be 1)"}` : "(empty)";
+      span.textContent = Object.keys(w).length ? T("tg.subSum", { total: total.toFixed(3), mark: ok ? "✓" : T("tg.must1") }) : T("tg.empty");
       span.className = `small ${ok ? "ok" : "error"}`;
       for (const tk of Object.keys(w)) {
-        if (tk === "CASH" ? cls !== "Cash" : !TICKER.test(tk)) problems.push(`${cls}: '${tk}' is not a 6-digit KRX code`);
-        if (!Number.isFinite(w[tk]) || w[tk] < 0) problems.push(`${cls}: the weight of '${tk}' must be a number ≥ 0`);
+        if (tk === "CASH" ? cls !== "Cash" : !TICKER.test(tk)) problems.push(T("tg.badTicker", { cls, ticker: tk }));
+        if (!Number.isFinite(w[tk]) || w[tk] < 0) problems.push(T("tg.badWeight", { cls, ticker: tk }));
       }
     }
     const p = document.getElementById("submp-hint");
@@ -248,7 +250,7 @@
       state.offset = 0;
       await load(kind);
       const m = document.getElementById(`${kind}-msg`);
-      m.textContent = `Saved as decision #${d.id}.`; m.className = "small ok";
+      m.textContent = T("tg.saved", { id: d.id }); m.className = "small ok";
     } catch (e) {
       msg.textContent = window.explain(e); msg.className = "small error";
       const field = e.body && e.body.field;
@@ -268,15 +270,15 @@
     const rows = hist ? hist.decisions.map((d) => {
       const changes = d.changes.filter((ch) => kind === "mp" ? !ch.field.startsWith("sub_mp.") : ch.field !== "mp_id" && !ch.field.startsWith("mp."));
       return el("tr", { dataset: { id: String(d.id) } }, el("td", {}, String(d.id)), el("td", {}, window.fmtTime(d.decided_at)),
-        el("td", {}, d.decided_by || "unknown"), el("td", {}, d.mp_id),
+        el("td", {}, d.decided_by || T("tg.unknown")), el("td", {}, d.mp_id),
         el("td", {}, changes.length ? el("ul", { class: "changes" }, ...changes.map((ch) =>
           el("li", {}, el("span", { class: "mono" }, ch.field), ": ", show(ch.before), " → ", show(ch.after))))
-          : el("span", { class: "muted" }, kind === "mp" ? "MP unchanged" : "Sub-MP unchanged")));
+          : el("span", { class: "muted" }, T(kind === "mp" ? "tg.mpUnchanged" : "tg.subUnchanged"))));
     }) : [];
-    t.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No decisions yet."))]));
+    t.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, T("tg.noDecisions")))]));
     const total = hist ? hist.total : 0;
     document.getElementById(`${kind}-page`).textContent = total
-      ? `${state.offset + 1}–${Math.min(total, state.offset + state.limit)} of ${total}` : "";
+      ? T("tg.page", { from: state.offset + 1, to: Math.min(total, state.offset + state.limit), total }) : "";
     document.getElementById(`${kind}-newer`).disabled = state.offset === 0;
     document.getElementById(`${kind}-older`).disabled = state.offset + state.limit >= total;
   }

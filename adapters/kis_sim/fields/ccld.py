@@ -6,7 +6,7 @@ Source: ``examples_llm/domestic_stock/inquire_daily_ccld/chk_inquire_daily_ccld.
 list's Korean labels of output2 are shifted by one, the names are what counts).
 
 The list spells the cancelled quantity ``cnc_cfrm_qty``; recorded replies and other clients read
-``cncl_cfrm_qty`` (KIS_API.md section 6). Which one the real server sends is unconfirmed, so a row
+``cncl_cfrm_qty`` (docs/kis.md section 6). Which one the real server sends is unconfirmed, so a row
 carries both (:data:`OUTPUT1` adds ``cncl_cfrm_qty`` to the broker's list).
 """
 

@@ -3,7 +3,7 @@ legacy 0803U; paper V...) ``output``.
 
 Sources: ``examples_llm/domestic_stock/order_cash/chk_order_cash.py`` (UPPERCASE keys) and
 ``examples_llm/domestic_stock/order_rvsecncl/chk_order_rvsecncl.py``, whose list is in lowercase.
-Recorded replies of order-rvsecncl (KIS_API.md section 8) carry the UPPERCASE keys, so the cancel
+Recorded replies of order-rvsecncl (docs/kis.md section 8) carry the UPPERCASE keys, so the cancel
 reply carries both spellings (:data:`RVSECNCL_OUTPUT`); which one the real server sends is
 unconfirmed.
 """
