@@ -71,7 +71,7 @@ def _credentials(appkey_env: str | None, appsecret_env: str | None, account_env:
 def _print_accounts(accounts: list[Account]) -> None:
     t = Table(title="Accounts")
     for col in ("alias", "broker", "number", "credentials", "portfolio", "thresholds", "schedule", "enabled"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col in ("alias", "broker", "number", "enabled"))  # identifiers are never cut
     for x in accounts:
         th = "global" if x.thresholds is None else f"{x.thresholds.mp:g} / {x.thresholds.sub_mp:g}"
         t.add_row(x.alias, x.broker, x.masked_number or "-", x.credentials.describe(), x.portfolio or "default", th,

@@ -51,7 +51,7 @@ def test_add_list_show_disable_enable(cli):
     assert cli.json("accounts", "disable", "general")["enabled"] is False
     assert [a["alias"] for a in cli.json("accounts", "list", "--enabled-only")["accounts"]] == ["isa"]
     assert cli.json("accounts", "enable", "general")["enabled"] is True
-    human = cli("accounts", "list")
+    human = cli("accounts", "list", COLUMNS="200")  # a wide terminal: every cell on one line
     assert human.returncode == 0 and "1234****-01" in human.stdout and "ISA_APPKEY" in human.stdout
     changed = cli.json("accounts", "set", "isa", "--default-portfolio", "--global-thresholds")
     assert changed["portfolio"] is None and changed["thresholds"] is None
