@@ -182,6 +182,7 @@ def test_no_secret_in_any_response(c, app):
         "account": "demo",
         "broker": "sim",
         "writes_enabled": True,
+        "lang": "auto",  # REBALANCE_LANG unset: the page follows the browser
     }
 
 

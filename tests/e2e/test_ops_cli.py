@@ -102,11 +102,11 @@ def test_operator_mistakes_are_refused_and_change_nothing(cli):
     one_line_error(cli("retry", rid), 2, "retry needs a reason")
     ok = cli("abort", rid, "--reason", "operator drill", "--actor", "alice")
     assert ok.returncode == 0, ok.stderr
-    text = cli("show", rid).stdout  # the timeline names who, why, from and to
+    text = cli("show", rid, COLUMNS="200").stdout  # the timeline names who, why, from and to (one line each)
     assert "abort: SELL_VALIDATED" in text and "alice" in text and "operator drill" in text
     trail = text.count("\n")
     one_line_error(cli("abort", rid, "--reason", "again"), 4, "already ABORTED")
-    assert cli("show", rid).stdout.count("\n") == trail
+    assert cli("show", rid, COLUMNS="200").stdout.count("\n") == trail
     assert SimAccount(cli.account).orders() == []
 
 
