@@ -132,7 +132,20 @@ class CancelledOpenOrders(StepRecord):
     orders: list[CancelledOrder]
 
 
-#: Every output kind and the model of its payload.
+class LeaseNote(StepRecord):
+    """``lease:<epoch>``: a runner took the run over (a resume after its holder died or stopped):
+    who, when, in which state, and who held it before and when it was last seen (ISO texts)."""
+
+    epoch: int
+    owner: str
+    at: str
+    state: str
+    seq: int
+    previous_owner: str | None
+    previous_seen_at: str
+
+
+#: Every output kind and the model of its payload (``lease`` stands for every ``lease:<epoch>``).
 KINDS: dict[str, type[BaseModel]] = {
     "snapshot": Snapshot,
     "cancelled_open_orders": CancelledOpenOrders,
@@ -142,7 +155,18 @@ KINDS: dict[str, type[BaseModel]] = {
     "buy_fills": Fills,
     "drift_after": DriftReport,
     "blocked": BlockedRecord,
+    "lease": LeaseNote,
 }
+
+
+def kind_family(kind: str) -> str:
+    """The :data:`KINDS` key of a stored kind (``lease:3`` -> ``lease``)."""
+    return kind.partition(":")[0]
+
+
+def model_of(kind: str) -> type[BaseModel]:
+    """The model of a stored kind's payload."""
+    return KINDS[kind_family(kind)]
 
 
 def fills_kind(side: Side) -> str:
@@ -184,4 +208,4 @@ class StepOutputs:
 
 
 __all__ = ["KINDS", "BlockedRecord", "CancelledOpenOrders", "CancelledOrder", "Cash", "Fill", "Fills",
-           "IntentRow", "OrderRow", "StepOutputs", "StepRecord", "dump", "fills_kind"]
+           "IntentRow", "LeaseNote", "kind_family", "model_of", "OrderRow", "StepOutputs", "StepRecord", "dump", "fills_kind"]

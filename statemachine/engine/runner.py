@@ -36,6 +36,7 @@ from ..ports import Broker, Clock, Hooks, NoHooks, Notifier, PlannerFactory, Uni
 from ..records import Fence, RunRecord, TransitionRecord
 from ..settings import EngineSettings
 from ..states import ACTIVE_STATUSES, FINAL_STATUSES, RunState, RunStatus, stop_state
+from ..step_records import LeaseNote
 from ..timeline import LEASE_NOTE
 from .base import Guard, Outcome, RunMemo, current_run_id, run_log
 from .buy_recovery import BuyRecoveryMixin
@@ -219,10 +220,10 @@ class Engine(BuyRecoveryMixin):
             seen = run.lease_expires_at - timedelta(seconds=self.settings.lease_ttl_s)
         else:
             seen = run.updated_at
-        payload = {"epoch": fence.epoch, "owner": self.owner, "at": now.isoformat(), "state": run.state.value,
-                   "seq": run.seq, "previous_owner": run.lease_owner, "previous_seen_at": seen.isoformat()}
+        note = LeaseNote(epoch=fence.epoch, owner=self.owner, at=now.isoformat(), state=run.state.value,
+                         seq=run.seq, previous_owner=run.lease_owner, previous_seen_at=seen.isoformat())
         with self.uow() as uow:
-            uow.put_output(run.id, run.seq, f"{LEASE_NOTE}{fence.epoch}", payload, fence=fence)
+            uow.put_output(run.id, run.seq, f"{LEASE_NOTE}{fence.epoch}", note.payload(), fence=fence)
             uow.commit()
 
     def check_resumable(self, run_id: str) -> RunRecord:
