@@ -18,6 +18,9 @@
     |   |   +-- AccountExists         an alias already taken (HTTP 409)
     |   +-- AccountNotFound           no account (or portfolio) by that name (exit 2, HTTP 404)
     |   +-- DataError                 adapters.backtest.data: a price or dividend CSV row that cannot be read
+    |   +-- BadDatabase               adapters.cli.guards: a --db the CLI refuses before connecting (a bare
+    |   |                             path; a missing SQLite file for a reading command)
+    |   +-- ConfirmationRequired      adapters.http.errors: a trading call without "confirm": true (HTTP 409)
     +-- RunGuard                      the run may not go on now; nothing is wrong with it (never retried here)
     |   +-- LeaseHeld                 another process drives this run or account (exit 75, HTTP 409)
     |   +-- SafetyStop                a fail-closed guard said no: kill switch, hours, live opt-in

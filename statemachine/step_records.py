@@ -208,4 +208,5 @@ class StepOutputs:
 
 
 __all__ = ["KINDS", "BlockedRecord", "CancelledOpenOrders", "CancelledOrder", "Cash", "Fill", "Fills",
-           "IntentRow", "LeaseNote", "kind_family", "model_of", "OrderRow", "StepOutputs", "StepRecord", "dump", "fills_kind"]
+           "IntentRow", "LeaseNote", "OrderRow", "StepOutputs", "StepRecord", "dump", "fills_kind", "kind_family",
+           "model_of"]

@@ -202,7 +202,7 @@ def test_sigterm_finishes_the_step_checkpoints_and_exits_0_then_resume_finishes(
 
 def test_status_shows_state_age_and_lease_holder(cli):
     cli("run", crash_at="checkpoint:DRIFT_CHECKED")
-    res = cli("status")
+    res = cli("status", COLUMNS="200")  # wide enough that no header is cut
     assert res.returncode == 0
     for column in ("state", "status", "age", "lease holder"):
         assert column in res.stdout
