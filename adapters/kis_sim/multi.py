@@ -19,7 +19,6 @@ import argparse
 import hashlib
 import json
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ import uvicorn
 
 from adapters.kis_sim import replies as R
 from adapters.kis_sim.config import SimulatorConfig
-from adapters.kis_sim.server import KisSimulator
+from adapters.kis_sim.server import KisSimulator, ThreadedServer
 from adapters.kis_sim.wire import Send, reply
 from adapters.sim.account import SimAccount
 
@@ -160,8 +159,11 @@ def _header(scope: dict[str, Any], name: bytes) -> str:
     return ""
 
 
-class MultiSimulatorServer:
+class MultiSimulatorServer(ThreadedServer):
     """The multi-tenant simulator under uvicorn on a loopback port, in a background thread."""
+
+    THREAD_NAME = "kis-multi-simulator"
+    WHAT = "the multi-account KIS simulator"
 
     def __init__(self, manifest: Path, config: SimulatorConfig | None = None, *, port: int = 0) -> None:
         self.app = MultiKisSimulator(load_tenants(manifest), config)
@@ -171,30 +173,6 @@ class MultiSimulatorServer:
             backlog=2048, limit_concurrency=None))
         self._thread: threading.Thread | None = None
         self.url = ""
-
-    def start(self) -> str:
-        self._thread = threading.Thread(target=self._server.run, name="kis-multi-simulator", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the multi-account KIS simulator did not start")
-            time.sleep(0.01)
-        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
-        self.url = f"http://{host}:{port}"
-        return self.url
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> MultiSimulatorServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - a command

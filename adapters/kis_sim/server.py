@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 from starlette.requests import Request
@@ -167,7 +167,42 @@ class KisSimulator:
 
 
 # ------------------------------------------------------------------------------ running it
-class SimulatorServer:
+class ThreadedServer:
+    """A uvicorn server (``self._server``) on a loopback port in a daemon thread: :meth:`start`
+    returns its URL once it listens; :meth:`stop` asks it to exit and joins the thread."""
+
+    _server: uvicorn.Server
+    _thread: threading.Thread | None
+    url: str
+    THREAD_NAME = "kis-simulator"
+    WHAT = "the KIS simulator"
+
+    def start(self) -> str:
+        self._thread = threading.Thread(target=self._server.run, name=self.THREAD_NAME, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"{self.WHAT} did not start")
+            time.sleep(0.01)
+        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
+        self.url = f"http://{host}:{port}"
+        return self.url
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class SimulatorServer(ThreadedServer):
     """The simulator under uvicorn (h11, so header casing survives) on a loopback port, in a thread."""
 
     def __init__(
@@ -199,29 +234,6 @@ class SimulatorServer:
         self._thread: threading.Thread | None = None
         self.url = ""
 
-    def start(self) -> str:
-        self._thread = threading.Thread(target=self._server.run, name="kis-simulator", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the KIS simulator did not start")
-            time.sleep(0.01)
-        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
-        self.url = f"http://{host}:{port}"
-        return self.url
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> SimulatorServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def serve_simulator(
