@@ -354,6 +354,12 @@ class OrderRecord(Frozen):
     sent_at: datetime | None = None
     updated_at: datetime | None = None
 
+    def with_fields(self, fields: dict[str, Any] | None) -> OrderRecord:
+        """This order once ``fields`` (columns of its row) are committed, validated like a row read back."""
+        if not fields:
+            return self
+        return OrderRecord.model_validate({**self.model_dump(), **fields})
+
 
 class BrokerOrder(Frozen):
     """One row of the broker's daily order list."""

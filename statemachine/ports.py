@@ -34,6 +34,7 @@ from .models import (
 )
 from .notices import RunNotice
 from .records import (
+    Checkpoint,
     Fence,
     HistoryRecord,
     PlanAttemptRecord,
@@ -164,6 +165,42 @@ class UnitOfWork(abc.ABC):
     def rollback(self) -> None: ...
 
     # -- runs and their checkpoints ------------------------------------------------------------
+    def save(self, cp: Checkpoint) -> int | None:
+        """Write one durable fact (:class:`~statemachine.records.Checkpoint`) and commit it: all of it
+        or nothing, every part fenced by ``cp.fence``. Returns the new order's id (``cp.new_order``).
+        Raises what the single writes below raise (``LeaseHeld`` for a lost lease or a moved
+        checkpoint, ``RunNotFound``, ``KeyError`` for an unknown order); nothing is written then.
+
+        This composition of the single writes is the reference; a store may do the same in fewer
+        statements (the SQL store: one transaction on the driver, one statement on PostgreSQL)."""
+        if cp.new_run is not None:
+            self.add_run(cp.new_run)
+        if cp.run_fields:
+            self.update_run(cp.run_id, fence=cp.fence, expect_seq=cp.expect_seq, **cp.run_fields)
+        if cp.transition is not None:
+            self.add_transition(cp.transition, fence=cp.fence)
+        for kind, payload in cp.outputs.items():
+            self.put_output(cp.run_id, cp.output_seq, kind, payload, fence=cp.fence)
+        if cp.new_attempt is not None:
+            self.add_plan_attempt(cp.new_attempt, fence=cp.fence)
+        if cp.attempt_update is not None:
+            side, n, upd = cp.attempt_update
+            self.update_plan_attempt(cp.run_id, side, n, fence=cp.fence, **upd)
+        for order_id, upd in cp.order_updates.items():
+            self.update_order(order_id, fence=cp.fence, **upd)
+        new_id = None
+        if cp.new_order is not None:
+            o = cp.new_order
+            new_id = self.add_order(run_id=cp.run_id, account=o.account, side=o.side, ticker=o.ticker, name=o.name,
+                                    quantity=o.quantity, attempt=o.attempt, seq=o.seq, status=o.status,
+                                    created_at=o.created_at, fence=cp.fence).id
+        if cp.history is not None:
+            self.add_history(cp.history, fence=cp.fence)
+        if cp.release:
+            self.release_lease(cp.run_id, cp.fence)
+        self.commit()
+        return new_id
+
     @abc.abstractmethod
     def add_run(self, run: RunRecord) -> None:
         """Insert a run (its creator holds its lease, ``run.fence``); raises LeaseHeld when the

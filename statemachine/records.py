@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .models import CheckResult, Plan, Side, Targets, Thresholds
+from .models import CheckResult, OrderStatus, Plan, Side, Targets, Thresholds
 from .policies import Policy
 from .states import RunState, RunStatus
 
@@ -131,3 +131,46 @@ class StrategyDecision(Record):
     decided_at: datetime
     targets: Targets
     decided_by: str | None = None  # who recorded it (0006; None for older decisions)
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """An order intent to insert (its id comes back from :meth:`~statemachine.ports.UnitOfWork.save`)."""
+
+    account: str
+    side: Side
+    ticker: str
+    name: str
+    quantity: int
+    attempt: int
+    seq: int
+    status: OrderStatus
+    created_at: datetime
+
+
+@dataclass
+class Checkpoint:
+    """One durable fact of a run, written by :meth:`~statemachine.ports.UnitOfWork.save` in ONE
+    transaction, all of it or nothing, fenced by ``fence`` (issue 18): a transition with its outputs,
+    plan attempt and the side's final order results; an order intent (with the previous order's
+    broker answer); a send's counter. Every part is optional; the run's row is always checked.
+
+    ``new_run``: the run to create (its creator holds its lease); ``run_fields``: columns of the
+    run's row to set, only if its checkpoint is still ``expect_seq`` when given; ``release``: the
+    lease goes with this write (a finished run); ``outputs`` are stored at ``output_seq``;
+    ``order_updates``: order id -> columns; ``history``: the finished run's history row."""
+
+    run_id: str
+    fence: Fence
+    new_run: RunRecord | None = None
+    run_fields: dict[str, Any] = field(default_factory=dict)
+    expect_seq: int | None = None
+    release: bool = False
+    transition: TransitionRecord | None = None
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    output_seq: int = 0
+    new_attempt: PlanAttemptRecord | None = None
+    attempt_update: tuple[Side, int, dict[str, Any]] | None = None
+    order_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    new_order: NewOrder | None = None
+    history: HistoryRecord | None = None

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from adapters.db.checkpoint import PgWriter
 from adapters.db.store import SqlUnitOfWork
 from statemachine.errors import AdapterError
 
@@ -157,11 +158,14 @@ class Database:
             else:
                 raise DatabaseError(f"the database {safe_url(url)} is at schema {current or 'none'}, not {head}; "
                                     f"run: run_rebalance.py db upgrade --db URL")
+        self.writer = PgWriter(self.engine) if self.engine.dialect.name == "postgresql" else None
 
     def unit_of_work(self) -> AbstractContextManager[SqlUnitOfWork]:
-        return SqlUnitOfWork(self.engine)
+        return SqlUnitOfWork(self.engine, self.writer)
 
     __call__ = unit_of_work
 
     def dispose(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
         self.engine.dispose()

@@ -9,14 +9,16 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from adapters.db import checkpoint as fast
 from adapters.db import claims as slots
 from adapters.db import tables as t
 from statemachine.errors import LeaseHeld, RunNotFound
 from statemachine.models import OrderRecord, OrderStatus, Side, Targets, Thresholds
 from statemachine.ports import Claim, ConfigRow, UnitOfWork, lost_lease
 from statemachine.records import (
+    Checkpoint,
     Fence,
     HistoryRecord,
     PlanAttemptRecord,
@@ -33,8 +35,9 @@ class SqlUnitOfWork(UnitOfWork):
     so it waits for this transaction or this transaction sees it: never both writers. Once checked
     the lock is held until the transaction ends, so later writes of the transaction skip the check."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, writer: fast.PgWriter | None = None) -> None:
         self.engine = engine
+        self.writer = writer  # PostgreSQL: the process's checkpoint connection (adapters.db.checkpoint)
         self.conn: Connection = engine.connect()
         # No transaction is begun here nor after a commit: the first statement begins one (SQLite:
         # BEGIN IMMEDIATE, adapters.db.connect), so a unit of work costs exactly the transactions
@@ -78,6 +81,70 @@ class SqlUnitOfWork(UnitOfWork):
             raise KeyError(order_id)
         return str(run_id)
 
+    # -- one durable fact, one transaction (adapters.db.checkpoint) -------------------------------
+    def save(self, cp: Checkpoint) -> int | None:
+        """The checkpoint in one transaction on the driver's own cursor (one statement on
+        PostgreSQL). A unit of work that already read or wrote something goes through the single
+        writes instead, in its open transaction."""
+        dialect = self.engine.dialect
+        if self.conn.in_transaction() or dialect.name not in ("sqlite", "postgresql"):
+            return super().save(cp)
+        self._held.clear()
+        p = fast.plan(cp)
+        try:
+            if dialect.name == "sqlite":
+                ok, new_id = fast.save_sqlite(self.conn.connection.dbapi_connection, dialect, p)
+            elif self.writer is not None:
+                ok, new_id = self.writer.save(p)
+            else:
+                ok, new_id = self._save_pg_here(p)
+        except fast.WriteFailed as exc:
+            raise KeyError(exc.write.key.get("id")) from None
+        except dialect.loaded_dbapi.Error as exc:
+            raise self._driver_error(exc, cp) from exc
+        if not ok:
+            self._refused(cp)
+        return new_id
+
+    def _save_pg_here(self, p: fast.Plan) -> tuple[bool, int | None]:
+        """PostgreSQL without the process's writer: on this unit of work's connection, idle."""
+        raw: Any = self.conn.connection.driver_connection
+        raw.autocommit = True
+        try:
+            return fast.save_pg(raw, self.engine.dialect, p)
+        finally:
+            raw.autocommit = False
+
+    def _driver_error(self, exc: Exception, cp: Checkpoint) -> BaseException:
+        dialect = self.engine.dialect
+        text_ = str(exc)
+        if "division by zero" in text_:  # PostgreSQL: an order update found no row (checkpoint.pg_statement)
+            return KeyError(", ".join(str(k) for k in cp.order_updates))
+        if isinstance(exc, dialect.loaded_dbapi.IntegrityError) and (
+                fast.ACTIVE_ACCOUNT in text_ or "runs.account" in text_):
+            if cp.new_run is not None:
+                return self._active_run(cp.new_run.account)
+            return LeaseHeld(f"account of run {cp.run_id} already has another active run; not reopening it",
+                             run_id=cp.run_id)
+        if isinstance(exc, dialect.loaded_dbapi.OperationalError | dialect.loaded_dbapi.InterfaceError):
+            self.conn.invalidate()  # a broken connection goes back to no pool
+        return DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
+                                   dialect=dialect)
+
+    def _refused(self, cp: Checkpoint) -> None:
+        """The run's row refused the checkpoint (nothing was written): say why, as the single writes do."""
+        run = self.get_run(cp.run_id)  # raises RunNotFound
+        if run.fence != cp.fence:
+            raise lost_lease(run, cp.fence)
+        raise LeaseHeld(f"run {cp.run_id} moved on under this process (expected checkpoint {cp.expect_seq}); "
+                        f"another process is driving it", run_id=cp.run_id)
+
+    def _active_run(self, account: str) -> LeaseHeld:
+        active = self.find_runs(account=account, statuses=["RUNNING", "BLOCKED"], limit=1)
+        other = active[0].id if active else "?"
+        return LeaseHeld(f"account {account} already has an active run ({other}); resume or abort it first",
+                         account=account, run_id=other)
+
     # -- runs ---------------------------------------------------------------------------------
     def add_run(self, run: RunRecord) -> None:
         row = run.model_dump(mode="json")
@@ -87,10 +154,7 @@ class SqlUnitOfWork(UnitOfWork):
             with self.conn.begin_nested():
                 self.conn.execute(insert(t.runs).values(**row))
         except IntegrityError as exc:
-            active = self.find_runs(account=run.account, statuses=["RUNNING", "BLOCKED"], limit=1)
-            other = active[0].id if active else "?"
-            raise LeaseHeld(f"account {run.account} already has an active run ({other}); resume or abort it "
-                            f"first", account=run.account, run_id=other) from exc
+            raise self._active_run(run.account) from exc
 
     def get_run(self, run_id: str) -> RunRecord:
         row = self.conn.execute(select(t.runs).where(t.runs.c.id == run_id)).mappings().first()
@@ -118,11 +182,7 @@ class SqlUnitOfWork(UnitOfWork):
             raise LeaseHeld(f"account of run {run_id} already has another active run; not reopening it",
                             run_id=run_id) from exc
         if res.rowcount != 1:
-            run = self.get_run(run_id)  # raises RunNotFound
-            if run.fence != fence:
-                raise lost_lease(run, fence)
-            raise LeaseHeld(f"run {run_id} moved on under this process (expected checkpoint {expect_seq}); "
-                            f"another process is driving it", run_id=run_id)
+            self._refused(Checkpoint(run_id=run_id, fence=fence, expect_seq=expect_seq))
         self._held.add((run_id, fence))  # the row is locked (updated) by this transaction now
 
     def add_transition(self, record: TransitionRecord, *, fence: Fence) -> None:

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from ..models import OrderRecord, Side
 from ..ports import Broker, Clock, Hooks, PlannerFactory, UnitOfWork
-from ..records import Fence, PlanAttemptRecord, RunRecord
+from ..records import Fence, PlanAttemptRecord, RunRecord, TransitionRecord
 from ..settings import EngineSettings
 from ..states import RunStatus
 
@@ -61,6 +61,8 @@ class RunMemo:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     attempts: list[PlanAttemptRecord] = field(default_factory=list)
     orders: dict[int, OrderRecord] = field(default_factory=dict)
+    #: the run's transitions (its history row's recovery account reads them when it finishes)
+    transitions: list[TransitionRecord] = field(default_factory=list)
     extended: float | None = None
 
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from ..buy_recovery import attempts as recovery_attempts
 from ..buy_recovery import history_recovery
 from ..errors import LeaseHeld, RebalanceError
 from ..machine import RunMachine
 from ..models import OrderRecord
 from ..ports import UnitOfWork
-from ..records import HistoryRecord, PlanAttemptRecord, RunRecord, TransitionRecord
+from ..records import Checkpoint, HistoryRecord, PlanAttemptRecord, RunRecord, TransitionRecord
 from ..states import ACTIVE_STATUSES, FINAL_STATUSES, RunState, RunStatus, stop_state
 from .base import Outcome, RunMemo, run_log
 from .leases import LeaseMixin
@@ -49,35 +50,34 @@ class LedgerMixin(LeaseMixin):
         memo = self._memos.get(run.id)
         if not finished:  # the checkpoint extends the lease: no separate renewal (issue 18)
             fields["lease_expires_at"] = now + timedelta(seconds=self.settings.lease_ttl_s)
-        history: HistoryRecord | None = None
-        orders_done: list[OrderRecord] = []
+        transition = TransitionRecord(
+            run_id=run.id, seq=seq, trigger=trigger, source=run.state.value, dest=dest.value, actor=actor,
+            reason=outcome.reason or outcome.error, at=now, duration_ms=duration_ms, status=status.value)
+        payloads = {kind: record.model_dump(mode="json") for kind, record in outcome.outputs.items()}
+        cp = Checkpoint(run_id=run.id, fence=fence, run_fields=fields, expect_seq=run.seq, transition=transition,
+                        outputs=payloads, output_seq=seq, new_attempt=outcome.new_attempt,
+                        attempt_update=outcome.attempt_update, order_updates=outcome.order_updates,
+                        release=finished)  # the run is over: its lease goes with its last checkpoint
         with self.uow() as uow:
-            uow.update_run(run.id, fence=fence, expect_seq=run.seq, **fields)
-            uow.add_transition(TransitionRecord(
-                run_id=run.id, seq=seq, trigger=trigger, source=run.state.value, dest=dest.value, actor=actor,
-                reason=outcome.reason or outcome.error, at=now, duration_ms=duration_ms, status=status.value),
-                fence=fence)
-            payloads = {kind: record.model_dump(mode="json") for kind, record in outcome.outputs.items()}
-            for kind, payload in payloads.items():
-                uow.put_output(run.id, seq, kind, payload, fence=fence)
-            if outcome.new_attempt:
-                uow.add_plan_attempt(outcome.new_attempt, fence=fence)
-            if outcome.attempt_update:
-                side, n, upd = outcome.attempt_update
-                uow.update_plan_attempt(run.id, side, n, fence=fence, **upd)
-            for order_id, upd in outcome.order_updates.items():  # the side's last broker answers and fills
-                orders_done.append(uow.update_order(order_id, fence=fence, **upd))
             if finished:
-                outputs = {**(memo.outputs if memo is not None else uow.outputs(run.id)), **payloads}
-                orders = list(memo.orders.values()) if memo is not None else uow.orders(run.id)
-                history = self._history(uow, run, status, outputs, orders, now, outcome.error or outcome.reason)
-                uow.add_history(history, fence=fence)
-                uow.release_lease(run.id, fence)  # the run is over: its lease goes with its last checkpoint
-            uow.commit()
+                if memo is not None:
+                    outputs, orders = {**memo.outputs, **payloads}, list(memo.orders.values())
+                    transitions = [*memo.transitions, transition]
+                else:
+                    outputs, orders = {**uow.outputs(run.id), **payloads}, uow.orders(run.id)
+                    transitions = [*uow.transitions(run.id), transition]
+                orders = [o.with_fields(outcome.order_updates.get(o.id)) for o in orders]
+                cp.history = self._history(uow, run, status, outputs, orders, transitions, now,
+                                           outcome.error or outcome.reason)
+            uow.save(cp)
+        history = cp.history
+        orders_done = [memo.orders[oid].with_fields(upd) for oid, upd in outcome.order_updates.items()
+                       if memo is not None and oid in memo.orders]
         if finished:
             self._fences.pop(run.id, None)
         if memo is not None:
             self._remember(memo, fields, payloads, outcome, orders_done)
+            memo.transitions.append(transition)
             if not finished:
                 memo.extended = self.clock.monotonic()
         rl = run_log(run.id)
@@ -140,9 +140,10 @@ class LedgerMixin(LeaseMixin):
                                  f"{after:.2f}pp" if after is not None else "-")
 
     def _history(self, uow: UnitOfWork, run: RunRecord, status: RunStatus, outputs: dict[str, dict],
-                 orders: list[OrderRecord], now: Any, error: str | None) -> HistoryRecord:
-        """The run's history row; its recovery read in the finishing transaction (``uow``), which
-        holds the run's transitions up to the one just added."""
+                 orders: list[OrderRecord], transitions: list[TransitionRecord], now: Any,
+                 error: str | None) -> HistoryRecord:
+        """The run's history row, from its transitions up to the one being committed; the row an earlier
+        finish wrote is read (in ``uow``) only for a run whose buy side was retried."""
         trades = [o for o in sorted(orders, key=lambda o: o.id) if o.filled_quantity > 0]
         trade_rows = [{"side": o.side.value, "ticker": o.ticker, "name": o.name, "quantity": o.filled_quantity,
                        "avg_price": o.avg_price, "amount": o.amount, "fees": o.fees, "odno": o.odno}
@@ -155,6 +156,7 @@ class LedgerMixin(LeaseMixin):
             drift_before=before, drift_after=after, trades=trade_rows, total_cost=sum(o.fees for o in trades),
             error_message=error if status not in (RunStatus.SUCCEEDED, RunStatus.NOT_NEEDED, RunStatus.STOPPED)
             else None,
-            recovery=history_recovery(uow.transitions(run.id), uow.history_of(run.id)),
+            recovery=history_recovery(transitions, uow.history_of(run.id) if recovery_attempts(transitions) else None),
             policy=run.policy.label() if run.policy else "threshold",
         )
+

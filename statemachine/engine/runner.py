@@ -33,7 +33,7 @@ from ..models import Targets, Thresholds
 from ..notices import run_notice
 from ..policies import Policy
 from ..ports import Broker, Clock, Hooks, NoHooks, Notifier, PlannerFactory, UnitOfWork
-from ..records import Fence, RunRecord, TransitionRecord
+from ..records import Checkpoint, Fence, RunRecord, TransitionRecord
 from ..settings import EngineSettings
 from ..states import ACTIVE_STATUSES, FINAL_STATUSES, RunState, RunStatus, stop_state
 from ..step_records import LeaseNote
@@ -85,31 +85,32 @@ class Engine(BuyRecoveryMixin):
         stop_state(max_phase)  # validates
         policy = policy or self.settings.policy
         now = self.clock.now()
-        with self.uow() as uow:
-            if targets is None:
-                decision = uow.latest_targets()
-                if decision is None:
-                    raise TargetsError("no targets: set them with 'targets set FILE' first", field="targets")
-                targets = decision.targets
-            thresholds = thresholds or uow.latest_thresholds()
-            run = RunRecord(
-                id=_new_run_id(now), account=account, state=RunState.CREATED, status=RunStatus.RUNNING,
-                seq=0, max_phase=max_phase, planner=planner, policy=policy, actor=actor, thresholds=thresholds,
-                targets=targets, engine_version=ENGINE_VERSION, checkpoint_format=CHECKPOINT_FORMAT,
-                lease_owner=self.owner, lease_expires_at=now + timedelta(seconds=self.settings.lease_ttl_s),
-                lease_epoch=1, created_at=now, updated_at=now,
-            )
-            fence = Fence(self.owner, run.lease_epoch)
-            uow.add_run(run)
-            uow.add_transition(TransitionRecord(run_id=run.id, seq=0, trigger="start", source="-",
-                                                dest=RunState.CREATED.value, actor=actor,
-                                                reason=f"max_phase={max_phase} planner={planner} "
+        if targets is None or thresholds is None:
+            with self.uow() as uow:
+                if targets is None:
+                    decision = uow.latest_targets()
+                    if decision is None:
+                        raise TargetsError("no targets: set them with 'targets set FILE' first", field="targets")
+                    targets = decision.targets
+                thresholds = thresholds or uow.latest_thresholds()
+        assert targets is not None and thresholds is not None
+        run = RunRecord(
+            id=_new_run_id(now), account=account, state=RunState.CREATED, status=RunStatus.RUNNING,
+            seq=0, max_phase=max_phase, planner=planner, policy=policy, actor=actor, thresholds=thresholds,
+            targets=targets, engine_version=ENGINE_VERSION, checkpoint_format=CHECKPOINT_FORMAT,
+            lease_owner=self.owner, lease_expires_at=now + timedelta(seconds=self.settings.lease_ttl_s),
+            lease_epoch=1, created_at=now, updated_at=now,
+        )
+        fence = Fence(self.owner, run.lease_epoch)
+        created = TransitionRecord(run_id=run.id, seq=0, trigger="start", source="-", dest=RunState.CREATED.value,
+                                   actor=actor, reason=f"max_phase={max_phase} planner={planner} "
                                                        f"policy={policy.label()}", at=now,
-                                                status=RunStatus.RUNNING.value), fence=fence)
-            uow.commit()
+                                   status=RunStatus.RUNNING.value)
+        with self.uow() as uow:  # the run and its first transition: one durable fact
+            uow.save(Checkpoint(run_id=run.id, fence=fence, new_run=run, transition=created))
         self._fences[run.id] = fence
         # what was just committed is all there is to know about the run: nothing to read back
-        self._memos[run.id] = RunMemo(run=run, extended=self.clock.monotonic())
+        self._memos[run.id] = RunMemo(run=run, transitions=[created], extended=self.clock.monotonic())
         run_log(run.id).info("run started for %s: max_phase=%d planner=%s thresholds mp=%.2f sub_mp=%.2f",
                              account, max_phase, planner, thresholds.mp, thresholds.sub_mp)
         return run
@@ -191,7 +192,7 @@ class Engine(BuyRecoveryMixin):
                 memo.run = run
                 return memo
             memo = RunMemo(run=run, outputs=uow.outputs(run_id), attempts=uow.plan_attempts(run_id),
-                           orders={o.id: o for o in uow.orders(run_id)})
+                           orders={o.id: o for o in uow.orders(run_id)}, transitions=uow.transitions(run_id))
         if run.lease_owner == self.owner and run.lease_expires_at is not None:
             # the lease was extended (taken, or by a checkpoint) this long ago
             age = self.settings.lease_ttl_s - (run.lease_expires_at - self.clock.now()).total_seconds()

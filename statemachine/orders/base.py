@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from ..errors import RetryableError
 from ..models import BrokerOrder, OrderRecord, Side
 from ..ports import Broker, Clock, Hooks, UnitOfWork
-from ..records import Fence
+from ..records import Checkpoint, Fence
 from ..settings import EngineSettings
 from .common import broker_day
 from .pricing import OrderTerms
@@ -61,6 +61,7 @@ class ExecutorBase:
         #: again from the broker), so they go with the next transaction the run makes anyway: the
         #: next intent, the next send's counter, or the side's checkpoint (``SideResult.pending``).
         self.pending: dict[int, dict[str, Any]] = {}
+        self.run_id: str | None = None  # the run whose side is being executed
 
     def _terms_of(self, ticker: str) -> tuple[str, int]:
         """(ORD_DVSN, price) every order of ``ticker`` in this attempt is sent with; a market order
@@ -102,25 +103,40 @@ class ExecutorBase:
             return self._remember(rec.model_copy(update=merged))
         mine = {**self.pending.pop(rec.id, {}), **fields}
         renew = renew and self.renewal_due()
-        with self.uow() as uow:
-            if renew:  # update_order below is fenced itself: a lost lease makes it refuse
-                uow.renew_lease(rec.run_id, self.fence, self.clock.now(), self.settings.lease_ttl_s)
-            answered = self._apply_pending(uow)
-            out = uow.update_order(rec.id, fence=self.fence, **mine)
-            uow.commit()
+        # one transaction: the lease's extension (a send's counter), the pending fields, this order
+        lease = {"lease_expires_at": self.clock.now() + timedelta(seconds=self.settings.lease_ttl_s)} if renew else {}
+        _, answered = self._save(Checkpoint(run_id=rec.run_id, fence=self.fence, run_fields=lease,
+                                            order_updates={**self._take(), rec.id: mine}))
         self._committed(answered + (["odno"] if "odno" in mine else []))
         if renew:
             self.extended()
-        return self._remember(out)
+        return self._remember(rec.with_fields(mine))
+
+    def _take(self) -> dict[int, dict[str, Any]]:
+        """The pending fields, to commit now."""
+        out, self.pending = self.pending, {}
+        return out
+
+    def _save(self, cp: Checkpoint) -> tuple[int | None, list[str]]:
+        """Commit ``cp`` (one durable fact: statemachine.ports.UnitOfWork.save); the memo learns its
+        order updates. Returns the new order's id and the order numbers now on disk."""
+        with self.uow() as uow:
+            new_id = uow.save(cp)
+        answered = []
+        for order_id, upd in cp.order_updates.items():
+            if self.memo is not None and order_id in self.memo.orders:
+                self._remember(self.memo.orders[order_id].with_fields(upd))
+            if "odno" in upd:
+                answered.append(str(upd["odno"]))
+        return new_id, answered
 
     def _apply_pending(self, uow: UnitOfWork) -> list[str]:
-        """Write every pending field in ``uow``; the order numbers among them."""
+        """Write every pending field in ``uow`` (a transaction of several writes); the order numbers."""
         answered = []
-        for order_id, upd in list(self.pending.items()):
+        for order_id, upd in self._take().items():
             self._remember(uow.update_order(order_id, fence=self.fence, **upd))
             if "odno" in upd:
                 answered.append(str(upd["odno"]))
-        self.pending.clear()
         return answered
 
     def _committed(self, answered: list[str]) -> None:
@@ -129,12 +145,9 @@ class ExecutorBase:
 
     def _flush(self) -> None:
         """Commit what is pending now (e.g. the broker's answer to a send, before a wait)."""
-        if not self.pending:
+        if not self.pending or self.run_id is None:
             return
-        with self.uow() as uow:
-            answered = self._apply_pending(uow)
-            uow.commit()
-        self._committed(answered)
+        self._committed(self._save(Checkpoint(run_id=self.run_id, fence=self.fence, order_updates=self._take()))[1])
 
     def take_pending(self) -> dict[int, dict[str, Any]]:
         """The pending fields, handed to the side's checkpoint (which commits them)."""
@@ -175,3 +188,4 @@ class ExecutorBase:
         fee = self.settings.fees.cost(rec.ticker, rec.side, row.amount)
         return {"filled_quantity": row.filled_quantity, "avg_price": row.avg_price, "amount": row.amount,
                 "fees": fee}
+

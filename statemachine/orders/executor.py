@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import MARKET_CLOSED_CODES, BrokerError, LeaseHeld, MarketClosed, OrderRejected, RetryableError
 from ..models import BrokerOrder, OrderRecord, OrderStatus, PlanOrder, Side
-from ..records import RunRecord
+from ..records import Checkpoint, NewOrder, RunRecord
 from .common import NEVER_SENT, OFFSET_SAMPLES, Blocked, SideResult, _closed_status, _no_shares, is_orphan
 from .pricing import OrderTerms
 from .sweep import SweepMixin
@@ -45,6 +45,7 @@ class OrderExecutor(SweepMixin):
         give each ticker's division and limit price, market orders without them."""
         self.terms = dict(terms or {})
         self._listing = None
+        self.run_id = run.id
         try:
             blocked = self._execute(run, side, attempt, plan)
         except LeaseHeld:
@@ -150,12 +151,15 @@ class OrderExecutor(SweepMixin):
 
     def _intent(self, run: RunRecord, side: Side, ticker: str, name: str, qty: int, attempt: int,
                 seq: int) -> OrderRecord:
-        with self.uow() as uow:  # with the previous order's pending answer and fill: one transaction
-            answered = self._apply_pending(uow)
-            rec = uow.add_order(run_id=run.id, account=run.account, side=side, ticker=ticker, name=name,
-                                quantity=qty, attempt=attempt, seq=seq, status=OrderStatus.INTENT,
-                                created_at=self.clock.now(), fence=self.fence)
-            uow.commit()
+        intent = NewOrder(account=run.account, side=side, ticker=ticker, name=name, quantity=qty, attempt=attempt,
+                          seq=seq, status=OrderStatus.INTENT, created_at=self.clock.now())
+        # with the previous order's pending answer and fill: one transaction
+        new_id, answered = self._save(Checkpoint(run_id=run.id, fence=self.fence, order_updates=self._take(),
+                                                 new_order=intent))
+        if new_id is None:
+            raise RuntimeError("the store returned no id for the new order")
+        rec = OrderRecord(id=new_id, run_id=run.id, side=side, ticker=ticker, name=name, quantity=qty,
+                          attempt=attempt, seq=seq, status=OrderStatus.INTENT, created_at=intent.created_at)
         self._committed(answered)
         self._remember(rec)
         self.log.info("order intent %s %s x%d committed (#%d)", side.value, ticker, qty, rec.id)

@@ -1,0 +1,368 @@
+"""One durable fact, one transaction, on the database driver's own cursor (issue 18).
+
+:meth:`adapters.db.store.SqlUnitOfWork.save` writes a :class:`~statemachine.records.Checkpoint`
+(a transition with its outputs, an order intent, a send's counter) here instead of statement by
+statement through SQLAlchemy's execution layer, whose per-statement cost was most of the engine's
+persistence. The values are encoded by the same SQLAlchemy column types (their bind processors for
+the connection's dialect), so what is stored is byte for byte what the single writes of
+``store.py`` store, and both read it back the same way.
+
+* **SQLite**: ``BEGIN IMMEDIATE`` (the database is locked for writing), the fenced write of the
+  run's row first, then the other rows, then ``COMMIT``; anything wrong rolls all of it back.
+* **PostgreSQL**: ONE statement in an implicit transaction, so one round trip per commit: the
+  run's row is written (or locked ``FOR UPDATE``) in the first data-modifying CTE with the fence
+  in its ``WHERE``, and every other write selects from it, so a lost lease writes nothing at all.
+  An order update that matches no row makes the statement fail (a division by zero in its last
+  line: the server rolls the whole statement back), so a checkpoint is never half written.
+
+The outcome comes back as (run row written?, the new order's id); the caller turns a refused
+fence into the same errors the single writes raise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Integer, String, Table, Text, TypeDecorator
+from sqlalchemy.engine import Dialect, Engine
+
+from adapters.db import tables as t
+from statemachine.records import Checkpoint
+
+#: the constraint a second active run of an account (or a finished run reopened) breaks
+ACTIVE_ACCOUNT = "uq_runs_active_account"
+
+
+@dataclass(frozen=True)
+class Write:
+    """One row written by a checkpoint: ``insert`` (``upsert`` on ``conflict``) or ``update``
+    (of the row ``key`` names, which must exist when ``one``)."""
+
+    table: Table
+    verb: str
+    values: dict[str, Any]
+    key: dict[str, Any] = field(default_factory=dict)
+    one: bool = False
+    returns_id: bool = False
+    conflict: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checkpoint as rows: the run's row first (``insert`` a new run, ``update`` it fenced, or
+    ``lock`` it to check the fence), then the rest."""
+
+    run: Write
+    rest: list[Write]
+
+
+class WriteFailed(Exception):
+    """The run's row was written but a later row could not be (an order that is not there)."""
+
+    def __init__(self, write: Write) -> None:
+        super().__init__(f"{write.table.name} {write.key}")
+        self.write = write
+
+
+def plain(value: Any) -> Any:
+    """What the single writes hand SQLAlchemy: a model as JSON data, an enum as its value."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if hasattr(value, "value"):
+        return value.value
+    return value
+
+
+def plan(cp: Checkpoint) -> Plan:
+    fence = {"id": cp.run_id, "lease_owner": cp.fence.owner, "lease_epoch": cp.fence.epoch}
+    if cp.new_run is not None:
+        r = cp.new_run
+        row = r.model_dump(mode="json")
+        row.update(created_at=r.created_at, updated_at=r.updated_at, lease_expires_at=r.lease_expires_at,
+                   finished_at=r.finished_at)
+        run = Write(t.runs, "insert", row)
+    elif cp.run_fields or cp.release:
+        values = {k: plain(v) for k, v in cp.run_fields.items()}
+        if cp.release:
+            values.update(lease_owner=None, lease_expires_at=None)
+        key = dict(fence, seq=cp.expect_seq) if cp.expect_seq is not None else fence
+        run = Write(t.runs, "update", values, key, one=True)
+    else:
+        run = Write(t.runs, "lock", {}, fence, one=True)
+    rest: list[Write] = []
+    if cp.transition is not None:
+        rest.append(Write(t.run_transitions, "insert", cp.transition.model_dump()))
+    for kind, payload in cp.outputs.items():
+        rest.append(Write(t.step_outputs, "insert", {"run_id": cp.run_id, "seq": cp.output_seq, "kind": kind,
+                                                     "payload": payload}))
+    if cp.new_attempt is not None:
+        row = cp.new_attempt.model_dump(mode="json")
+        row["created_at"] = cp.new_attempt.created_at
+        rest.append(Write(t.plan_attempts, "insert", row))
+    if cp.attempt_update is not None:
+        side, n, upd = cp.attempt_update
+        rest.append(Write(t.plan_attempts, "update", {k: plain(v) for k, v in upd.items()},
+                          {"run_id": cp.run_id, "side": side.value, "attempt": n}))
+    for order_id, upd in cp.order_updates.items():
+        rest.append(Write(t.orders, "update", {k: plain(v) for k, v in upd.items()},
+                          {"id": order_id, "run_id": cp.run_id}, one=True))
+    if cp.new_order is not None:
+        o = cp.new_order
+        rest.append(Write(t.orders, "insert", {
+            "run_id": cp.run_id, "account": o.account, "side": o.side.value, "ticker": o.ticker, "name": o.name,
+            "quantity": o.quantity, "attempt": o.attempt, "seq": o.seq, "status": o.status.value,
+            "created_at": o.created_at, "filled_quantity": 0, "avg_price": 0.0, "amount": 0, "fees": 0, "sends": 0},
+            returns_id=True))
+    if cp.history is not None:
+        row = cp.history.model_dump(mode="json")
+        row["executed_at"] = cp.history.executed_at
+        # one row per run: a run retried and finished again replaces its row
+        rest.append(Write(t.rebalancing_history, "upsert", row, conflict=("run_id",)))
+    return Plan(run, rest)
+
+
+# -- encoding: the columns' own SQLAlchemy types ---------------------------------------------------
+@functools.cache
+def _processors(dialect: Dialect, table: str, columns: tuple[str, ...]) -> tuple[Any, ...]:
+    cols = t.metadata.tables[table].c
+    return tuple(cols[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
+
+
+def _encode(dialect: Dialect, w: Write) -> list[Any]:
+    procs = _processors(dialect, w.table.name, tuple(w.values))
+    return [v if proc is None else proc(v) for proc, v in zip(procs, w.values.values(), strict=True)]
+
+
+@functools.cache
+def _cast(table: str, column: str) -> str:
+    """PostgreSQL: the parameter's type, so a NULL selected into a column has the column's type.
+    Without a length: an explicit cast to varchar(n) would silently cut an over-long value."""
+    type_ = t.metadata.tables[table].c[column].type
+    if isinstance(type_, TypeDecorator):
+        type_ = type_.impl_instance
+    for kind, name in ((JSON, "JSON"), (Boolean, "BOOLEAN"), (BigInteger, "BIGINT"), (Integer, "INTEGER"),
+                       (Float, "FLOAT"), (Text, "TEXT"), (String, "VARCHAR")):
+        if isinstance(type_, kind):
+            return name
+    if isinstance(type_, DateTime):
+        return "TIMESTAMP WITH TIME ZONE" if type_.timezone else "TIMESTAMP WITHOUT TIME ZONE"
+    raise TypeError(f"no PostgreSQL cast for {table}.{column} ({type_!r})")
+
+
+def _shape(w: Write) -> tuple[Any, ...]:
+    """What a statement's text depends on (its values do not)."""
+    return (w.table.name, w.verb, tuple(w.values), tuple(w.key), w.one, w.returns_id, w.conflict)
+
+
+# -- SQLite: one transaction, statement by statement -----------------------------------------------
+@functools.cache
+def _sqlite_sql(dialect: Dialect, shape: tuple[Any, ...]) -> str:
+    name, verb, columns, keys, _, _, conflict = shape
+    q = dialect.identifier_preparer.quote
+    where = " AND ".join(f"{q(k)} = ?" for k in keys)
+    if verb == "lock":
+        return f"SELECT id FROM {name} WHERE {where}"
+    if verb in ("insert", "upsert"):
+        sql = f"INSERT INTO {name} ({', '.join(q(c) for c in columns)}) VALUES ({', '.join('?' * len(columns))})"
+        if verb == "upsert":
+            sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in columns if c not in conflict)
+            sql += f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}"
+        return sql
+    return f"UPDATE {name} SET {', '.join(f'{q(c)} = ?' for c in columns)} WHERE {where}"
+
+
+def sqlite_statement(dialect: Dialect, w: Write) -> tuple[str, list[Any]]:
+    return _sqlite_sql(dialect, _shape(w)), _encode(dialect, w) + list(w.key.values())
+
+
+def save_sqlite(raw: Any, dialect: Dialect, p: Plan) -> tuple[bool, int | None]:
+    """``raw``: the sqlite3 connection (autocommit mode: transactions are explicit here)."""
+    cur = raw.cursor()
+    cur.execute("BEGIN IMMEDIATE")
+    try:
+        sql, params = sqlite_statement(dialect, p.run)
+        cur.execute(sql, params)
+        ok = (cur.fetchone() is not None) if p.run.verb == "lock" else (p.run.verb == "insert" or cur.rowcount == 1)
+        if not ok:
+            cur.execute("ROLLBACK")
+            return False, None
+        new_id = None
+        for w in p.rest:
+            sql, params = sqlite_statement(dialect, w)
+            cur.execute(sql, params)
+            if w.one and cur.rowcount != 1:
+                raise WriteFailed(w)
+            if w.returns_id:
+                new_id = cur.lastrowid
+        cur.execute("COMMIT")
+        return True, new_id
+    except BaseException:
+        if raw.in_transaction:
+            cur.execute("ROLLBACK")
+        raise
+    finally:
+        cur.close()
+
+
+# -- PostgreSQL: one statement ------------------------------------------------------------------------
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(UTC).isoformat()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value)  # SQLAlchemy's default serializer: the same text as the single writes store
+
+
+def _bool(value: bool | None) -> str | None:
+    return None if value is None else ("true" if value else "false")
+
+
+def _float(value: float | None) -> str | None:
+    return None if value is None else repr(float(value))
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+@functools.cache
+def _text_encoders(table: str, columns: tuple[str, ...]) -> tuple[Any, ...]:
+    """PostgreSQL: each value as text, sent untyped (every placeholder is cast to its column's type),
+    so a shape of statement always has the same parameter types and the server prepares it once."""
+    out = []
+    for c in columns:
+        cast = _cast(table, c)
+        out.append({"JSON": _json, "BOOLEAN": _bool, "FLOAT": _float,
+                    "TIMESTAMP WITH TIME ZONE": _iso}.get(cast, _str))
+    return tuple(out)
+
+
+@functools.cache
+def _pg_sql(dialect: Dialect, shapes: tuple[tuple[Any, ...], ...]) -> str:
+    """The checkpoint's one statement; its parameters are each write's values then its key, in order
+    (and last the number of counted updates)."""
+    q = dialect.identifier_preparer.quote
+
+    def casts(name: str, columns: tuple[str, ...]) -> list[str]:
+        return [f"%s::{_cast(name, c)}" for c in columns]
+
+    def assign(name: str, columns: tuple[str, ...]) -> str:
+        return ", ".join(f"{q(c)} = {v}" for c, v in zip(columns, casts(name, columns), strict=True))
+
+    def where(keys: tuple[str, ...]) -> str:
+        return " AND ".join(f"{q(k)} = %s" for k in keys)
+
+    (name, verb, columns, keys, _, _, _), *rest = shapes
+    if verb == "insert":
+        first = f"INSERT INTO runs ({', '.join(q(c) for c in columns)}) VALUES ({', '.join(casts(name, columns))}) " \
+                f"RETURNING id"
+    elif verb == "update":
+        first = f"UPDATE runs SET {assign(name, columns)} WHERE {where(keys)} RETURNING id"
+    else:
+        first = f"SELECT id FROM runs WHERE {where(keys)} FOR UPDATE"
+    ctes = [f"r AS ({first})"]
+    counted: list[str] = []
+    new_id = "NULL"
+    for i, (name, verb, columns, keys, one, returns_id, conflict) in enumerate(rest):
+        cte = f"w{i}"
+        if verb in ("insert", "upsert"):
+            sql = f"INSERT INTO {name} ({', '.join(q(c) for c in columns)}) SELECT {', '.join(casts(name, columns))} " \
+                  f"FROM r"
+            if verb == "upsert":
+                sets = ", ".join(f"{q(c)} = EXCLUDED.{q(c)}" for c in columns if c not in conflict)
+                sql += f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {sets}"
+            if returns_id:
+                sql += " RETURNING id"
+                new_id = f"(SELECT id FROM {cte})"
+        else:
+            sql = f"UPDATE {name} SET {assign(name, columns)} WHERE {where(keys)} AND run_id IN (SELECT id FROM r) " \
+                  f"RETURNING 1"
+            if one:
+                counted.append(f"(SELECT count(*) FROM {cte})")
+        ctes.append(f"{cte} AS ({sql})")
+    guard = "1"
+    if counted:
+        # every counted update found its row, or the run's row was refused (then nothing was written):
+        # otherwise 1 / 0 fails the statement, and the server writes none of it
+        guard = f"1 / ((SELECT count(*) FROM r) = 0 OR {' + '.join(counted)} = %s)::int"
+    return f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM r), {new_id}, {guard}"
+
+
+def pg_statement(dialect: Dialect, p: Plan) -> tuple[str, list[Any]]:
+    writes = [p.run, *p.rest]
+    params: list[Any] = []
+    for w in writes:
+        encoders = _text_encoders(w.table.name, tuple(w.values))
+        params += [enc(v) for enc, v in zip(encoders, w.values.values(), strict=True)]
+        params += [_str(v) for v in w.key.values()]
+    counted = sum(1 for w in p.rest if w.one and w.verb == "update")
+    if counted:
+        params.append(str(counted))
+    return _pg_sql(dialect, tuple(_shape(w) for w in writes)), params
+
+
+def save_pg(raw: Any, dialect: Dialect, p: Plan) -> tuple[bool, int | None]:
+    """``raw``: a psycopg connection in autocommit mode: the server commits the statement as one
+    implicit transaction (one round trip, no BEGIN and no COMMIT to send)."""
+    sql, params = pg_statement(dialect, p)
+    with raw.cursor() as cur:
+        cur.execute(sql, params, prepare=True)  # a few shapes per run, each prepared once per connection
+        row = cur.fetchone()
+    if not row[0]:
+        return False, None
+    return True, row[1]
+
+
+class PgWriter:
+    """The connection a process writes its checkpoints on (PostgreSQL), held from the first save
+    until :meth:`close`, in autocommit mode.
+
+    Why its own connection: psycopg forgets every prepared statement of a connection when that
+    connection rolls back, and the pool's connections roll back after every read; on this one
+    nothing ever rolls back, so each shape of checkpoint is parsed and planned once per process.
+    A save at a time (a lock); a connection that breaks is dropped and the next save opens a new
+    one; a forked child never uses its parent's."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._conn: Any = None  # a pool-proxied DBAPI connection, checked out for good
+        self._pid = 0
+
+    def save(self, p: Plan) -> tuple[bool, int | None]:
+        with self._lock:
+            if self._conn is None or self._pid != os.getpid():
+                self._conn = self.engine.raw_connection()
+                self._conn.driver_connection.autocommit = True
+                self._pid = os.getpid()
+            try:
+                return save_pg(self._conn.driver_connection, self.engine.dialect, p)
+            except Exception as exc:
+                if isinstance(exc, self.engine.dialect.loaded_dbapi.OperationalError |
+                              self.engine.dialect.loaded_dbapi.InterfaceError):
+                    self._drop()
+                raise
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.driver_connection.autocommit = False
+                self._conn.close()  # back to the pool
+            self._conn = None
