@@ -1,4 +1,8 @@
-"""Tables. The schema changes only through the Alembic migrations in ``migrations/``."""
+"""Tables. The schema changes only through the Alembic migrations in ``migrations/``.
+
+The tables about a run (transitions, outputs, plan attempts, orders, history) carry its ``run_id``
+without a foreign key (0010): every write about a run is fenced on the run's row in the same
+statement, and runs are never deleted."""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
-    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -91,7 +94,7 @@ runs = Table(
 run_transitions = Table(
     "run_transitions", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(40), ForeignKey("runs.id"), nullable=False),
+    Column("run_id", String(40), nullable=False),
     Column("seq", Integer, nullable=False),
     Column("trigger", String(40), nullable=False),
     Column("source", String(32), nullable=False),
@@ -107,7 +110,7 @@ run_transitions = Table(
 step_outputs = Table(
     "step_outputs", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(40), ForeignKey("runs.id"), nullable=False),
+    Column("run_id", String(40), nullable=False),
     Column("seq", Integer, nullable=False),
     Column("kind", String(32), nullable=False),
     Column("payload", JSON, nullable=False),
@@ -117,7 +120,7 @@ step_outputs = Table(
 plan_attempts = Table(
     "plan_attempts", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(40), ForeignKey("runs.id"), nullable=False),
+    Column("run_id", String(40), nullable=False),
     Column("side", String(8), nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("planner", String(32), nullable=False),
@@ -133,7 +136,7 @@ plan_attempts = Table(
 orders = Table(
     "orders", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(40), ForeignKey("runs.id"), nullable=False),
+    Column("run_id", String(40), nullable=False),
     Column("account", String(64), nullable=False),
     Column("side", String(8), nullable=False),
     Column("ticker", String(12), nullable=False),
@@ -181,7 +184,7 @@ rebalancing_config = Table(
 rebalancing_history = Table(
     "rebalancing_history", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(40), ForeignKey("runs.id"), nullable=False, unique=True),
+    Column("run_id", String(40), nullable=False, unique=True),
     Column("executed_at", UTCDateTime, nullable=False),
     Column("account", String(64), nullable=False),
     Column("mp_threshold_percent", Float, nullable=False),

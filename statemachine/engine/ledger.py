@@ -50,11 +50,15 @@ class LedgerMixin(LeaseMixin):
         memo = self._memos.get(run.id)
         if not finished:  # the checkpoint extends the lease: no separate renewal (issue 18)
             fields["lease_expires_at"] = now + timedelta(seconds=self.settings.lease_ttl_s)
+        stored = dict(fields)
+        if memo is not None and memo.run.status is status:
+            # the status is indexed: left out when it does not change, its indexes are not rewritten
+            del stored["status"]
         transition = TransitionRecord(
             run_id=run.id, seq=seq, trigger=trigger, source=run.state.value, dest=dest.value, actor=actor,
             reason=outcome.reason or outcome.error, at=now, duration_ms=duration_ms, status=status.value)
         payloads = {kind: record.model_dump(mode="json") for kind, record in outcome.outputs.items()}
-        cp = Checkpoint(run_id=run.id, fence=fence, run_fields=fields, expect_seq=run.seq, transition=transition,
+        cp = Checkpoint(run_id=run.id, fence=fence, run_fields=stored, expect_seq=run.seq, transition=transition,
                         outputs=payloads, output_seq=seq, new_attempt=outcome.new_attempt,
                         attempt_update=outcome.attempt_update, order_updates=outcome.order_updates,
                         release=finished)  # the run is over: its lease goes with its last checkpoint
