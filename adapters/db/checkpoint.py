@@ -312,16 +312,32 @@ def pg_statement(dialect: Dialect, p: Plan) -> tuple[str, list[Any]]:
     return _pg_sql(dialect, tuple(_shape(w) for w in writes)), params
 
 
-def save_pg(raw: Any, dialect: Dialect, p: Plan) -> tuple[bool, int | None]:
+def save_pg(raw: Any, dialect: Dialect, p: Plan, *, prepared: set[str] | None = None) -> tuple[bool, int | None]:
     """``raw``: a psycopg connection in autocommit mode: the server commits the statement as one
-    implicit transaction (one round trip, no BEGIN and no COMMIT to send)."""
+    implicit transaction (one round trip, no BEGIN and no COMMIT to send).
+
+    ``prepared``: the statements this connection has prepared (kept by its owner): a statement is
+    prepared at its first execution, in pipeline mode so that the server's Parse goes with that
+    execution's Sync (else it is a transaction and a round trip of its own); later executions run
+    the prepared statement. Without it nothing is prepared."""
     sql, params = pg_statement(dialect, p)
-    with raw.cursor() as cur:
-        cur.execute(sql, params, prepare=True)  # a few shapes per run, each prepared once per connection
-        row = cur.fetchone()
+    if prepared is None:
+        row = _execute(raw, sql, params, prepare=False)
+    elif sql in prepared:
+        row = _execute(raw, sql, params, prepare=True)
+    else:
+        with raw.pipeline():
+            row = _execute(raw, sql, params, prepare=True)
+        prepared.add(sql)
     if not row[0]:
         return False, None
     return True, row[1]
+
+
+def _execute(raw: Any, sql: str, params: list[Any], *, prepare: bool) -> Any:
+    with raw.cursor() as cur:
+        cur.execute(sql, params, prepare=prepare)
+        return cur.fetchone()
 
 
 class PgWriter:
@@ -339,6 +355,7 @@ class PgWriter:
         self._lock = threading.Lock()
         self._conn: Any = None  # a pool-proxied DBAPI connection, checked out for good
         self._pid = 0
+        self._prepared: set[str] = set()  # the statements prepared on it
 
     def save(self, p: Plan) -> tuple[bool, int | None]:
         with self._lock:
@@ -346,8 +363,9 @@ class PgWriter:
                 self._conn = self.engine.raw_connection()
                 self._conn.driver_connection.autocommit = True
                 self._pid = os.getpid()
+                self._prepared = set()
             try:
-                return save_pg(self._conn.driver_connection, self.engine.dialect, p)
+                return save_pg(self._conn.driver_connection, self.engine.dialect, p, prepared=self._prepared)
             except Exception as exc:
                 if isinstance(exc, self.engine.dialect.loaded_dbapi.OperationalError |
                               self.engine.dialect.loaded_dbapi.InterfaceError):

@@ -1,12 +1,16 @@
-"""Counting a run's transactions (issue 18): on the client, SQLAlchemy's ``begin``/``commit``/
-``rollback`` events of the store's engine; on PostgreSQL also the server's own count,
+"""Counting a run's transactions (issue 18). The checkpoints are written on the driver's own cursor
+(adapters/db/checkpoint.py), past SQLAlchemy's events, so the count is taken where every
+transaction shows: on SQLite the statements the sqlite3 connections execute (``BEGIN``, ``COMMIT``,
+``ROLLBACK``, seen by a trace callback); on PostgreSQL the server's own count,
 ``pg_stat_database.xact_commit`` / ``xact_rollback``, read once the engine's connections are closed
-(a backend flushes its counters when it exits)."""
+(a backend flushes its counters when it exits), next to SQLAlchemy's events for what goes through
+it (the reads)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from sqlalchemy import Engine, event
@@ -22,7 +26,11 @@ class TxCount:
     rollbacks: int = 0
     connects: int = 0  # new database connections (PostgreSQL: the driver's set-up is a transaction)
 
+    sqlite: bool = False  # counted from the driver's statements (else from SQLAlchemy's events)
+
     def attach(self, engine: Engine) -> TxCount:
+        """Attach to a disposed engine (its new connections are traced)."""
+        self.sqlite = engine.dialect.name == "sqlite"
         event.listen(engine, "begin", self._begin)
         event.listen(engine, "commit", self._commit)
         event.listen(engine, "rollback", self._rollback)
@@ -37,16 +45,30 @@ class TxCount:
         event.remove(self._engine.pool, "connect", self._connect)
 
     def _begin(self, _conn: object) -> None:
-        self.begins += 1
+        if not self.sqlite:
+            self.begins += 1
 
     def _commit(self, _conn: object) -> None:
-        self.commits += 1
+        if not self.sqlite:
+            self.commits += 1
 
     def _rollback(self, _conn: object) -> None:
-        self.rollbacks += 1
+        if not self.sqlite:
+            self.rollbacks += 1
 
-    def _connect(self, _dbapi_conn: object, _record: object) -> None:
+    def _connect(self, dbapi_conn: Any, _record: object) -> None:
         self.connects += 1
+        if self.sqlite:
+            dbapi_conn.set_trace_callback(self._statement)
+
+    def _statement(self, sql: str) -> None:
+        head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+        if head == "BEGIN":
+            self.begins += 1
+        elif head in ("COMMIT", "END"):
+            self.commits += 1
+        elif head == "ROLLBACK":
+            self.rollbacks += 1
 
 
 class PgXacts:
