@@ -1,0 +1,408 @@
+"""``UnitOfWork.save`` on the SQL store (issue 18), on SQLite and PostgreSQL: the fast path of
+adapters/db/checkpoint.py (SQLite: statement by statement in BEGIN IMMEDIATE on the driver's cursor;
+PostgreSQL: ONE statement on the process's writer connection) against the reference composition of
+single writes (the default ``UnitOfWork.save`` in statemachine/ports.py).
+
+* a whole engine run stores the very same rows through either path (read back through the unit of
+  work AND as the raw column values, so JSON text, NULL vs JSON null and timestamps match);
+* a refused checkpoint (lost lease, moved-on checkpoint, unknown run) writes nothing;
+* a checkpoint whose order update names no order of the run writes nothing at all;
+* a second active run of an account is refused, naming the active run;
+* the fallback (a unit of work that already read something) is still all or nothing, and fenced;
+* PostgreSQL: a writer connection killed under the process fails one save (nothing written) and
+  the next save reconnects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from adapters.db import checkpoint as fast
+from adapters.db.connect import Database
+from adapters.db.store import SqlUnitOfWork
+from adapters.sim.account import DEMO_DIR, SimAccount
+from adapters.sim.broker import SimulatedBroker
+from statemachine.engine import Engine
+from statemachine.errors import LeaseHeld, RunNotFound
+from statemachine.models import OrderStatus, Side, Targets, Thresholds
+from statemachine.planner_greedy import GreedyPlanner
+from statemachine.ports import UnitOfWork
+from statemachine.records import (
+    Checkpoint,
+    Fence,
+    HistoryRecord,
+    NewOrder,
+    PlanAttemptRecord,
+    RunRecord,
+    TransitionRecord,
+)
+from statemachine.settings import EngineSettings
+from statemachine.states import RunState, RunStatus
+from tests.fakes import FakeClock, ScriptedPlanner
+
+TARGETS = Targets.model_validate(json.loads((DEMO_DIR / "demo_targets.json").read_text()))
+#: every engine run here happens at this instant (10:00 KST on a Wednesday); nothing reads the system clock
+T0 = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
+TTL = 60.0
+#: the run tables, each with the order its rows are compared in: a natural key where there is one
+#: (PostgreSQL's one statement inserts a checkpoint's outputs in no given order, so their ids are),
+#: otherwise the row id, i.e. the order of the checkpoints that inserted them (one row each)
+TABLES = {"runs": "created_at, id", "run_transitions": "run_id, seq", "step_outputs": "run_id, seq, kind",
+          "plan_attempts": "id", "orders": "id", "rebalancing_history": "run_id"}
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def fresh_database(request: pytest.FixtureRequest, kind: str, tmp_path: Any, name: str) -> Database:
+    """Another empty database of the same kind as the ``db`` fixture's (real migrations)."""
+    if kind == "sqlite":
+        return Database(f"sqlite:///{tmp_path / f'{name}.db'}", auto_migrate=True)
+    server = request.getfixturevalue("pg_server")
+    return Database(server.url(server.create_db(template=request.getfixturevalue("pg_template"))),
+                    auto_migrate=True)
+
+
+@pytest.fixture
+def other_db(request, db, tmp_path) -> Iterator[Database]:
+    database = fresh_database(request, db.engine.dialect.name, tmp_path, "other")
+    yield database
+    database.dispose()
+
+
+class Spy:
+    """Counts the fast path's writes (SQLite and PostgreSQL)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        for name in ("save_sqlite", "save_pg"):
+            real = getattr(fast, name)
+
+            def counted(*a: Any, _real: Any = real, **kw: Any) -> Any:
+                self.calls += 1
+                return _real(*a, **kw)
+
+            monkeypatch.setattr(fast, name, counted)
+
+
+def raw_rows(db: Database) -> dict[str, list[dict[str, Any]]]:
+    """Every row of the run tables as stored, read with plain SQL: SQLite ``quote(col)`` (an SQL
+    literal: the storage class shows, text is quoted, NULL is NULL), PostgreSQL ``col::text`` (NULL
+    stays None, a JSON null is 'null', JSON text is kept as written)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    sqlite = db.engine.dialect.name == "sqlite"
+    with db.engine.connect() as conn:
+        for table in TABLES:
+            names = (text(f"SELECT name FROM pragma_table_info('{table}') ORDER BY cid") if sqlite else
+                     text("SELECT column_name FROM information_schema.columns WHERE table_name = :t "
+                          "ORDER BY ordinal_position").bindparams(t=table))
+            cols = [r[0] for r in conn.execute(names)]
+            exprs = ", ".join(f'quote("{c}")' if sqlite else f'"{c}"::text' for c in cols)
+            rows = conn.execute(text(f"SELECT {exprs} FROM {table} ORDER BY {TABLES[table]}")).all()
+            out[table] = [dict(zip(cols, row, strict=True)) for row in rows]
+    return out
+
+
+def normalised(rows: dict[str, list[dict[str, Any]]], run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Raw rows without what may differ between two stores: run ids, row ids and owner names."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for table, items in rows.items():
+        clean = []
+        for row in items:
+            row = {k: v for k, v in row.items() if k != "id" or table == "runs"}
+            if "lease_owner" in row:
+                row["lease_owner"] = "<owner>" if row["lease_owner"] not in (None, "NULL") else row["lease_owner"]
+            for k, v in row.items():
+                if isinstance(v, str):
+                    for i, rid in enumerate(run_ids):
+                        v = v.replace(rid, f"<run{i}>")
+                    row[k] = v
+            clean.append(row)
+        out[table] = clean
+    return out
+
+
+def read_back(db: Database, run_id: str) -> dict[str, Any]:
+    """What the unit of work's read methods return about a run, without its id and lease owner."""
+    with db.unit_of_work() as uow:
+        run = uow.get_run(run_id).model_dump(exclude={"id", "lease_owner"})
+        return {
+            "run": run,
+            "transitions": [t.model_dump(exclude={"run_id"}) for t in uow.transitions(run_id)],
+            "outputs": uow.outputs(run_id),
+            "plan_attempts": [a.model_dump(exclude={"run_id"}) for a in uow.plan_attempts(run_id)],
+            "orders": [o.model_dump(exclude={"id", "run_id"}) for o in uow.orders(run_id)],
+            "history": (h.model_dump(exclude={"run_id"}) if (h := uow.history_of(run_id)) is not None else None),
+        }
+
+
+def run_record(run_id: str, *, owner: str = "runner-a", account: str = "demo") -> RunRecord:
+    return RunRecord(id=run_id, account=account, state=RunState.CREATED, status=RunStatus.RUNNING, seq=0,
+                     thresholds=Thresholds(), targets=TARGETS, engine_version="test", checkpoint_format=1,
+                     lease_owner=owner, lease_expires_at=T0 + timedelta(seconds=TTL), lease_epoch=1,
+                     created_at=T0, updated_at=T0)
+
+
+def transition(run_id: str, seq: int, dest: str = "FETCHED") -> TransitionRecord:
+    return TransitionRecord(run_id=run_id, seq=seq, trigger="step", source="CREATED", dest=dest, actor="test",
+                            at=T0 + timedelta(seconds=seq), status="RUNNING")
+
+
+def new_order(ticker: str = "411420", seq: int = 0) -> NewOrder:
+    return NewOrder(account="demo", side=Side.SELL, ticker=ticker, name="x", quantity=3, attempt=1, seq=seq,
+                    status=OrderStatus.INTENT, created_at=T0)
+
+
+def create(db: Database, run_id: str, *, owner: str = "runner-a", account: str = "demo",
+           orders: int = 1) -> tuple[Fence, list[int]]:
+    """A committed run (seq 0, its first transition) with ``orders`` intents, written through save."""
+    fence = Fence(owner, 1)
+    with db.unit_of_work() as uow:
+        uow.save(Checkpoint(run_id=run_id, fence=fence, new_run=run_record(run_id, owner=owner, account=account),
+                            transition=transition(run_id, 0, "CREATED")))
+    ids = []
+    for i in range(orders):
+        with db.unit_of_work() as uow:
+            new_id = uow.save(Checkpoint(run_id=run_id, fence=fence, new_order=new_order(seq=i)))
+        assert isinstance(new_id, int)
+        ids.append(new_id)
+    return fence, ids
+
+
+def everything(run_id: str, fence: Fence, *, expect_seq: int | None = 0, order_updates: dict | None = None,
+               release: bool = False, orders: bool = True) -> Checkpoint:
+    """A checkpoint with every part: were any of it written, the tables would show it. Without
+    ``orders``: a side's transition as the ledger writes it (the run's row, no order written)."""
+    cp = Checkpoint(
+        run_id=run_id, fence=fence, run_fields={"seq": 1, "state": RunState.FETCHED, "updated_at": T0 + timedelta(1)},
+        expect_seq=expect_seq, release=release, transition=transition(run_id, 1), outputs={"snapshot": {"cash": 1}},
+        output_seq=1,
+        new_attempt=PlanAttemptRecord(run_id=run_id, side=Side.SELL, attempt=1, planner="greedy", plan=None,
+                                      created_at=T0),
+        order_updates=order_updates or {}, new_order=new_order("360750"),
+        history=HistoryRecord(run_id=run_id, executed_at=T0, account="demo", status=RunStatus.SUCCEEDED,
+                              mp_threshold_percent=3.0, sub_mp_threshold_percent=5.0, drift_before=None,
+                              drift_after=None, trades=[], total_cost=0))
+    if not orders:
+        cp.order_updates, cp.new_order = {}, None
+    return cp
+
+
+def orders_only(run_id: str, fence: Fence, order_updates: dict) -> Checkpoint:
+    """An order intent with the previous order's answer (the run's row only checked, not written)."""
+    return Checkpoint(run_id=run_id, fence=fence, order_updates=order_updates, new_order=new_order("360750"))
+
+
+def run_row(db: Database, run_id: str) -> RunRecord:
+    with db.unit_of_work() as uow:
+        return uow.get_run(run_id)
+
+
+def take_over(db: Database, run_id: str, owner: str = "runner-b") -> Fence:
+    with db.unit_of_work() as uow:
+        fence = uow.acquire_lease(run_id, owner, T0, TTL, steal_if=lambda _: True)
+        uow.commit()
+    assert fence is not None and fence.epoch == 2
+    return fence
+
+
+@pytest.fixture(params=["fast", "reference"])
+def path(request, monkeypatch) -> str:
+    """Through the SQL store's own save, or through the reference composition of single writes."""
+    if request.param == "reference":
+        monkeypatch.setattr(SqlUnitOfWork, "save", UnitOfWork.save)
+    return request.param
+
+
+# -- 1. the same run, the same rows ----------------------------------------------------------------
+def engine_run(db: Database, tmp_path: Any, scenario: str) -> str:
+    clock = FakeClock(T0)
+    account = SimAccount.demo(tmp_path / f"account-{id(db)}.json")
+    account.clock = clock.now
+    settings: dict[str, Any] = {}
+    planner: Any = GreedyPlanner()
+    if scenario == "partial":
+        account.set_faults(partial_fill={"411420": 0.5})
+        settings["partial_retries"] = 1
+    elif scenario == "rejected":
+        planner = ScriptedPlanner("bad", [[("411420", 1)], [("453850", 5)], [("999999", 3)]])
+    es = EngineSettings(fill_timeout_s=2, fill_poll_s=0.5, **settings)
+    eng = Engine(db.unit_of_work, SimulatedBroker(account), lambda name: planner, clock, es, owner="owner-a")
+    done = eng.run(eng.start(account="demo", targets=TARGETS).id)
+    expected = {"full": RunStatus.SUCCEEDED, "partial": RunStatus.PARTIAL, "rejected": RunStatus.FAILED}[scenario]
+    assert done.status is expected, done.error
+    return done.id
+
+
+@pytest.mark.parametrize("scenario", ["full", "partial", "rejected"])
+def test_fast_path_stores_what_the_reference_composition_stores(db, other_db, tmp_path, monkeypatch, scenario):
+    spy = Spy(monkeypatch)
+    fast_id = engine_run(db, tmp_path, scenario)
+    assert spy.calls > 5  # the run's checkpoints went through the fast path
+    with monkeypatch.context() as m:
+        m.setattr(SqlUnitOfWork, "save", UnitOfWork.save)
+        before = spy.calls
+        ref_id = engine_run(other_db, tmp_path, scenario)
+        assert spy.calls == before  # ... and these through the single writes only
+    assert fast_id != ref_id
+
+    got, want = read_back(db, fast_id), read_back(other_db, ref_id)
+    assert got["transitions"] and got["outputs"] and got["plan_attempts"] and got["history"] is not None
+    assert bool(got["orders"]) is (scenario != "rejected")  # the rejected plans sent nothing
+    for part in want:
+        assert got[part] == want[part], part
+
+    raw_fast = normalised(raw_rows(db), [fast_id])
+    raw_ref = normalised(raw_rows(other_db), [ref_id])
+    assert all(raw_fast[t] for t in TABLES if t != "orders" or scenario != "rejected")
+    for table in TABLES:
+        assert raw_fast[table] == raw_ref[table], table
+
+
+# -- 2. refusals write nothing -----------------------------------------------------------------------
+RID = "20261125-010000-aaaaaa"
+
+
+@pytest.mark.parametrize("case", ["stale_fence", "stale_fence_no_orders", "stale_fence_orders_only", "moved_on",
+                                  "unknown_run"])
+def test_a_refused_checkpoint_writes_nothing(db, path, case):
+    fence, (oid,) = create(db, RID)
+    updates = {oid: {"status": OrderStatus.SENT, "odno": "0000123", "updated_at": T0}}
+    if case.startswith("stale_fence"):
+        current = take_over(db, RID)
+        cp = {"stale_fence": everything(RID, fence, order_updates=updates),
+              "stale_fence_no_orders": everything(RID, fence, orders=False),
+              "stale_fence_orders_only": orders_only(RID, fence, updates)}[case]
+    elif case == "moved_on":
+        current = fence
+        cp = everything(RID, fence, expect_seq=5, order_updates=updates)
+    else:
+        current = fence
+        cp = everything("20261125-010000-nosuch", fence)
+    before_run, before = run_row(db, RID), raw_rows(db)
+    with db.unit_of_work() as uow:
+        if case == "unknown_run":
+            with pytest.raises(RunNotFound):
+                uow.save(cp)
+        else:
+            with pytest.raises(LeaseHeld) as e:
+                uow.save(cp)
+    if case.startswith("stale_fence"):
+        assert "runner-a lost the lease of run" in e.value.message and "epoch 2, held by runner-b" in e.value.message
+    elif case == "moved_on":
+        assert f"run {RID} moved on under this process (expected checkpoint 5)" in e.value.message
+    assert raw_rows(db) == before  # no transition, output, attempt, order, history; the run row as it was
+    assert run_row(db, RID) == before_run and run_row(db, RID).fence == current
+    # and the holder of the lease, at the right checkpoint, can write the very same checkpoint
+    cp = everything(RID, current, order_updates=updates)
+    with db.unit_of_work() as uow:
+        assert isinstance(uow.save(cp), int)
+    assert run_row(db, RID).seq == 1 and len(raw_rows(db)["run_transitions"]) == 2
+
+
+# -- 3. an order update that finds no order: nothing at all ------------------------------------------
+# (the reference's single update_order is fenced by the order's own run, not by the checkpoint's:
+# an order of another run is the fast path's case only)
+@pytest.mark.parametrize("path,which", [("fast", "unknown"), ("reference", "unknown"), ("fast", "other_run")],
+                         indirect=["path"])
+def test_an_order_update_that_finds_no_order_writes_nothing(db, path, which):
+    fence, (mine,) = create(db, RID)
+    if which == "unknown":
+        missing = mine + 1000
+    else:
+        _, (missing,) = create(db, "20261125-010000-bbbbbb", account="other", owner="runner-z")
+    before_run, before = run_row(db, RID), raw_rows(db)
+    cp = everything(RID, fence, release=True, order_updates={
+        mine: {"status": OrderStatus.SENT, "odno": "0000123", "updated_at": T0},  # this one is there
+        missing: {"status": OrderStatus.FILLED, "filled_quantity": 3, "updated_at": T0},
+    })
+    with db.unit_of_work() as uow, pytest.raises(KeyError) as e:
+        uow.save(cp)
+    assert str(missing) in str(e.value)
+    after = raw_rows(db)
+    assert after == before  # not the valid order's update, not the transition, output, attempt, new order
+    run = run_row(db, RID)
+    assert run == before_run and run.seq == 0 and run.lease_owner == "runner-a"
+    with db.unit_of_work() as uow:
+        assert [t.seq for t in uow.transitions(RID)] == [0] and uow.outputs(RID) == {}
+        assert [(o.id, o.status) for o in uow.orders(RID)] == [(mine, OrderStatus.INTENT)]
+
+
+# -- 4. one active run per account -------------------------------------------------------------------
+def test_a_second_active_run_of_an_account_is_refused_naming_the_active_one(db, path):
+    create(db, RID)
+    second = "20261125-010000-cccccc"
+    before = raw_rows(db)
+    with db.unit_of_work() as uow, pytest.raises(LeaseHeld) as e:
+        uow.save(Checkpoint(run_id=second, fence=Fence("runner-b", 1), new_run=run_record(second, owner="runner-b"),
+                            transition=transition(second, 0, "CREATED")))
+    assert e.value.fields["run_id"] == RID and f"active run ({RID})" in e.value.message
+    assert raw_rows(db) == before
+    with db.unit_of_work() as uow, pytest.raises(RunNotFound):
+        uow.get_run(second)
+
+
+# -- 5. the fallback: a unit of work that already read something -----------------------------------------
+@pytest.mark.parametrize("case", ["stale_fence_no_orders", "stale_fence_orders_only", "unknown_order", "ok"])
+def test_save_after_a_read_is_still_all_or_nothing_and_fenced(db, monkeypatch, case):
+    fence, (oid,) = create(db, RID)
+    if case.startswith("stale_fence"):
+        take_over(db, RID)
+    updates = {oid: {"status": OrderStatus.SENT, "odno": "0000123", "updated_at": T0}}
+    if case == "unknown_order":
+        updates[oid + 1000] = {"status": OrderStatus.FILLED, "updated_at": T0}
+    spy = Spy(monkeypatch)
+    before_run, before = run_row(db, RID), raw_rows(db)
+    with db.unit_of_work() as uow:
+        assert uow.get_run(RID).seq == 0  # a transaction is open now
+        cp = {"stale_fence_no_orders": everything(RID, fence, orders=False),
+              "stale_fence_orders_only": orders_only(RID, fence, updates)}.get(case) or \
+            everything(RID, fence, order_updates=updates)
+        if case == "ok":
+            assert isinstance(uow.save(cp), int)
+        else:
+            with pytest.raises(LeaseHeld if case.startswith("stale_fence") else KeyError) as e:
+                uow.save(cp)
+            if case.startswith("stale_fence"):
+                assert "runner-a lost the lease of run" in e.value.args[0]
+    assert spy.calls == 0  # the single writes, in the open transaction
+    if case == "ok":
+        run = run_row(db, RID)
+        assert run.seq == 1 and run.state is RunState.FETCHED
+        with db.unit_of_work() as uow:
+            assert [t.seq for t in uow.transitions(RID)] == [0, 1] and uow.outputs(RID) == {"snapshot": {"cash": 1}}
+            assert [o.status for o in uow.orders(RID)] == [OrderStatus.SENT, OrderStatus.INTENT]
+            assert uow.history_of(RID) is not None and len(uow.plan_attempts(RID)) == 1
+    else:
+        assert raw_rows(db) == before and run_row(db, RID) == before_run
+
+
+# -- 6. PostgreSQL: the writer's connection killed under it ---------------------------------------------
+@pytest.mark.pg
+def test_a_killed_writer_connection_fails_one_save_and_the_next_reconnects(pg_server, pg_template):
+    db = Database(pg_server.url(pg_server.create_db(template=pg_template)))
+    try:
+        fence, (oid,) = create(db, RID)  # the writer's connection is open now
+        assert db.writer is not None
+        pid = db.writer._conn.driver_connection.info.backend_pid
+        with pg_server.admin() as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0] is True
+        before_run, before = run_row(db, RID), raw_rows(db)
+        cp = everything(RID, fence, order_updates={oid: {"status": OrderStatus.SENT, "updated_at": T0}})
+        with db.unit_of_work() as uow, pytest.raises(DBAPIError):
+            uow.save(cp)
+        assert raw_rows(db) == before and run_row(db, RID) == before_run
+        with db.unit_of_work() as uow:
+            assert isinstance(uow.save(cp), int)
+        assert db.writer._conn.driver_connection.info.backend_pid != pid  # a new connection
+        run = run_row(db, RID)
+        assert run.seq == 1 and run.state is RunState.FETCHED
+        with db.unit_of_work() as uow:
+            assert [o.status for o in uow.orders(RID)] == [OrderStatus.SENT, OrderStatus.INTENT]
+    finally:
+        db.dispose()
