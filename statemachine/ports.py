@@ -173,6 +173,15 @@ class UnitOfWork(abc.ABC):
 
         This composition of the single writes is the reference; a store may do the same in fewer
         statements (the SQL store: one transaction on the driver, one statement on PostgreSQL)."""
+        try:
+            new_id = self._save_parts(cp)
+        except BaseException:
+            self.rollback()  # nothing of a refused checkpoint may be committed later by this unit of work
+            raise
+        self.commit()
+        return new_id
+
+    def _save_parts(self, cp: Checkpoint) -> int | None:
         if cp.new_run is not None:
             self.add_run(cp.new_run)
         if cp.run_fields:
@@ -198,7 +207,6 @@ class UnitOfWork(abc.ABC):
             self.add_history(cp.history, fence=cp.fence)
         if cp.release:
             self.release_lease(cp.run_id, cp.fence)
-        self.commit()
         return new_id
 
     @abc.abstractmethod

@@ -370,6 +370,7 @@ def test_save_after_a_read_is_still_all_or_nothing_and_fenced(db, monkeypatch, c
                 uow.save(cp)
             if case.startswith("stale_fence"):
                 assert "runner-a lost the lease of run" in e.value.args[0]
+            uow.commit()  # a caller that goes on with the unit of work commits nothing of the refused save
     assert spy.calls == 0  # the single writes, in the open transaction
     if case == "ok":
         run = run_row(db, RID)
