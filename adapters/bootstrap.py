@@ -42,8 +42,9 @@ def make_broker(settings: Settings, clock: Clock) -> Broker:
         path = Path(settings.sim_account_path)
         if not path.exists():
             SimAccount.demo(path, overwrite=False)
-        return SimulatedBroker(SimAccount(path, clock=clock.now, session=settings.sim_session),
-                               alias=settings.account_alias)
+        account = SimAccount(path, clock=clock.now, session=settings.sim_session)
+        account.check()  # a file that is not an account: one line (exit 2) before any run starts
+        return SimulatedBroker(account, alias=settings.account_alias)
     from adapters.kis.bootstrap import make_kis_broker  # the KIS REST client
 
     return make_kis_broker(settings, clock)

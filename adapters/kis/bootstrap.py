@@ -64,7 +64,7 @@ def make_kis_broker(settings: Settings, clock: Clock) -> Broker:
         path = Path(settings.sim_account_path)
         if not path.exists():
             SimAccount.demo(path, overwrite=False)
-        acct = SimAccount(path).read()
+        acct = SimAccount(path).check()  # not an account: one line (exit 2) before any run starts
         if ks.sim_url:  # the shared multi-account simulator: this account's own (fake) key, shared limits
             from adapters.kis_sim.multi import tenant_credentials
 

@@ -267,10 +267,10 @@ def main(account_path: str, port: int = 0, env: str = "paper", session: SimSessi
     """Start the simulator standalone, print its URL and the (fake) test credentials."""
     if not Path(account_path).exists():
         SimAccount.demo(account_path)
+    acct = SimAccount(account_path).check()  # not an account: one line (exit 2), nothing served
     cfg = SimulatorConfig(env="real" if env == "real" else "paper")
 
     def ready(url: str, c: SimulatorConfig) -> None:
-        acct = SimAccount(account_path).read()
         print(f"KIS simulator ({c.env}) listening on {url}  (Ctrl-C to stop)")
         print(
             f"  appkey    {c.appkey}\n  appsecret {c.appsecret}\n  account   {acct['cano']}-{acct['product']}"

@@ -33,11 +33,19 @@ A hostile broker (issue 14; the engine's answers are in docs/durability.md):
   ``ord_tmd``) with its clock, which runs N seconds ahead of the account's (negative: behind);
 * ``balance_rows_missing``: N - the next N balance reads (KIS simulator) answer success with an
   empty ``output1`` while ``output2`` still shows the securities value.
+
+The file may be a seed: an account's ``cash`` and ``holdings`` (and, optionally, its ``prices``,
+``names``, ``cano``...) without the keys the simulator adds as it runs (``orders``, ``next_odno``,
+``faults``, ``calls``), as the bundled ``demo_data/demo_account.json`` is. It loads as that account
+with no orders yet, the same state :meth:`SimAccount.create` makes of it. A file that is not an
+account (not JSON, no cash or holdings, a wrong type, a negative quantity) raises
+:class:`SimAccountError`, one line naming the file and what is wrong (a bad-input error, exit 2).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import tempfile
@@ -51,10 +59,128 @@ from typing import Any, Literal
 from filelock import FileLock
 
 from adapters.sim import book, exchange
+from statemachine.errors import DomainError
 
 SimSession = Literal["always-open", "krx"]
 SESSIONS: tuple[str, ...] = ("always-open", "krx")
 DEMO_DIR = Path(__file__).parent / "demo_data"
+
+
+#: What the simulator adds to an account as it runs; a seed file gets these (its own keys win).
+RUNTIME_DEFAULTS: dict[str, Any] = {
+    "cano": "50001234", "product": "01", "alias": "demo", "prices": {}, "names": {}, "orders": [],
+    "next_odno": 1, "faults": {}, "calls": {},
+}
+#: What an account file must give itself (``create`` defaults them to nothing).
+SEED_KEYS: tuple[str, ...] = ("cash", "holdings")
+SHAPE_HINT = f"see {DEMO_DIR / 'demo_account.json'} for the shape"
+
+
+class SimAccountError(DomainError):
+    """The simulated account file cannot be used: missing, unreadable, not JSON, or not an account."""
+
+
+def _json_type(v: Any) -> str:
+    """The JSON name of a parsed value's type (an object, an array...)."""
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null",
+             int: "a number", float: "a number"}
+    return names.get(type(v), type(v).__name__)
+
+
+def _shown(v: Any) -> str:
+    """A parsed value as JSON, cut short to keep the error on one short line."""
+    text = json.dumps(v, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def account_problem(state: dict[str, Any]) -> str | None:
+    """What makes ``state`` (seed keys and runtime defaults merged) not an account, or None."""
+    cash = state["cash"]
+    if not _number(cash) or cash < 0:
+        return f"cash is {_shown(cash)}; it must be a number >= 0"
+    holdings = state["holdings"]
+    if not isinstance(holdings, dict):
+        return f"holdings is {_json_type(holdings)}; it must be an object of ticker: {{\"qty\": N}}"
+    for t, h in holdings.items():
+        if not isinstance(h, dict):
+            return f"holdings[{t!r}] is {_shown(h)}; it must be an object like {{\"qty\": 10}}"
+        qty = h.get("qty")
+        if not isinstance(qty, int) or isinstance(qty, bool) or qty < 0:
+            what = "missing" if "qty" not in h else _shown(qty)
+            return f"holdings[{t!r}].qty is {what}; it must be a whole number >= 0"
+        cost = h.get("avg_cost", 0)
+        if not _number(cost) or cost < 0:
+            return f"holdings[{t!r}].avg_cost is {_shown(cost)}; it must be a number >= 0"
+    for key in ("prices", "names", "faults", "calls"):
+        if not isinstance(state[key], dict):
+            return f"{key} is {_json_type(state[key])}; it must be an object"
+    for t, p in state["prices"].items():
+        if not _number(p) or p < 0:
+            return f"prices[{t!r}] is {_shown(p)}; it must be a number >= 0"
+    for t, n in state["names"].items():
+        if not isinstance(n, str):
+            return f"names[{t!r}] is {_shown(n)}; it must be a string"
+    if not isinstance(state["orders"], list) or not all(isinstance(o, dict) for o in state["orders"]):
+        return "orders must be a list of objects"
+    odno = state["next_odno"]
+    if not isinstance(odno, int) or isinstance(odno, bool) or odno < 1:
+        return f"next_odno is {_shown(odno)}; it must be a whole number >= 1"
+    for key, digits in (("cano", 8), ("product", 2)):
+        v = state[key]
+        if not (isinstance(v, str) and len(v) == digits and v.isdigit()):
+            return f"{key} is {_shown(v)}; it must be a string of {digits} digits"
+    if not isinstance(state["alias"], str):
+        return f"alias is {_shown(state['alias'])}; it must be a string"
+    rate = state.get("commission_rate", 0)
+    if not _number(rate) or rate < 0:
+        return f"commission_rate is {_shown(rate)}; it must be a number >= 0"
+    return None
+
+
+def account_state(data: Any, path: str | os.PathLike[str], *, seed_required: bool = True) -> dict[str, Any]:
+    """The account ``data`` (parsed from ``path``, or given to :meth:`SimAccount.create`) describes,
+    with the runtime keys it lacks added; :class:`SimAccountError` when it is not an account."""
+    where = f"simulated account file {path}"
+    if not isinstance(data, dict):
+        raise SimAccountError(f"{where} is not a valid account: it holds {_json_type(data)}, not an "
+                              f"object ({SHAPE_HINT})", field="sim_account_path")
+    missing = [k for k in SEED_KEYS if k not in data] if seed_required else []
+    if missing:
+        raise SimAccountError(f"{where} is not a valid account: it has no {' and no '.join(missing)} "
+                              f"({SHAPE_HINT})", field="sim_account_path")
+    state: dict[str, Any] = json.loads(json.dumps({**RUNTIME_DEFAULTS, "cash": 0, "holdings": {}}))
+    state.update(data)  # taken as it is: the caller gives a dict of its own (freshly parsed or copied)
+    problem = account_problem(state)
+    if problem:
+        raise SimAccountError(f"{where} is not a valid account: {problem} ({SHAPE_HINT})", field="sim_account_path")
+    return state
+
+
+def load_account_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The account in the file at ``path`` (a seed gets the runtime keys: no orders yet), or
+    :class:`SimAccountError` saying in one line what is wrong with the file."""
+    where = f"simulated account file {path}"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SimAccountError(f"{where} does not exist", field="sim_account_path") from None
+    except UnicodeDecodeError:
+        raise SimAccountError(f"{where} is not valid JSON: it is not UTF-8 text", field="sim_account_path") from None
+    except OSError as exc:
+        raise SimAccountError(f"{where} cannot be read: {exc.strerror or exc}", field="sim_account_path") from None
+    if not text.strip():
+        raise SimAccountError(f"{where} is not valid JSON: it is empty ({SHAPE_HINT})", field="sim_account_path")
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        detail = f"{exc.msg} at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) \
+            else "nested too deeply"
+        raise SimAccountError(f"{where} is not valid JSON: {detail}", field="sim_account_path") from None
+    return account_state(data, path)
 
 
 class SimRejected(Exception):
@@ -103,12 +229,7 @@ class SimAccount:
         with acc.lock:
             if acc.path.exists() and not overwrite:
                 return acc
-            state = {
-                "cano": "50001234", "product": "01", "alias": "demo", "cash": 0, "holdings": {}, "prices": {},
-                "names": {}, "orders": [], "next_odno": 1, "faults": {}, "calls": {},
-            }
-            state.update(json.loads(json.dumps(data)))
-            acc._save(state)
+            acc._save(account_state(json.loads(json.dumps(data)), acc.path, seed_required=False))
         return acc
 
     @classmethod
@@ -119,9 +240,13 @@ class SimAccount:
 
     # -- file handling ---------------------------------------------------------------------------
     def _load(self) -> dict[str, Any]:
-        if not self.path.exists():
-            raise FileNotFoundError(f"simulated account file {self.path} does not exist")
-        return json.loads(self.path.read_text())
+        return load_account_file(self.path)
+
+    def check(self) -> dict[str, Any]:
+        """The account as its file holds it, changing nothing: :class:`SimAccountError` (one line,
+        naming the file) when the file is not an account. Brokers call it before a run starts. No lock:
+        every write replaces the file whole (:meth:`_save`)."""
+        return self._load()
 
     def _save(self, state: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
