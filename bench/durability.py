@@ -90,7 +90,8 @@ def _engine(uow: Callable, alias: str, hooks: Hooks | None = None, owner: str | 
 
 
 class Counting:
-    """Wraps a unit-of-work factory: counts transactions opened and commits."""
+    """Wraps a unit-of-work factory: counts units of work opened and commits (a checkpoint's
+    ``save`` commits once, whether through ``commit`` or on the driver)."""
 
     def __init__(self, factory: Callable) -> None:
         self.factory, self.opened, self.commits = factory, 0, 0
@@ -105,6 +106,16 @@ class Counting:
             commit()
 
         u.commit = counted
+        save = u.save
+
+        def saved(cp: Any) -> Any:
+            before = self.commits
+            out = save(cp)
+            if self.commits == before:  # committed on the driver (adapters/db/checkpoint.py), not by commit()
+                self.commits += 1
+            return out
+
+        u.save = saved
         return u
 
 
@@ -292,8 +303,10 @@ def render(r: dict[str, Any], counts: tuple[int, int], args: argparse.Namespace,
     base = med(r["memory"])
     opened, commits = counts
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    cmd = "    .venv/bin/python bench/durability.py" + (f" --runs {args.runs}" if args.runs != 30 else "") + (
-        f" --resumes {args.resumes}" if args.resumes != 5 else "")
+    cmd = "    /work/bench-venv/bin/python bench/durability.py"
+    cmd += (f" --runs {args.runs}" if args.runs != 30 else "") + (f" --resumes {args.resumes}" if args.resumes != 5 else "")
+    if args.pg != "postgresql://postgres@127.0.0.1:5432/postgres":
+        cmd += " --pg <a local cluster's URL, fsync=on>"
     lines = [
         "## Durability: the cost of checkpoints",
         "",
@@ -324,9 +337,9 @@ def render(r: dict[str, Any], counts: tuple[int, int], args: argparse.Namespace,
         f"`extra per transition` is the run's extra time over no persistence divided by its nine "
         f"transitions. The engine's run opens {opened} units of work, {commits} of them committing: one "
         f"per transition (start included), one per order intent and one per send (7 orders; each order's "
-        f"broker answer and fills ride with the next of these), the other one reads the run at the entry "
-        f"of `run()` (docs/durability.md, \"Transactions per run\"). DBOS stores each step's "
-        f"result and the workflow's status, but nothing inside a step: it has no order intents, so a "
+        f"broker answer and fills ride with the next of these), the other two read: `start()` the thresholds "
+        f"in force, `run()` the run at its entry (docs/durability.md, \"Transactions per run\"). DBOS stores "
+        f"each step's result and the workflow's status, but nothing inside a step: it has no order intents, so a "
         f"crash inside the sell or buy step would re-send its orders.",
         "",
         "Resume after a crash: time from starting `resume` to the next committed transition "
