@@ -304,7 +304,8 @@ def render(r: dict[str, Any], counts: tuple[int, int], args: argparse.Namespace,
     opened, commits = counts
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     cmd = "    /work/bench-venv/bin/python bench/durability.py"
-    cmd += (f" --runs {args.runs}" if args.runs != 30 else "") + (f" --resumes {args.resumes}" if args.resumes != 5 else "")
+    cmd += f" --runs {args.runs}" if args.runs != 30 else ""
+    cmd += f" --resumes {args.resumes}" if args.resumes != 5 else ""
     if args.pg != "postgresql://postgres@127.0.0.1:5432/postgres":
         cmd += " --pg <a local cluster's URL, fsync=on>"
     lines = [
