@@ -18,6 +18,7 @@
     |   |   +-- AccountExists         an alias already taken (HTTP 409)
     |   +-- AccountNotFound           no account (or portfolio) by that name (exit 2, HTTP 404)
     |   +-- DataError                 adapters.backtest.data: a price or dividend CSV row that cannot be read
+    |   +-- SimAccountError           adapters.sim.account: a simulated account file that is not an account
     |   +-- BadDatabase               adapters.cli.guards: a --db the CLI refuses before connecting (a bare
     |   |                             path; a missing SQLite file for a reading command)
     |   +-- ConfirmationRequired      adapters.http.errors: a trading call without "confirm": true (HTTP 409)
