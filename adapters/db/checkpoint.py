@@ -312,31 +312,29 @@ def pg_statement(dialect: Dialect, p: Plan) -> tuple[str, list[Any]]:
     return _pg_sql(dialect, tuple(_shape(w) for w in writes)), params
 
 
-def save_pg(raw: Any, dialect: Dialect, p: Plan, *, prepared: set[str] | None = None) -> tuple[bool, int | None]:
+def save_pg(raw: Any, dialect: Dialect, p: Plan, prepared: set[str]) -> tuple[bool, int | None]:
     """``raw``: a psycopg connection in autocommit mode: the server commits the statement as one
     implicit transaction (one round trip, no BEGIN and no COMMIT to send).
 
     ``prepared``: the statements this connection has prepared (kept by its owner): a statement is
     prepared at its first execution, in pipeline mode so that the server's Parse goes with that
     execution's Sync (else it is a transaction and a round trip of its own); later executions run
-    the prepared statement. Without it nothing is prepared."""
+    the prepared statement."""
     sql, params = pg_statement(dialect, p)
-    if prepared is None:
-        row = _execute(raw, sql, params, prepare=False)
-    elif sql in prepared:
-        row = _execute(raw, sql, params, prepare=True)
+    if sql in prepared:
+        row = _execute(raw, sql, params)
     else:
         with raw.pipeline():
-            row = _execute(raw, sql, params, prepare=True)
+            row = _execute(raw, sql, params)
         prepared.add(sql)
     if not row[0]:
         return False, None
     return True, row[1]
 
 
-def _execute(raw: Any, sql: str, params: list[Any], *, prepare: bool) -> Any:
+def _execute(raw: Any, sql: str, params: list[Any]) -> Any:
     with raw.cursor() as cur:
-        cur.execute(sql, params, prepare=prepare)
+        cur.execute(sql, params, prepare=True)
         return cur.fetchone()
 
 
@@ -365,7 +363,7 @@ class PgWriter:
                 self._pid = os.getpid()
                 self._prepared = set()
             try:
-                return save_pg(self._conn.driver_connection, self.engine.dialect, p, prepared=self._prepared)
+                return save_pg(self._conn.driver_connection, self.engine.dialect, p, self._prepared)
             except Exception as exc:
                 if isinstance(exc, self.engine.dialect.loaded_dbapi.OperationalError |
                               self.engine.dialect.loaded_dbapi.InterfaceError):

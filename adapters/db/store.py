@@ -87,17 +87,16 @@ class SqlUnitOfWork(UnitOfWork):
         PostgreSQL). A unit of work that already read or wrote something goes through the single
         writes instead, in its open transaction."""
         dialect = self.engine.dialect
-        if self.conn.in_transaction() or dialect.name not in ("sqlite", "postgresql"):
+        on_driver = dialect.name == "sqlite" or (dialect.name == "postgresql" and self.writer is not None)
+        if self.conn.in_transaction() or not on_driver:
             return super().save(cp)
         self._held.clear()
         p = fast.plan(cp)
         try:
-            if dialect.name == "sqlite":
+            if self.writer is None:
                 ok, new_id = fast.save_sqlite(self.conn.connection.dbapi_connection, dialect, p)
-            elif self.writer is not None:
-                ok, new_id = self.writer.save(p)
             else:
-                ok, new_id = self._save_pg_here(p)
+                ok, new_id = self.writer.save(p)
         except fast.WriteFailed as exc:
             raise KeyError(exc.write.key.get("id")) from None
         except dialect.loaded_dbapi.Error as exc:
@@ -106,19 +105,11 @@ class SqlUnitOfWork(UnitOfWork):
             self._refused(cp)
         return new_id
 
-    def _save_pg_here(self, p: fast.Plan) -> tuple[bool, int | None]:
-        """PostgreSQL without the process's writer: on this unit of work's connection, idle."""
-        raw: Any = self.conn.connection.driver_connection
-        raw.autocommit = True
-        try:
-            return fast.save_pg(raw, self.engine.dialect, p)
-        finally:
-            raw.autocommit = False
-
     def _driver_error(self, exc: Exception, cp: Checkpoint) -> BaseException:
         dialect = self.engine.dialect
         text_ = str(exc)
-        if "division by zero" in text_:  # PostgreSQL: an order update found no row (checkpoint.pg_statement)
+        if getattr(exc, "sqlstate", None) == "22012":  # PostgreSQL division_by_zero: an order update found no
+            # row (the guard of checkpoint.pg_statement)
             return KeyError(", ".join(str(k) for k in cp.order_updates))
         if isinstance(exc, dialect.loaded_dbapi.IntegrityError) and (
                 fast.ACTIVE_ACCOUNT in text_ or "runs.account" in text_):
@@ -172,8 +163,7 @@ class SqlUnitOfWork(UnitOfWork):
         return [RunRecord.model_validate(dict(r)) for r in self.conn.execute(q).mappings()]
 
     def update_run(self, run_id: str, *, fence: Fence, expect_seq: int | None = None, **fields: Any) -> None:
-        values = {k: (v.model_dump(mode="json") if hasattr(v, "model_dump") else
-                      (v.value if hasattr(v, "value") else v)) for k, v in fields.items()}
+        values = {k: fast.plain(v) for k, v in fields.items()}
         params = {f"v_{k}": v for k, v in values.items()}
         params.update(f_id=run_id, f_owner=fence.owner, f_epoch=fence.epoch, f_seq=expect_seq)
         try:
@@ -239,7 +229,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def update_order(self, order_id: int, *, fence: Fence, **fields: Any) -> OrderRecord:
         """One statement: the fence is checked (and the run's row locked) by the UPDATE's condition."""
-        values = {k: (v.value if hasattr(v, "value") else v) for k, v in fields.items()}
+        values = {k: fast.plain(v) for k, v in fields.items()}
         q = _update_order_fenced(tuple(sorted(values)))
         row = self.conn.execute(q, {**{f"v_{k}": v for k, v in values.items()}, "f_id": order_id,
                                     "f_owner": fence.owner, "f_epoch": fence.epoch}).mappings().first()

@@ -163,4 +163,3 @@ class LedgerMixin(LeaseMixin):
             recovery=history_recovery(transitions, uow.history_of(run.id) if recovery_attempts(transitions) else None),
             policy=run.policy.label() if run.policy else "threshold",
         )
-

@@ -106,16 +106,11 @@ class ExecutorBase:
         # one transaction: the lease's extension (a send's counter), the pending fields, this order
         lease = {"lease_expires_at": self.clock.now() + timedelta(seconds=self.settings.lease_ttl_s)} if renew else {}
         _, answered = self._save(Checkpoint(run_id=rec.run_id, fence=self.fence, run_fields=lease,
-                                            order_updates={**self._take(), rec.id: mine}))
+                                            order_updates={**self.take_pending(), rec.id: mine}))
         self._committed(answered + (["odno"] if "odno" in mine else []))
         if renew:
             self.extended()
         return self._remember(rec.with_fields(mine))
-
-    def _take(self) -> dict[int, dict[str, Any]]:
-        """The pending fields, to commit now."""
-        out, self.pending = self.pending, {}
-        return out
 
     def _save(self, cp: Checkpoint) -> tuple[int | None, list[str]]:
         """Commit ``cp`` (one durable fact: statemachine.ports.UnitOfWork.save); the memo learns its
@@ -133,7 +128,7 @@ class ExecutorBase:
     def _apply_pending(self, uow: UnitOfWork) -> list[str]:
         """Write every pending field in ``uow`` (a transaction of several writes); the order numbers."""
         answered = []
-        for order_id, upd in self._take().items():
+        for order_id, upd in self.take_pending().items():
             self._remember(uow.update_order(order_id, fence=self.fence, **upd))
             if "odno" in upd:
                 answered.append(str(upd["odno"]))
@@ -147,10 +142,12 @@ class ExecutorBase:
         """Commit what is pending now (e.g. the broker's answer to a send, before a wait)."""
         if not self.pending or self.run_id is None:
             return
-        self._committed(self._save(Checkpoint(run_id=self.run_id, fence=self.fence, order_updates=self._take()))[1])
+        cp = Checkpoint(run_id=self.run_id, fence=self.fence, order_updates=self.take_pending())
+        self._committed(self._save(cp)[1])
 
     def take_pending(self) -> dict[int, dict[str, Any]]:
-        """The pending fields, handed to the side's checkpoint (which commits them)."""
+        """The pending fields, handed to the transaction that commits them (the next write, or the side's
+        checkpoint)."""
         out, self.pending = self.pending, {}
         return out
 
@@ -188,4 +185,3 @@ class ExecutorBase:
         fee = self.settings.fees.cost(rec.ticker, rec.side, row.amount)
         return {"filled_quantity": row.filled_quantity, "avg_price": row.avg_price, "amount": row.amount,
                 "fees": fee}
-

@@ -154,7 +154,7 @@ class OrderExecutor(SweepMixin):
         intent = NewOrder(account=run.account, side=side, ticker=ticker, name=name, quantity=qty, attempt=attempt,
                           seq=seq, status=OrderStatus.INTENT, created_at=self.clock.now())
         # with the previous order's pending answer and fill: one transaction
-        new_id, answered = self._save(Checkpoint(run_id=run.id, fence=self.fence, order_updates=self._take(),
+        new_id, answered = self._save(Checkpoint(run_id=run.id, fence=self.fence, order_updates=self.take_pending(),
                                                  new_order=intent))
         if new_id is None:
             raise RuntimeError("the store returned no id for the new order")
