@@ -338,30 +338,37 @@ def _execute(raw: Any, sql: str, params: list[Any]) -> Any:
         return cur.fetchone()
 
 
-class PgWriter:
-    """The connection a process writes its checkpoints on (PostgreSQL), held from the first save
-    until :meth:`close`, in autocommit mode.
+class Writer:
+    """The connection a process writes its checkpoints on, held from the first save until
+    :meth:`close`, in autocommit mode (transactions are explicit, or implicit in one statement).
 
-    Why its own connection: psycopg forgets every prepared statement of a connection when that
-    connection rolls back, and the pool's connections roll back after every read; on this one
-    nothing ever rolls back, so each shape of checkpoint is parsed and planned once per process.
-    A save at a time (a lock); a connection that breaks is dropped and the next save opens a new
-    one; a forked child never uses its parent's."""
+    Why its own connection: a checkpoint then costs no pool checkout, no reset on return and no
+    unit-of-work connection at all (:class:`adapters.db.store.SqlUnitOfWork` connects only when a
+    statement of its own needs it). On PostgreSQL also because psycopg forgets every prepared
+    statement of a connection when that connection rolls back, and the pool's connections roll back
+    after every read; on this one nothing ever rolls back, so each shape of checkpoint is parsed and
+    planned once per process. A save at a time (a lock); a PostgreSQL connection that breaks is
+    dropped and the next save opens a new one; a forked child never uses its parent's. Not for an
+    in-memory SQLite database (each connection would be a database of its own)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._pg = engine.dialect.name == "postgresql"
         self._lock = threading.Lock()
         self._conn: Any = None  # a pool-proxied DBAPI connection, checked out for good
         self._pid = 0
-        self._prepared: set[str] = set()  # the statements prepared on it
+        self._prepared: set[str] = set()  # PostgreSQL: the statements prepared on it
 
     def save(self, p: Plan) -> tuple[bool, int | None]:
         with self._lock:
             if self._conn is None or self._pid != os.getpid():
                 self._conn = self.engine.raw_connection()
-                self._conn.driver_connection.autocommit = True
+                if self._pg:
+                    self._conn.driver_connection.autocommit = True
                 self._pid = os.getpid()
                 self._prepared = set()
+            if not self._pg:
+                return save_sqlite(self._conn.driver_connection, self.engine.dialect, p)
             try:
                 return save_pg(self._conn.driver_connection, self.engine.dialect, p, self._prepared)
             except Exception as exc:
@@ -379,6 +386,7 @@ class PgWriter:
     def close(self) -> None:
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
-                self._conn.driver_connection.autocommit = False
+                if self._pg:
+                    self._conn.driver_connection.autocommit = False
                 self._conn.close()  # back to the pool
             self._conn = None

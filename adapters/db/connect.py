@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from adapters.db.checkpoint import PgWriter
+from adapters.db.checkpoint import Writer
 from adapters.db.store import SqlUnitOfWork
 from statemachine.errors import AdapterError
 
@@ -158,7 +158,9 @@ class Database:
             else:
                 raise DatabaseError(f"the database {safe_url(url)} is at schema {current or 'none'}, not {head}; "
                                     f"run: run_rebalance.py db upgrade --db URL")
-        self.writer = PgWriter(self.engine) if self.engine.dialect.name == "postgresql" else None
+        db = self.engine.url.database
+        in_memory = self.engine.dialect.name == "sqlite" and (not db or db == ":memory:" or "mode=memory" in db)
+        self.writer = None if in_memory else Writer(self.engine)
 
     def unit_of_work(self) -> AbstractContextManager[SqlUnitOfWork]:
         return SqlUnitOfWork(self.engine, self.writer)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, RowMapping, Select, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -35,30 +35,59 @@ class SqlUnitOfWork(UnitOfWork):
     so it waits for this transaction or this transaction sees it: never both writers. Once checked
     the lock is held until the transaction ends, so later writes of the transaction skip the check."""
 
-    def __init__(self, engine: Engine, writer: fast.PgWriter | None = None) -> None:
+    def __init__(self, engine: Engine, writer: fast.Writer | None = None) -> None:
         self.engine = engine
-        self.writer = writer  # PostgreSQL: the process's checkpoint connection (adapters.db.checkpoint)
-        self.conn: Connection = engine.connect()
-        # No transaction is begun here nor after a commit: the first statement begins one (SQLite:
-        # BEGIN IMMEDIATE, adapters.db.connect), so a unit of work costs exactly the transactions
-        # it uses, and leaving it after a commit rolls nothing back.
+        self.writer = writer  # the process's checkpoint connection (adapters.db.checkpoint)
+        # No connection is taken from the pool until a statement needs one (a unit of work that
+        # only saves a checkpoint goes through the writer and never does), and no transaction is
+        # begun here nor after a commit: the first statement begins one (SQLite: BEGIN IMMEDIATE,
+        # adapters.db.connect), so a unit of work costs exactly the transactions it uses, and
+        # leaving it after a commit rolls nothing back.
+        self._conn: Connection | None = None
         self._held: set[tuple[str, Fence]] = set()  # checked (and locked) in this transaction
 
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        return self._conn
+
+    def _in_transaction(self) -> bool:
+        return self._conn is not None and self._conn.in_transaction()
+
+    def _read(self, q: Select[Any]) -> Sequence[RowMapping]:
+        """The rows of a plain ``SELECT`` (no lock). On PostgreSQL, when this unit of work has no
+        transaction open, the statement runs in autocommit on a connection of its own: one round
+        trip instead of ``BEGIN``, ``SELECT``, ``ROLLBACK``. It sees what it would have seen as the
+        first statement of a transaction: under READ COMMITTED (the engine's: it never sets another)
+        every statement takes its own snapshot and a plain ``SELECT`` locks nothing, and with no
+        transaction open there is nothing of this unit of work's own it could miss. SQLite keeps
+        the unit of work's transaction: it begins IMMEDIATE (the write lock), which a read followed
+        by a write relies on."""
+        if self.engine.dialect.name == "postgresql" and not self._in_transaction():
+            with self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                return conn.execute(q).mappings().all()
+        return self.conn.execute(q).mappings().all()
+
     def __exit__(self, *exc: object) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
         try:
-            if self.conn.in_transaction():
-                self.conn.rollback()
+            if conn.in_transaction():
+                conn.rollback()
         finally:
-            self.conn.close()
+            conn.close()
 
     def commit(self) -> None:
         self._held.clear()
-        if self.conn.in_transaction():
+        if self._in_transaction():
             self.conn.commit()
 
     def rollback(self) -> None:
         self._held.clear()
-        if self.conn.in_transaction():
+        if self._in_transaction():
             self.conn.rollback()  # the unit of work goes on: the next statement begins anew
 
     # -- fencing --------------------------------------------------------------------------------
@@ -87,13 +116,12 @@ class SqlUnitOfWork(UnitOfWork):
         PostgreSQL). A unit of work that already read or wrote something goes through the single
         writes instead, in its open transaction."""
         dialect = self.engine.dialect
-        on_driver = dialect.name == "sqlite" or (dialect.name == "postgresql" and self.writer is not None)
-        if self.conn.in_transaction() or not on_driver:
+        if self._in_transaction() or (self.writer is None and dialect.name != "sqlite"):
             return super().save(cp)
         self._held.clear()
         p = fast.plan(cp)
         try:
-            if self.writer is None:
+            if self.writer is None:  # an in-memory SQLite database: its one connection is the pool's
                 ok, new_id = fast.save_sqlite(self.conn.connection.dbapi_connection, dialect, p)
             else:
                 ok, new_id = self.writer.save(p)
@@ -117,8 +145,9 @@ class SqlUnitOfWork(UnitOfWork):
                 return self._active_run(cp.new_run.account)
             return LeaseHeld(f"account of run {cp.run_id} already has another active run; not reopening it",
                              run_id=cp.run_id)
-        if isinstance(exc, dialect.loaded_dbapi.OperationalError | dialect.loaded_dbapi.InterfaceError):
-            self.conn.invalidate()  # a broken connection goes back to no pool
+        if self._conn is not None and self.writer is None and isinstance(
+                exc, dialect.loaded_dbapi.OperationalError | dialect.loaded_dbapi.InterfaceError):
+            self._conn.invalidate()  # a broken connection goes back to no pool
         return DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
                                    dialect=dialect)
 
@@ -148,7 +177,7 @@ class SqlUnitOfWork(UnitOfWork):
             raise self._active_run(run.account) from exc
 
     def get_run(self, run_id: str) -> RunRecord:
-        row = self.conn.execute(select(t.runs).where(t.runs.c.id == run_id)).mappings().first()
+        row = _first(self._read(select(t.runs).where(t.runs.c.id == run_id)))
         if row is None:
             raise RunNotFound(f"no run with id '{run_id}'", run_id=run_id)
         return RunRecord.model_validate(dict(row))
@@ -160,7 +189,7 @@ class SqlUnitOfWork(UnitOfWork):
             q = q.where(t.runs.c.account == account)
         if statuses:
             q = q.where(t.runs.c.status.in_(statuses))
-        return [RunRecord.model_validate(dict(r)) for r in self.conn.execute(q).mappings()]
+        return [RunRecord.model_validate(dict(r)) for r in self._read(q)]
 
     def update_run(self, run_id: str, *, fence: Fence, expect_seq: int | None = None, **fields: Any) -> None:
         values = {k: fast.plain(v) for k, v in fields.items()}
@@ -182,7 +211,7 @@ class SqlUnitOfWork(UnitOfWork):
     def transitions(self, run_id: str) -> list[TransitionRecord]:
         q = select(t.run_transitions).where(t.run_transitions.c.run_id == run_id).order_by(t.run_transitions.c.seq)
         return [TransitionRecord.model_validate({k: v for k, v in dict(r).items() if k != "id"})
-                for r in self.conn.execute(q).mappings()]
+                for r in self._read(q)]
 
     def put_output(self, run_id: str, seq: int, kind: str, payload: dict[str, Any], *, fence: Fence) -> None:
         self._hold(run_id, fence)
@@ -190,7 +219,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
         q = select(t.step_outputs).where(t.step_outputs.c.run_id == run_id).order_by(t.step_outputs.c.seq)
-        return {r["kind"]: r["payload"] for r in self.conn.execute(q).mappings()}
+        return {r["kind"]: r["payload"] for r in self._read(q)}
 
     def add_plan_attempt(self, record: PlanAttemptRecord, *, fence: Fence) -> None:
         self._hold(record.run_id, fence)
@@ -208,7 +237,7 @@ class SqlUnitOfWork(UnitOfWork):
         q = (select(t.plan_attempts).where(t.plan_attempts.c.run_id == run_id)
              .order_by(t.plan_attempts.c.id))
         return [PlanAttemptRecord.model_validate({k: v for k, v in dict(r).items() if k != "id"})
-                for r in self.conn.execute(q).mappings()]
+                for r in self._read(q)]
 
     # -- orders ---------------------------------------------------------------------------------
     def add_order(self, *, run_id: str, account: str, side: Side, ticker: str, name: str, quantity: int,
@@ -240,12 +269,12 @@ class SqlUnitOfWork(UnitOfWork):
 
     def orders(self, run_id: str) -> list[OrderRecord]:
         q = select(t.orders).where(t.orders.c.run_id == run_id).order_by(t.orders.c.id)
-        return [_order_record(r) for r in self.conn.execute(q).mappings()]
+        return [_order_record(r) for r in self._read(q)]
 
     def known_odnos(self, account: str, since: datetime) -> set[str]:
         q = select(t.orders.c.odno).where(and_(t.orders.c.account == account, t.orders.c.odno.is_not(None),
                                                t.orders.c.created_at >= since))
-        return {r[0] for r in self.conn.execute(q)}
+        return {r["odno"] for r in self._read(q)}
 
     # -- leases ---------------------------------------------------------------------------------
     def acquire_lease(self, run_id: str, owner: str, now: datetime, ttl_s: float,
@@ -297,10 +326,10 @@ class SqlUnitOfWork(UnitOfWork):
         q = (select(t.ai_strategy_decisions)
              .order_by(t.ai_strategy_decisions.c.decided_at.desc(), t.ai_strategy_decisions.c.id.desc())
              .limit(limit).offset(offset))
-        return [_decision(row) for row in self.conn.execute(q).mappings()]
+        return [_decision(row) for row in self._read(q)]
 
     def count_decisions(self) -> int:
-        return int(self.conn.execute(select(func.count()).select_from(t.ai_strategy_decisions)).scalar_one())
+        return int(self._read(select(func.count().label("n")).select_from(t.ai_strategy_decisions))[0]["n"])
 
     def add_targets(self, targets: Targets, decided_at: datetime, decided_by: str | None = None) -> StrategyDecision:
         res = self.conn.execute(insert(t.ai_strategy_decisions).values(
@@ -310,7 +339,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def latest_thresholds(self) -> Thresholds:
         q = select(t.rebalancing_config).order_by(t.rebalancing_config.c.id.desc()).limit(1)
-        row = self.conn.execute(q).mappings().first()
+        row = _first(self._read(q))
         if row is None:
             return Thresholds()
         return Thresholds(mp=row["mp_threshold_percent"], sub_mp=row["sub_mp_threshold_percent"])
@@ -321,7 +350,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def config_rows(self, limit: int = 20) -> list[ConfigRow]:
         q = select(t.rebalancing_config).order_by(t.rebalancing_config.c.id.desc()).limit(limit)
-        return [ConfigRow(**dict(r)) for r in self.conn.execute(q).mappings()]
+        return [ConfigRow(**dict(r)) for r in self._read(q)]
 
     def add_history(self, record: HistoryRecord, *, fence: Fence) -> None:
         """One row per finished run: a run retried by an operator and finished again replaces its row
@@ -337,12 +366,11 @@ class SqlUnitOfWork(UnitOfWork):
         q = select(t.rebalancing_history).order_by(t.rebalancing_history.c.executed_at.desc(),
                                                    t.rebalancing_history.c.id.desc()).limit(limit)
         return [HistoryRecord.model_validate({k: v for k, v in dict(r).items() if k != "id"})
-                for r in self.conn.execute(q).mappings()]
+                for r in self._read(q)]
 
     def history_of(self, run_id: str) -> HistoryRecord | None:
         h = t.rebalancing_history
-        row = self.conn.execute(select(h).where(h.c.run_id == run_id).order_by(h.c.id.desc()).limit(1)
-                                ).mappings().first()
+        row = _first(self._read(select(h).where(h.c.run_id == run_id).order_by(h.c.id.desc()).limit(1)))
         return None if row is None else HistoryRecord.model_validate({k: v for k, v in dict(row).items()
                                                                       if k != "id"})
 
@@ -418,3 +446,7 @@ def _decision(row: Any) -> StrategyDecision:
                                       "names": row["names"] or {}, "decided_at": row["decided_at"]})
     return StrategyDecision(id=row["id"], decided_at=row["decided_at"], targets=targets,
                             decided_by=row["decided_by"])
+
+
+def _first(rows: Sequence[RowMapping]) -> RowMapping | None:
+    return rows[0] if rows else None

@@ -101,5 +101,13 @@ class PgXacts:
             time.sleep(0.2)  # the exited backends flush their counters asynchronously
         raise AssertionError(f"pg_stat_database did not settle: last {seen}")
 
+    def next_xid(self) -> int:
+        """The cluster's next transaction id. Only a transaction that writes is given one, so its
+        growth over a stretch with nothing else writing on the server counts the writing
+        transactions (read-only ones, committed or not, take none). Reading it takes none either."""
+        row = self.conn.execute("SELECT txid_snapshot_xmax(txid_current_snapshot())").fetchone()
+        assert row is not None
+        return int(row[0])
+
     def close(self) -> None:
         self.conn.close()
