@@ -170,6 +170,11 @@ class Pg:
             time.sleep(0.3)
         return seen[-1]
 
+    def next_xid(self) -> int:
+        """The cluster's next transaction id: only a transaction that writes takes one, so its growth
+        around a run counts that run's writing transactions (reading it takes none)."""
+        return int(self.admin.execute("SELECT txid_snapshot_xmax(txid_current_snapshot())").fetchone()[0])
+
     def settings(self) -> str:
         got = [self.admin.execute(f"SHOW {k}").fetchone()[0] for k in ("fsync", "synchronous_commit")]
         return f"fsync={got[0]}, synchronous_commit={got[1]}"
@@ -436,15 +441,19 @@ def measure(variants: list[Variant], runs: int, warmups: int, pg: Pg | None,
     closed on another fresh database), divided by every run (warm-ups included)."""
     times: dict[str, list[float]] = {v.label: [] for v in variants}
     commits: dict[str, int] = dict.fromkeys(times, 0)
+    xids: dict[str, int] = dict.fromkeys(times, 0)
     for i in range(warmups + runs):
         for v in variants:
             before_sql = SqliteCommits.count
+            xid0 = pg.next_xid() if pg is not None else 0
             t0 = time.perf_counter()
             v.run(i)
             dt = time.perf_counter() - t0
             if i >= warmups:
                 times[v.label].append(dt)
                 commits[v.label] += SqliteCommits.count - before_sql
+                if pg is not None:
+                    xids[v.label] += pg.next_xid() - xid0
     out: dict[str, dict[str, Any]] = {}
     for v in variants:
         if v.db == "PostgreSQL":
@@ -455,7 +464,7 @@ def measure(variants: list[Variant], runs: int, warmups: int, pg: Pg | None,
         else:
             per_run = commits[v.label] / runs
         out[v.label] = {"median_ms": statistics.median(times[v.label]) * 1000, "commits": per_run,
-                        "times": times[v.label]}
+                        "writing": xids[v.label] / runs if pg is not None else None, "times": times[v.label]}
     return out
 
 
@@ -551,19 +560,20 @@ def render(blocks: dict[str, dict[str, dict[str, Any]]], notes: list[str], args:
     for db, res in blocks.items():
         bare = next(r for k, r in res.items() if k.startswith("bare"))["median_ms"]
         mem = res.get("this engine, no persistence (adapters.memory)", {}).get("median_ms")
-        lines += [f"### {db}", "",
-                  "| variant | median ms per run | commits per run | ratio to bare |",
-                  "|---|---:|---:|---:|"]
+        pg = any(r.get("writing") is not None for r in res.values())
+        head = "| variant | median ms per run | commits per run |" + (" writing transactions per run |" if pg else "")
+        lines += [f"### {db}", "", head + " ratio to bare |", "|---|---:|---:|" + ("---:|" if pg else "") + "---:|"]
         for label, r in res.items():
+            w = f" {r['writing']:.1f} |" if pg else ""
             if label.startswith("this engine, no persistence"):
-                lines.append(f"| {label} | {r['median_ms']:.1f} | 0 | - |")
+                lines.append(f"| {label} | {r['median_ms']:.1f} | 0 |{' 0 |' if pg else ''} - |")
                 continue
             ratio = r["median_ms"] / bare
-            lines.append(f"| {label} | {r['median_ms']:.1f} | {r['commits']:.1f} | {ratio:.2f} |")
+            lines.append(f"| {label} | {r['median_ms']:.1f} | {r['commits']:.1f} |{w} {ratio:.2f} |")
             if label == "this engine" and mem is not None:
                 cost = r["median_ms"] - mem
                 lines.append(f"| **this engine's persistence** (engine run minus its no-persistence run) | "
-                             f"**{cost:.1f}** | {r['commits']:.1f} | **{cost / bare:.2f}** |")
+                             f"**{cost:.1f}** | {r['commits']:.1f} |{w} **{cost / bare:.2f}** |")
         lines.append("")
     lines += ["Notes:", ""] + [f"* {n}" for n in notes]
     return "\n".join(lines) + "\n"
@@ -603,8 +613,11 @@ def main() -> None:
             if cluster is not None:
                 cluster.stop()
     notes.append("Commits per run: PostgreSQL counts the server's `xact_commit` of each variant's own database "
-                 "over the timed runs (connection set-up and the libraries' own bookkeeping included); SQLite "
-                 "counts `COMMIT` statements and autocommitted writes on every sqlite3 connection.")
+                 "over the timed runs (connection set-up and the libraries' own bookkeeping included), which "
+                 "includes read-only statements run in autocommit (the engine's two reads of a run: start()'s "
+                 "thresholds, run()'s entry); writing transactions per run are the transaction ids the cluster "
+                 "assigned during each timed run (only a transaction that writes takes one); SQLite counts "
+                 "`COMMIT` statements and autocommitted writes on every sqlite3 connection.")
     section = render(blocks, notes, args, time.monotonic() - t0)
     if not args.no_write:
         write_section(args.out, START, END, section)

@@ -347,7 +347,7 @@ def test_a_second_active_run_of_an_account_is_refused_naming_the_active_one(db, 
         uow.get_run(second)
 
 
-# -- 5. the fallback: a unit of work that already read something -----------------------------------------
+# -- 5. the fallback: a unit of work with a transaction open ----------------------------------------------
 @pytest.mark.parametrize("case", ["stale_fence_no_orders", "stale_fence_orders_only", "unknown_order", "ok"])
 def test_save_after_a_read_is_still_all_or_nothing_and_fenced(db, monkeypatch, case):
     fence, (oid,) = create(db, RID)
@@ -359,7 +359,9 @@ def test_save_after_a_read_is_still_all_or_nothing_and_fenced(db, monkeypatch, c
     spy = Spy(monkeypatch)
     before_run, before = run_row(db, RID), raw_rows(db)
     with db.unit_of_work() as uow:
-        assert uow.get_run(RID).seq == 0  # a transaction is open now
+        assert uow.get_run(RID).seq == 0
+        uow.conn.execute(text("SELECT 1"))  # a transaction is open now (a read alone opens one on SQLite only)
+        assert uow.conn.in_transaction()
         cp = {"stale_fence_no_orders": everything(RID, fence, orders=False),
               "stale_fence_orders_only": orders_only(RID, fence, updates)}.get(case) or \
             everything(RID, fence, order_updates=updates)
@@ -381,6 +383,27 @@ def test_save_after_a_read_is_still_all_or_nothing_and_fenced(db, monkeypatch, c
             assert uow.history_of(RID) is not None and len(uow.plan_attempts(RID)) == 1
     else:
         assert raw_rows(db) == before and run_row(db, RID) == before_run
+
+
+def test_a_read_opens_a_transaction_on_sqlite_only_and_the_save_after_it_is_one_statement_on_postgresql(
+        db, monkeypatch):
+    """PostgreSQL: a plain read with no transaction open runs in autocommit (one round trip) and leaves
+    none open, so the checkpoint after it is still the one statement; SQLite: the read begins the
+    unit of work's transaction (BEGIN IMMEDIATE, the write lock), and the save joins it."""
+    fence, (oid,) = create(db, RID)
+    spy = Spy(monkeypatch)
+    with db.unit_of_work() as uow:
+        assert uow.get_run(RID).seq == 0 and uow.orders(RID)[0].id == oid
+        pg = db.engine.dialect.name == "postgresql"
+        assert uow.conn.in_transaction() is not pg
+        assert isinstance(uow.save(everything(RID, fence, order_updates={oid: {"status": OrderStatus.SENT,
+                                                                               "updated_at": T0}})), int)
+        uow.commit()
+    assert spy.calls == (1 if pg else 0)
+    run = run_row(db, RID)
+    assert run.seq == 1 and run.state is RunState.FETCHED
+    with db.unit_of_work() as uow:
+        assert [o.status for o in uow.orders(RID)] == [OrderStatus.SENT, OrderStatus.INTENT]
 
 
 # -- 6. PostgreSQL: the writer's connection killed under it ---------------------------------------------
