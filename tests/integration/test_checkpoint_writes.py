@@ -430,3 +430,60 @@ def test_a_killed_writer_connection_fails_one_save_and_the_next_reconnects(pg_se
             assert [o.status for o in uow.orders(RID)] == [OrderStatus.SENT, OrderStatus.INTENT]
     finally:
         db.dispose()
+
+
+# -- 7. PostgreSQL: statements prepared once, named uniquely ---------------------------------------------
+def prepared_on(db: Database) -> list[str]:
+    """The statements prepared on the writer's session, as the server lists them."""
+    assert db.writer is not None and db.writer._conn is not None
+    rows = db.writer._conn.driver_connection.execute("SELECT name FROM pg_prepared_statements ORDER BY name")
+    return [r[0] for r in rows.fetchall()]
+
+
+@pytest.mark.pg
+def test_a_shape_whose_first_execution_fails_is_prepared_and_runs_prepared_next(pg_server, pg_template):
+    """The first execution of a shape parses it in the same pipeline: when the execution fails (an
+    order update that finds no row) the statement stays prepared, the failure is the right error,
+    nothing is written, and the next checkpoint of that shape runs the prepared statement."""
+    db = Database(pg_server.url(pg_server.create_db(template=pg_template)))
+    try:
+        fence, (oid,) = create(db, RID)
+        names = prepared_on(db)
+        missing = {oid + 1000: {"status": OrderStatus.SENT, "updated_at": T0}}
+        before = raw_rows(db)
+        with db.unit_of_work() as uow, pytest.raises(KeyError):
+            uow.save(orders_only(RID, fence, missing))
+        assert raw_rows(db) == before
+        prepared = prepared_on(db)
+        assert len(prepared) == len(names) + 1 and all(n.startswith("rb_checkpoint_") for n in prepared)
+        with db.unit_of_work() as uow:
+            assert isinstance(uow.save(orders_only(RID, fence, {oid: {"status": OrderStatus.SENT,
+                                                                     "updated_at": T0}})), int)
+        assert prepared_on(db) == prepared  # run prepared: nothing parsed again
+        with db.unit_of_work() as uow:
+            assert [o.status for o in uow.orders(RID)] == [OrderStatus.SENT, OrderStatus.INTENT]
+    finally:
+        db.dispose()
+
+
+@pytest.mark.pg
+def test_a_writer_given_a_pooled_connection_again_prepares_under_new_names(pg_server, pg_template):
+    """A closed writer hands its connection back to the pool with its statements still prepared on
+    the session; the next writer to get it must not collide with them."""
+    db = Database(pg_server.url(pg_server.create_db(template=pg_template)))
+    try:
+        fence, (oid,) = create(db, RID)
+        assert db.writer is not None
+        pid = db.writer._conn.driver_connection.info.backend_pid
+        first = prepared_on(db)
+        db.writer.close()
+        with db.unit_of_work() as uow:
+            assert isinstance(uow.save(orders_only(RID, fence, {oid: {"status": OrderStatus.SENT,
+                                                                     "updated_at": T0}})), int)
+        assert db.writer._conn.driver_connection.info.backend_pid == pid  # the same session, from the pool
+        again = prepared_on(db)
+        assert set(first) < set(again)
+        with db.unit_of_work() as uow:
+            assert [o.status for o in uow.orders(RID)] == [OrderStatus.SENT, OrderStatus.INTENT]
+    finally:
+        db.dispose()
