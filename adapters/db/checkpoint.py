@@ -133,7 +133,19 @@ def plan(cp: Checkpoint) -> Plan:
 @functools.cache
 def _processors(dialect: Dialect, table: str, columns: tuple[str, ...]) -> tuple[Any, ...]:
     cols = t.metadata.tables[table].c
-    return tuple(cols[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
+    return tuple(_sqlite_utc if dialect.name == "sqlite" and isinstance(cols[c].type, t.UTCDateTime)
+                 else cols[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
+
+
+def _sqlite_utc(value: datetime | None) -> str | None:
+    """:class:`adapters.db.tables.UTCDateTime` on SQLite in one step: the UTC time, naive, in
+    SQLAlchemy's SQLite storage format (the same text; the byte-for-byte tests hold it)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    v = value.astimezone(UTC)
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
 
 
 def _encode(dialect: Dialect, w: Write) -> list[Any]:
