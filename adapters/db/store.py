@@ -59,12 +59,15 @@ class SqlUnitOfWork(UnitOfWork):
         """The rows of a plain ``SELECT`` (no lock). On PostgreSQL, when this unit of work has no
         transaction open, the statement runs in autocommit on a connection of its own: one round
         trip instead of ``BEGIN``, ``SELECT``, ``ROLLBACK``. It sees what it would have seen as the
-        first statement of a transaction: under READ COMMITTED (the engine's: it never sets another)
-        every statement takes its own snapshot and a plain ``SELECT`` locks nothing, and with no
+        first statement of a transaction: under READ COMMITTED (the engine never sets another, and
+        a server whose default is another level keeps every read in its transaction) every
+        statement takes its own snapshot and a plain ``SELECT`` locks nothing, and with no
         transaction open there is nothing of this unit of work's own it could miss. SQLite keeps
         the unit of work's transaction: it begins IMMEDIATE (the write lock), which a read followed
         by a write relies on."""
-        if self.engine.dialect.name == "postgresql" and not self._in_transaction():
+        dialect = self.engine.dialect
+        if dialect.name == "postgresql" and dialect.default_isolation_level == "READ COMMITTED" \
+                and not self._in_transaction():
             with self.engine.connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT")
                 return conn.execute(q).mappings().all()

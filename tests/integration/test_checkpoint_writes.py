@@ -487,3 +487,21 @@ def test_a_writer_given_a_pooled_connection_again_prepares_under_new_names(pg_se
             assert [o.status for o in uow.orders(RID)] == [OrderStatus.SENT, OrderStatus.INTENT]
     finally:
         db.dispose()
+
+
+@pytest.mark.pg
+def test_reads_stay_in_their_transaction_on_a_server_whose_default_is_not_read_committed(pg_server,
+                                                                                         pg_template):
+    """Autocommit reads are the same reads only under READ COMMITTED; a database set to another
+    default level keeps every read in the unit of work's transaction."""
+    name = pg_server.create_db(template=pg_template)
+    with pg_server.admin() as admin:
+        admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_isolation = \'repeatable read\'')
+    db = Database(pg_server.url(name))
+    try:
+        create(db, RID)
+        with db.unit_of_work() as uow:
+            assert uow.get_run(RID).seq == 0
+            assert uow.conn.in_transaction()
+    finally:
+        db.dispose()
