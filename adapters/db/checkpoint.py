@@ -333,13 +333,15 @@ def save_pg(raw: Any, dialect: Dialect, p: Plan, prepared: dict[str, bytes]) -> 
     :class:`Writer`'s): the server commits the statement as one implicit transaction (one round
     trip, no BEGIN and no COMMIT to send).
 
-    The statement goes straight through libpq (``raw.pgconn``), past psycopg's cursor layer: the
+    The statement goes straight to libpq (``raw.pgconn``), past psycopg's cursor layer (the
     parameters are already text, and that layer's per-execution work was about a tenth of a
-    checkpoint's time. ``prepared``: the statements prepared on this connection, by name (kept by
-    its owner). A statement is prepared at its first execution, with the ``Parse`` in the same
-    pipeline as the execution, before one ``Sync`` (a ``Parse`` synced alone is a transaction and a
-    round trip of its own); later executions run the prepared statement. A failed statement raises
-    the psycopg error the server's answer maps to (its SQLSTATE's class), as psycopg would."""
+    checkpoint's time), and is waited for by the connection's own wait loop.
+
+    ``prepared``: the statements prepared on this connection, by name (kept by its owner). A
+    statement is prepared at its first execution, with the ``Parse`` in the same pipeline as the
+    execution, before one ``Sync`` (a ``Parse`` synced alone is a transaction and a round trip of
+    its own); later executions run the prepared statement. A failed statement raises the psycopg
+    error the server's answer maps to (its SQLSTATE's class), as psycopg would."""
     sql, params = pg_statement(dialect, p)
     values = [None if v is None else v.encode() for v in params]
     pgconn = raw.pgconn
@@ -352,7 +354,13 @@ def save_pg(raw: Any, dialect: Dialect, p: Plan, prepared: dict[str, bytes]) -> 
         if parsed:
             prepared[sql] = name
     else:
-        res = pgconn.exec_prepared(name, values)
+        from psycopg import generators
+
+        # sent without blocking and waited for by psycopg's own loop: Ctrl-C during a hung statement
+        # interrupts it (and cancels it on the server), as it does a cursor's
+        pgconn.send_query_prepared(name, values)
+        results = raw.wait(generators.execute(pgconn))
+        res = results[-1] if results else None
     _check(pgconn, res)
     if res.get_value(0, 0) == b"0":
         return False, None
