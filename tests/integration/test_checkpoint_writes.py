@@ -505,3 +505,54 @@ def test_reads_stay_in_their_transaction_on_a_server_whose_default_is_not_read_c
             assert uow.conn.in_transaction()
     finally:
         db.dispose()
+
+
+INTERRUPT = """
+import os, signal, sys, threading, time
+sys.path.insert(0, os.getcwd())
+from adapters.db.connect import Database
+from statemachine.models import OrderStatus
+from statemachine.records import Checkpoint
+from tests.integration.test_checkpoint_writes import RID, T0, create
+import psycopg
+
+db = Database(sys.argv[1])
+fence, (oid,) = create(db, RID)
+def update(status):
+    return Checkpoint(run_id=RID, fence=fence, order_updates={oid: {"status": status, "updated_at": T0}})
+with db.unit_of_work() as uow:
+    uow.save(update(OrderStatus.SENT))  # the shape is prepared: the next save of it runs the prepared statement
+locker = psycopg.connect(sys.argv[2])
+locker.execute("SELECT 1 FROM runs WHERE id = %s FOR UPDATE", (RID,))  # the run's row locked: the save waits
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+t0 = time.monotonic()
+try:
+    with db.unit_of_work() as uow:
+        uow.save(update(OrderStatus.FILLED))
+    print("not interrupted")
+except KeyboardInterrupt:
+    print("interrupted after %.1f s" % (time.monotonic() - t0))
+locker.rollback()
+with db.unit_of_work() as uow:  # the writer goes on: the cancelled statement wrote nothing
+    print("statuses", [o.status.value for o in uow.orders(RID)])
+    uow.save(update(OrderStatus.FILLED))
+    print("statuses", [o.status.value for o in uow.orders(RID)])
+db.dispose()
+"""
+
+
+@pytest.mark.pg
+def test_ctrl_c_interrupts_a_checkpoint_waiting_on_the_server_and_the_writer_goes_on(pg_server, pg_template):
+    """A checkpoint blocked on the server (here: the run's row locked by another transaction) is
+    interrupted by Ctrl-C, cancelled on the server (nothing written), and the next save works."""
+    import subprocess
+    import sys
+
+    name = pg_server.create_db(template=pg_template)
+    plain = f"host={pg_server.host} port={pg_server.port} user=postgres dbname={name}"
+    out = subprocess.run([sys.executable, "-c", INTERRUPT, pg_server.url(name), plain], capture_output=True,
+                         text=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("interrupted after 0.") or lines[0].startswith("interrupted after 1."), lines
+    assert lines[1:] == ["statuses ['SENT']", "statuses ['FILLED']"]
