@@ -40,6 +40,7 @@ import contextlib
 import importlib.util
 import os
 import platform
+import random
 import sqlite3
 import statistics
 import sys
@@ -263,6 +264,11 @@ class EngineRun(Variant):
 
     def run(self, i: int) -> None:
         alias = f"{self.tag}-{i}"
+        if self.database is None:
+            # a new store each run: the in-memory tables check uniqueness by scanning, so one store
+            # growing over the runs would make the no-persistence baseline slower run by run (about
+            # 8 ms a run at first, 18 ms after 100 runs), flattering the persistence's cost
+            self.store = MemoryStore()
         eng = Engine(self.store, SimulatedBroker(MemoryAccount(), alias=alias), lambda name: GREEDY, SystemClock(),
                      SETTINGS)
         run = eng.run(eng.start(account=alias, targets=TARGETS).id)
@@ -433,7 +439,9 @@ def _installed(module: str) -> bool:
 def measure(variants: list[Variant], runs: int, warmups: int, pg: Pg | None,
             setup: dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
     """Time each variant ``runs`` times (after ``warmups``), interleaved: run i of every variant, then
-    run i+1 of every variant, so a change in the machine's load hits them alike.
+    run i+1 of every variant, so a change in the machine's load hits them alike; in a new order each
+    round (seeded), so no variant always runs after the same one: a run right after another that
+    shares its code (the engine and its no-persistence run) finds it warm.
 
     Commits per run: SQLite, counted around each timed run; PostgreSQL, the server's count of the
     variant's own database over its whole life (closed first: a backend's counts reach the server
@@ -442,8 +450,11 @@ def measure(variants: list[Variant], runs: int, warmups: int, pg: Pg | None,
     times: dict[str, list[float]] = {v.label: [] for v in variants}
     commits: dict[str, int] = dict.fromkeys(times, 0)
     xids: dict[str, int] = dict.fromkeys(times, 0)
+    order = list(variants)
+    shuffle = random.Random(18)
     for i in range(warmups + runs):
-        for v in variants:
+        shuffle.shuffle(order)  # no variant always runs after the same one (warm or cold caches)
+        for v in order:
             before_sql = SqliteCommits.count
             xid0 = pg.next_xid() if pg is not None else 0
             t0 = time.perf_counter()
