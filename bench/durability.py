@@ -151,7 +151,6 @@ def engine_runs(factories: dict[str, Callable], n: int) -> tuple[dict[str, list[
 def dbos_runs(sys_url: str, n: int) -> list[float]:
     from dbos import DBOS, SetWorkflowID
 
-    store = MemoryStore()
     current: dict[str, Engine] = {}
 
     @DBOS.step()
@@ -175,7 +174,7 @@ def dbos_runs(sys_url: str, n: int) -> list[float]:
         times = []
         for i in range(n + 2):
             alias = f"dbos-{i}"
-            eng = _engine(store, alias)
+            eng = _engine(MemoryStore(), alias)  # a new store each run, as for "memory" (engine_runs)
             current["engine"] = eng
             wid = f"{alias}-{uuid.uuid4().hex[:8]}"
             t0 = time.perf_counter()
