@@ -42,7 +42,7 @@ from statemachine.records import Checkpoint
 ACTIVE_ACCOUNT = "uq_runs_active_account"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a checkpoint builds a few of them, a frozen one costs more to build
 class Write:
     """One row written by a checkpoint: ``insert`` (``upsert`` on ``conflict``) or ``update``
     (of the row ``key`` names, which must exist when ``one``)."""
@@ -56,7 +56,7 @@ class Write:
     conflict: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Plan:
     """A checkpoint as rows: the run's row first (``insert`` a new run, ``update`` it fenced, or
     ``lock`` it to check the fence), then the rest."""
@@ -247,7 +247,7 @@ def _float(value: float | None) -> str | None:
 
 
 def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
+    return value if value.__class__ is str else None if value is None else str(value)
 
 
 @functools.cache
@@ -315,15 +315,23 @@ def _pg_sql(dialect: Dialect, shapes: tuple[tuple[Any, ...], ...]) -> str:
 
 def pg_statement(dialect: Dialect, p: Plan) -> tuple[str, list[Any]]:
     writes = [p.run, *p.rest]
+    sql, encoders, counted = _pg_compiled(dialect, tuple(_shape(w) for w in writes))
     params: list[Any] = []
-    for w in writes:
-        encoders = _text_encoders(w.table.name, tuple(w.values))
-        params += [enc(v) for enc, v in zip(encoders, w.values.values(), strict=True)]
+    for w, encs in zip(writes, encoders, strict=True):
+        params += [enc(v) for enc, v in zip(encs, w.values.values(), strict=True)]
         params += [_str(v) for v in w.key.values()]
-    counted = sum(1 for w in p.rest if w.one and w.verb == "update")
     if counted:
-        params.append(str(counted))
-    return _pg_sql(dialect, tuple(_shape(w) for w in writes)), params
+        params.append(counted)
+    return sql, params
+
+
+@functools.cache
+def _pg_compiled(dialect: Dialect, shapes: tuple[tuple[Any, ...], ...]) -> tuple[str, list[tuple[Any, ...]], str]:
+    """A shape of checkpoint, once: its statement, each write's value encoders, and the number of
+    counted order updates as text ('' when none)."""
+    counted = sum(1 for name, verb, _, _, one, _, _ in shapes[1:] if one and verb == "update")
+    return (_pg_sql(dialect, shapes), [_text_encoders(shape[0], shape[2]) for shape in shapes],
+            str(counted) if counted else "")
 
 
 _NAMES = itertools.count()
