@@ -27,13 +27,12 @@ import itertools
 import json
 import os
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Integer, Select, String, Table, Text, TypeDecorator
-from sqlalchemy.engine import Connection, Dialect, Engine, RowMapping
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Integer, String, Table, Text, TypeDecorator
+from sqlalchemy.engine import Dialect, Engine
 
 from adapters.db import tables as t
 from statemachine.records import Checkpoint
@@ -437,69 +436,34 @@ class Writer:
     statement of its own needs it). On PostgreSQL also because psycopg forgets every prepared
     statement of a connection when that connection rolls back, and the pool's connections roll back
     after every read; on this one nothing ever rolls back, so each shape of checkpoint is parsed and
-    planned once per process; and the reads of one row by its key made outside a transaction
-    (:meth:`read`: a run at the engine's entry, the thresholds in force) go on it too, to a server
-    process that is busy with this process's checkpoints anyway, and prepared after a few uses
-    (psycopg's ``prepare_threshold``). One statement at a time (a lock); a PostgreSQL connection
-    that breaks is dropped and the next use opens a new one; a forked child never uses its
-    parent's. Not for an in-memory SQLite database (each connection would be a database of its
-    own)."""
+    planned once per process. A save at a time (a lock); a PostgreSQL connection that breaks is
+    dropped and the next save opens a new one; a forked child never uses its parent's. Not for an
+    in-memory SQLite database (each connection would be a database of its own)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._pg = engine.dialect.name == "postgresql"
         self._lock = threading.Lock()
-        self._conn: Connection | None = None  # checked out of the pool for good
+        self._conn: Any = None  # a pool-proxied DBAPI connection, checked out for good
         self._pid = 0
         self._prepared: dict[str, bytes] = {}  # PostgreSQL: the statements prepared on it, by name
 
-    @property
-    def driver(self) -> Any:
-        """The driver's own connection (psycopg's or sqlite3's), or None before the first use."""
-        return None if self._conn is None else self._conn.connection.driver_connection
-
-    def _connection(self) -> Connection:
-        if self._conn is None or self._pid != os.getpid():
-            conn = self.engine.connect()
-            if self._pg:
-                conn.execution_options(isolation_level="AUTOCOMMIT")
-            self._conn, self._pid, self._prepared = conn, os.getpid(), {}
-        return self._conn
-
-    def _broken(self, exc: BaseException) -> bool:
-        dbapi = self.engine.dialect.loaded_dbapi
-        orig = getattr(exc, "orig", exc)
-        return isinstance(orig, dbapi.OperationalError | dbapi.InterfaceError) or bool(
-            getattr(exc, "connection_invalidated", False))
-
     def save(self, p: Plan) -> tuple[bool, int | None]:
         with self._lock:
-            raw = self._connection().connection.driver_connection
+            if self._conn is None or self._pid != os.getpid():
+                self._conn = self.engine.raw_connection()
+                if self._pg:
+                    self._conn.driver_connection.autocommit = True
+                self._pid = os.getpid()
+                self._prepared = {}
             if not self._pg:
-                return save_sqlite(raw, self.engine.dialect, p)
+                return save_sqlite(self._conn.driver_connection, self.engine.dialect, p)
             try:
-                return save_pg(raw, self.engine.dialect, p, self._prepared)
+                return save_pg(self._conn.driver_connection, self.engine.dialect, p, self._prepared)
             except Exception as exc:
-                if self._broken(exc):
+                if isinstance(exc, self.engine.dialect.loaded_dbapi.OperationalError |
+                              self.engine.dialect.loaded_dbapi.InterfaceError):
                     self._drop()
-                raise
-
-    def read(self, q: Select[Any]) -> Sequence[RowMapping]:
-        """PostgreSQL: the rows of a plain ``SELECT``, in autocommit on this connection (the caller
-        has no transaction open: see :meth:`adapters.db.store.SqlUnitOfWork._read`)."""
-        assert self._pg, "reads on the writer's connection are for PostgreSQL"
-        with self._lock:
-            conn = self._connection()
-            try:
-                rows = conn.execute(q).mappings().all()
-                conn.commit()  # SQLAlchemy's own bookkeeping: nothing is sent in autocommit
-                return rows
-            except Exception as exc:
-                if self._broken(exc):
-                    self._drop()
-                else:
-                    with contextlib.suppress(Exception):
-                        conn.rollback()
                 raise
 
     def _drop(self) -> None:
@@ -507,11 +471,11 @@ class Writer:
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.invalidate()
-            with contextlib.suppress(Exception):
-                conn.close()
 
     def close(self) -> None:
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()  # back to the pool (its isolation level reset)
+                if self._pg:
+                    self._conn.driver_connection.autocommit = False
+                self._conn.close()  # back to the pool
             self._conn = None

@@ -55,7 +55,7 @@ class SqlUnitOfWork(UnitOfWork):
     def _in_transaction(self) -> bool:
         return self._conn is not None and self._conn.in_transaction()
 
-    def _read(self, q: Select[Any], *, by_key: bool = False) -> Sequence[RowMapping]:
+    def _read(self, q: Select[Any]) -> Sequence[RowMapping]:
         """The rows of a plain ``SELECT`` (no lock). On PostgreSQL, when this unit of work has no
         transaction open, the statement runs in autocommit on a connection of its own: one round
         trip instead of ``BEGIN``, ``SELECT``, ``ROLLBACK``. It sees what it would have seen as the
@@ -68,10 +68,6 @@ class SqlUnitOfWork(UnitOfWork):
         dialect = self.engine.dialect
         if dialect.name == "postgresql" and dialect.default_isolation_level == "READ COMMITTED" \
                 and not self._in_transaction():
-            if by_key and self.writer is not None:
-                # one row by its key: on the writer's connection, a server process kept busy by this
-                # process's checkpoints (a pool connection's may be asleep), prepared after a few uses
-                return self.writer.read(q)
             with self.engine.connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT")
                 return conn.execute(q).mappings().all()
@@ -184,7 +180,7 @@ class SqlUnitOfWork(UnitOfWork):
             raise self._active_run(run.account) from exc
 
     def get_run(self, run_id: str) -> RunRecord:
-        row = _first(self._read(select(t.runs).where(t.runs.c.id == run_id), by_key=True))
+        row = _first(self._read(select(t.runs).where(t.runs.c.id == run_id)))
         if row is None:
             raise RunNotFound(f"no run with id '{run_id}'", run_id=run_id)
         return RunRecord.model_validate(dict(row))
@@ -346,7 +342,7 @@ class SqlUnitOfWork(UnitOfWork):
 
     def latest_thresholds(self) -> Thresholds:
         q = select(t.rebalancing_config).order_by(t.rebalancing_config.c.id.desc()).limit(1)
-        row = _first(self._read(q, by_key=True))
+        row = _first(self._read(q))
         if row is None:
             return Thresholds()
         return Thresholds(mp=row["mp_threshold_percent"], sub_mp=row["sub_mp_threshold_percent"])

@@ -413,17 +413,17 @@ def test_a_killed_writer_connection_fails_one_save_and_the_next_reconnects(pg_se
     try:
         fence, (oid,) = create(db, RID)  # the writer's connection is open now
         assert db.writer is not None
-        pid = db.writer.driver.info.backend_pid
-        before_run, before = run_row(db, RID), raw_rows(db)
+        pid = db.writer._conn.driver_connection.info.backend_pid
         with pg_server.admin() as admin:
             assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0] is True
+        before_run, before = run_row(db, RID), raw_rows(db)
         cp = everything(RID, fence, order_updates={oid: {"status": OrderStatus.SENT, "updated_at": T0}})
         with db.unit_of_work() as uow, pytest.raises(DBAPIError):
             uow.save(cp)
         assert raw_rows(db) == before and run_row(db, RID) == before_run
         with db.unit_of_work() as uow:
             assert isinstance(uow.save(cp), int)
-        assert db.writer.driver.info.backend_pid != pid  # a new connection
+        assert db.writer._conn.driver_connection.info.backend_pid != pid  # a new connection
         run = run_row(db, RID)
         assert run.seq == 1 and run.state is RunState.FETCHED
         with db.unit_of_work() as uow:
@@ -432,39 +432,11 @@ def test_a_killed_writer_connection_fails_one_save_and_the_next_reconnects(pg_se
         db.dispose()
 
 
-@pytest.mark.pg
-def test_a_read_on_a_killed_writer_connection_fails_once_and_the_next_reconnects(pg_server, pg_template):
-    """A run's row is read on the writer's connection (one row by its key, no transaction open);
-    like a save, the read that finds it broken fails, and the next one opens a new connection."""
-    db = Database(pg_server.url(pg_server.create_db(template=pg_template)))
-    try:
-        create(db, RID)
-        assert db.writer is not None
-        with db.unit_of_work() as uow:
-            assert uow.get_run(RID).seq == 0
-        pid = db.writer.driver.info.backend_pid
-        assert pid != _pool_pid(db)  # not a pool connection's
-        with pg_server.admin() as admin:
-            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0] is True
-        with db.unit_of_work() as uow, pytest.raises(DBAPIError):
-            uow.get_run(RID)
-        with db.unit_of_work() as uow:
-            assert uow.get_run(RID).seq == 0
-        assert db.writer.driver.info.backend_pid != pid
-    finally:
-        db.dispose()
-
-
-def _pool_pid(db: Database) -> int:
-    with db.engine.connect() as conn:
-        return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
-
-
 # -- 7. PostgreSQL: statements prepared once, named uniquely ---------------------------------------------
 def prepared_on(db: Database) -> list[str]:
     """The statements prepared on the writer's session, as the server lists them."""
     assert db.writer is not None and db.writer._conn is not None
-    rows = db.writer.driver.execute("SELECT name FROM pg_prepared_statements ORDER BY name")
+    rows = db.writer._conn.driver_connection.execute("SELECT name FROM pg_prepared_statements ORDER BY name")
     return [r[0] for r in rows.fetchall()]
 
 
@@ -502,13 +474,13 @@ def test_a_writer_given_a_pooled_connection_again_prepares_under_new_names(pg_se
     try:
         fence, (oid,) = create(db, RID)
         assert db.writer is not None
-        pid = db.writer.driver.info.backend_pid
+        pid = db.writer._conn.driver_connection.info.backend_pid
         first = prepared_on(db)
         db.writer.close()
         with db.unit_of_work() as uow:
             assert isinstance(uow.save(orders_only(RID, fence, {oid: {"status": OrderStatus.SENT,
                                                                      "updated_at": T0}})), int)
-        assert db.writer.driver.info.backend_pid == pid  # the same session, from the pool
+        assert db.writer._conn.driver_connection.info.backend_pid == pid  # the same session, from the pool
         again = prepared_on(db)
         assert set(first) < set(again)
         with db.unit_of_work() as uow:
