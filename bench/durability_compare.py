@@ -22,6 +22,14 @@ each file; DBOS's and Burr's connections use SQLite's default, FULL, the file is
 PostgreSQL is a cluster started by this script with ``fsync=on`` and ``synchronous_commit=on``
 (the defaults; the test harness's cluster runs with ``fsync=off`` and is not used), or ``--pg URL``.
 
+Steady state: 50 untimed rounds first. A new SQLite file's WAL grows with every commit until its
+first checkpoint (1,000 pages), and an ``fdatasync`` of a growing file also flushes its size, so
+those commits cost more; after the checkpoint the WAL is written again from its start, within the
+file, as it is in a database in use. Bare writes one page a commit (23 a run) and would still be
+growing after 40 runs, the engine about five (its WAL wraps within 10 runs): with 3 warm-ups bare
+paid the growing file's price in every timed run (6 to 7 ms a run against 4 once wrapped here),
+which flattered every variant's ratio.
+
 Commits per run: on PostgreSQL the server's count (``pg_stat_database.xact_commit`` of each
 variant's own database, connection set-up included); on SQLite the ``COMMIT`` statements and
 autocommitted writes seen by a trace callback on every ``sqlite3`` connection of the process.
@@ -552,8 +560,9 @@ def pg_block(pg: Pg, runs: int, warmups: int) -> tuple[dict[str, dict[str, Any]]
 def render(blocks: dict[str, dict[str, dict[str, Any]]], notes: list[str], args: argparse.Namespace,
            elapsed: float) -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    cmd = "    /work/bench-venv/bin/python bench/durability_compare.py" + (
-        f" --runs {args.runs}" if args.runs != 40 else "")
+    cmd = "    /work/bench-venv/bin/python bench/durability_compare.py"
+    cmd += f" --runs {args.runs}" if args.runs != 40 else ""
+    cmd += f" --warmups {args.warmups}" if args.warmups != 50 else ""
     lines = [
         "## Persistence side by side (issue 18)",
         "",
@@ -593,7 +602,8 @@ def render(blocks: dict[str, dict[str, dict[str, Any]]], notes: list[str], args:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=40, help="timed runs per variant")
-    ap.add_argument("--warmups", type=int, default=3)
+    ap.add_argument("--warmups", type=int, default=50,
+                    help="untimed rounds first (enough for every SQLite WAL to wrap once: see the module doc)")
     ap.add_argument("--pg", default=None, help="PostgreSQL admin URL (default: start a durable throwaway cluster)")
     ap.add_argument("--no-pg", action="store_true", help="SQLite only")
     ap.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
