@@ -261,10 +261,9 @@ def _text_encoders(table: str, columns: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-@functools.cache
 def _pg_sql(dialect: Dialect, shapes: tuple[tuple[Any, ...], ...]) -> str:
-    """The checkpoint's one statement; its parameters are each write's values then its key, in order
-    (and last the number of counted updates)."""
+    """The checkpoint's one statement (built once a shape, by :func:`_pg_compiled`); its parameters
+    are each write's values then its key, in order (and last the number of counted updates)."""
     q = dialect.identifier_preparer.quote
 
     def casts(name: str, columns: tuple[str, ...]) -> list[str]:
