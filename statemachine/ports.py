@@ -164,6 +164,11 @@ class UnitOfWork(abc.ABC):
     @abc.abstractmethod
     def rollback(self) -> None: ...
 
+    def snapshot(self) -> None:
+        """The reads that follow, in this unit of work, see one committed state of the store (call it
+        before anything else). By default nothing to do: a unit of work that reads one state anyway."""
+        return None
+
     # -- runs and their checkpoints ------------------------------------------------------------
     def save(self, cp: Checkpoint) -> int | None:
         """Write one durable fact (:class:`~statemachine.records.Checkpoint`) and commit it: all of it

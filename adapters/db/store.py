@@ -44,6 +44,7 @@ class SqlUnitOfWork(UnitOfWork):
         # adapters.db.connect), so a unit of work costs exactly the transactions it uses, and
         # leaving it after a commit rolls nothing back.
         self._conn: Connection | None = None
+        self._snapshot = False  # PostgreSQL: the reads share one REPEATABLE READ transaction (snapshot())
         self._held: set[tuple[str, Fence]] = set()  # checked (and locked) in this transaction
 
     @property
@@ -54,6 +55,18 @@ class SqlUnitOfWork(UnitOfWork):
 
     def _in_transaction(self) -> bool:
         return self._conn is not None and self._conn.in_transaction()
+
+    def snapshot(self) -> None:
+        """PostgreSQL: the unit of work's transaction becomes REPEATABLE READ, so its reads share one
+        snapshot (under READ COMMITTED each statement takes its own, and a run's row read before a
+        concurrent checkpoint and its steps read after it would disagree). SQLite: its transaction,
+        begun IMMEDIATE by the first read, already reads one state."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        if self._in_transaction():
+            raise RuntimeError("snapshot() must come before the unit of work's first statement")
+        self.conn.execution_options(isolation_level="REPEATABLE READ")  # reset when the connection returns
+        self._snapshot = True
 
     def _read(self, q: Select[Any]) -> Sequence[RowMapping]:
         """The rows of a plain ``SELECT`` (no lock). On PostgreSQL, when this unit of work has no
@@ -67,7 +80,7 @@ class SqlUnitOfWork(UnitOfWork):
         by a write relies on."""
         dialect = self.engine.dialect
         if dialect.name == "postgresql" and dialect.default_isolation_level == "READ COMMITTED" \
-                and not self._in_transaction():
+                and not self._in_transaction() and not self._snapshot:
             with self.engine.connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT")
                 return conn.execute(q).mappings().all()

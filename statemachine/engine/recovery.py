@@ -171,5 +171,6 @@ class RecoveryMixin(LedgerMixin):
     def _check_replay(self, run_id: str) -> None:
         """Raise ReplayMismatch when the run's recorded steps are not a walk the table allows."""
         with self.uow() as uow:  # one read: the run, its steps and its outputs as one committed whole
+            uow.snapshot()
             fresh, steps, kinds = uow.get_run(run_id), uow.transitions(run_id), set(uow.outputs(run_id))
         check_replay(fresh, steps, kinds)

@@ -556,3 +556,28 @@ def test_ctrl_c_interrupts_a_checkpoint_waiting_on_the_server_and_the_writer_goe
     lines = out.stdout.splitlines()
     assert lines[0].startswith("interrupted after 0.") or lines[0].startswith("interrupted after 1."), lines
     assert lines[1:] == ["statuses ['SENT']", "statuses ['FILLED']"]
+
+
+@pytest.mark.pg
+def test_a_snapshot_unit_of_work_reads_one_committed_state_while_a_checkpoint_lands(pg_server, pg_template):
+    """What a resume checks a run's history on (``_check_replay``): its row, steps and outputs read
+    in one unit of work must agree even when the driving process commits a checkpoint between the
+    reads (every read in autocommit, or under READ COMMITTED, would see it halfway). SQLite needs no
+    test of its own: the first read begins the unit of work's IMMEDIATE transaction, which no other
+    writer gets past."""
+    url = pg_server.url(pg_server.create_db(template=pg_template))
+    db, driver = Database(url), Database(url)  # this process, and the one driving the run
+    try:
+        fence, (oid,) = create(db, RID)
+        with db.unit_of_work() as uow:
+            uow.snapshot()
+            run = uow.get_run(RID)
+            with driver.unit_of_work() as other:  # a checkpoint committed between the reads
+                other.save(everything(RID, fence, order_updates={oid: {"status": OrderStatus.SENT,
+                                                                      "updated_at": T0}}))
+            steps, kinds = uow.transitions(RID), set(uow.outputs(RID))
+        assert run.seq == 0 and [t.seq for t in steps] == [0] and kinds == set()
+        assert run_row(db, RID).seq == 1  # it did land
+    finally:
+        driver.dispose()
+        db.dispose()
