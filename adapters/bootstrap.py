@@ -135,7 +135,8 @@ def bootstrap(settings: Settings | None = None, *, db_url: str | None = None, cl
     settings = settings or Settings()
     check_clock_setting(settings)
     clock = clock or make_clock(settings.clock_at)
-    db = db or Database(database_url(db_url or settings.database_url))
+    db = db or Database(database_url(db_url or settings.database_url),
+                        every_commit=settings.durability == "every-commit")
     es = settings.engine_settings()
     notifier = make_notifier(settings)
 

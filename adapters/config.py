@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REBALANCE_", extra="ignore")
 
     database_url: str | None = Field(None, description="default sqlite:///rebalance.db")
+    durability: Literal["effects", "every-commit"] = Field(
+        "effects", description="REBALANCE_DURABILITY: effects (default): every commit that something outside the "
+        "database follows (an order sent, a run's end or stop, a caller told) is on disk before it; the commits "
+        "between (a step's transition, an order intent) become durable with it. every-commit: each commit is on "
+        "disk before it returns (docs/durability.md)")
     broker: Literal["sim", "kis-sim", "kis"] = "sim"
     sim_account_path: str = "var/sim_account.json"
     sim_session: Literal["always-open", "krx"] = Field(

@@ -92,6 +92,7 @@ WRITES = STEPS + 2 * ORDERS
 # -- commit counting on SQLite: a trace callback on every sqlite3 connection ----------------------
 class SqliteCommits:
     count = 0
+    full = 0  # of them, made at synchronous=FULL (or EXTRA): fsynced before they returned
     _orig = sqlite3.connect
 
     @classmethod
@@ -106,12 +107,18 @@ class SqliteCommits:
 
     @classmethod
     def _trace(cls, conn: sqlite3.Connection) -> Callable[[str], None]:
+        level = ["FULL"]  # SQLite's default in WAL mode; each PRAGMA synchronous=... traced changes it
+
         def cb(sql: str) -> None:
-            head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
-            if head in ("COMMIT", "END"):
+            words = sql.split()
+            head = words[0].upper() if words else ""
+            if head == "PRAGMA" and len(words) > 1 and words[1].lower().startswith("synchronous="):
+                level[0] = words[1].split("=", 1)[1].upper()
+            elif head in ("COMMIT", "END") or (head in ("INSERT", "UPDATE", "DELETE", "REPLACE")
+                                               and conn.in_transaction is False):
+                # (an autocommitted write is a transaction of its own)
                 cls.count += 1
-            elif head in ("INSERT", "UPDATE", "DELETE", "REPLACE") and conn.in_transaction is False:
-                cls.count += 1  # an autocommitted write is a transaction of its own
+                cls.full += level[0] in ("FULL", "2", "EXTRA", "3")
         return cb
 
 
@@ -259,15 +266,18 @@ class BarePg(Variant):
         self.conn.close()
 
 
+EVERY_COMMIT = "this engine, every commit durable (REBALANCE_DURABILITY=every-commit)"
+
+
 class EngineRun(Variant):
-    def __init__(self, db: str, url: str | None, tag: str) -> None:
+    def __init__(self, db: str, url: str | None, tag: str, every_commit: bool = False) -> None:
         self.db, self.tag = db, tag
         self.url = url.replace("postgresql+psycopg://", "postgresql://") if url and db == "PostgreSQL" else None
         if url is None:
             self.label, self.store, self.database = "this engine, no persistence (adapters.memory)", MemoryStore(), None
         else:
-            self.label = "this engine"
-            self.database = Database(url, auto_migrate=True)
+            self.label = EVERY_COMMIT if every_commit else "this engine"
+            self.database = Database(url, auto_migrate=True, every_commit=every_commit)
             self.store = self.database.unit_of_work
 
     def run(self, i: int) -> None:
@@ -457,13 +467,14 @@ def measure(variants: list[Variant], runs: int, warmups: int, pg: Pg | None,
     closed on another fresh database), divided by every run (warm-ups included)."""
     times: dict[str, list[float]] = {v.label: [] for v in variants}
     commits: dict[str, int] = dict.fromkeys(times, 0)
+    fulls: dict[str, int] = dict.fromkeys(times, 0)
     xids: dict[str, int] = dict.fromkeys(times, 0)
     order = list(variants)
     shuffle = random.Random(18)
     for i in range(warmups + runs):
         shuffle.shuffle(order)  # no variant always runs after the same one (warm or cold caches)
         for v in order:
-            before_sql = SqliteCommits.count
+            before_sql, before_full = SqliteCommits.count, SqliteCommits.full
             xid0 = pg.next_xid() if pg is not None else 0
             t0 = time.perf_counter()
             v.run(i)
@@ -471,6 +482,7 @@ def measure(variants: list[Variant], runs: int, warmups: int, pg: Pg | None,
             if i >= warmups:
                 times[v.label].append(dt)
                 commits[v.label] += SqliteCommits.count - before_sql
+                fulls[v.label] += SqliteCommits.full - before_full
                 if pg is not None:
                     xids[v.label] += pg.next_xid() - xid0
     out: dict[str, dict[str, Any]] = {}
@@ -483,6 +495,7 @@ def measure(variants: list[Variant], runs: int, warmups: int, pg: Pg | None,
         else:
             per_run = commits[v.label] / runs
         out[v.label] = {"median_ms": statistics.median(times[v.label]) * 1000, "commits": per_run,
+                        "full": fulls[v.label] / runs if v.db == "SQLite" else None,
                         "writing": xids[v.label] / runs if pg is not None else None, "times": times[v.label]}
     return out
 
@@ -491,8 +504,10 @@ def sqlite_block(tmp: Path, runs: int, warmups: int) -> tuple[dict[str, dict[str
     skipped: list[str] = []
     variants: list[Variant] = [BareSqlite(tmp / "bare.db"),
                                EngineRun("SQLite", f"sqlite:///{tmp / 'engine.db'}", "sqlite"),
+                               EngineRun("SQLite", f"sqlite:///{tmp / 'engine-every.db'}", "sqlite-every",
+                                         every_commit=True),
                                EngineRun("SQLite", None, "memory-sqlite")]
-    files = {"bare": tmp / "bare.db", "engine": tmp / "engine.db"}
+    files = {"bare": tmp / "bare.db", "engine": tmp / "engine.db", "engine (every-commit)": tmp / "engine-every.db"}
     if _installed("dbos"):
         wal_file(tmp / "dbos.sqlite")
         files["DBOS"] = tmp / "dbos.sqlite"
@@ -526,6 +541,8 @@ def pg_block(pg: Pg, runs: int, warmups: int) -> tuple[dict[str, dict[str, Any]]
     factories: list[tuple[str, Callable[[str], Variant]]] = [
         ("bare", BarePg),
         ("engine", lambda url: EngineRun("PostgreSQL", url.replace("postgresql://", "postgresql+psycopg://"), "pg")),
+        ("engine_every", lambda url: EngineRun("PostgreSQL", url.replace("postgresql://", "postgresql+psycopg://"),
+                                               "pg-every", every_commit=True)),
     ]
     if _installed("dbos"):
         factories.append(("dbos", lambda url: DbosRun("PostgreSQL", url)))
@@ -547,7 +564,7 @@ def pg_block(pg: Pg, runs: int, warmups: int) -> tuple[dict[str, dict[str, Any]]
         v.close()
         setup[v.label] = pg.settled_commits(url)
     variants: list[Variant] = [make(pg.new_db(kind)) for kind, make in factories]
-    variants.insert(2, EngineRun("PostgreSQL", None, "memory-pg"))
+    variants.insert(3, EngineRun("PostgreSQL", None, "memory-pg"))
     try:
         res = measure(variants, runs, warmups, pg, setup)
     finally:
@@ -590,10 +607,18 @@ def render(blocks: dict[str, dict[str, dict[str, Any]]], notes: list[str], args:
                 continue
             ratio = r["median_ms"] / bare
             lines.append(f"| {label} | {r['median_ms']:.1f} | {r['commits']:.1f} |{w} {ratio:.2f} |")
-            if label == "this engine" and mem is not None:
+            if label in ("this engine", EVERY_COMMIT) and mem is not None:
                 cost = r["median_ms"] - mem
-                lines.append(f"| **this engine's persistence** (engine run minus its no-persistence run) | "
+                what = ("this engine's persistence" if label == "this engine"
+                        else "its persistence, every commit durable")
+                lines.append(f"| **{what}** (engine run minus its no-persistence run) | "
                              f"**{cost:.1f}** | {r['commits']:.1f} |{w} **{cost / bare:.2f}** |")
+        fsynced = [f"{'bare' if label.startswith('bare') else label}: {r['full']:.1f} of {r['commits']:.1f}"
+                   for label, r in res.items() if r.get("full") is not None and r["commits"]
+                   and (label.startswith("bare") or label.startswith("this engine"))]
+        if fsynced:
+            lines += [f"Commits made at `synchronous=FULL` (fsynced before they returned) per run: "
+                      f"{'; '.join(fsynced)}.", ""]
         lines.append("")
     lines += ["Notes:", ""] + [f"* {n}" for n in notes]
     return "\n".join(lines) + "\n"

@@ -223,6 +223,14 @@ class UnitOfWork(abc.ABC):
     def get_run(self, run_id: str) -> RunRecord:
         """Raises RunNotFound."""
 
+    def peek_run(self, run_id: str) -> RunRecord:
+        """The run as last committed, read on its own: not part of this unit of work's transaction,
+        so nothing this unit of work writes later is atomic with it (a decision to write goes
+        through a fenced write, or :meth:`get_run` in the transaction). A store may read it
+        cheaper than :meth:`get_run` (the SQL store: on its checkpoint connection, no transaction
+        of its own); by default the same read. Raises RunNotFound."""
+        return self.get_run(run_id)
+
     @abc.abstractmethod
     def find_runs(self, *, account: str | None = None, statuses: list[str] | None = None,
                   limit: int = 50) -> list[RunRecord]: ...
@@ -315,6 +323,11 @@ class UnitOfWork(abc.ABC):
 
     @abc.abstractmethod
     def latest_thresholds(self) -> Thresholds: ...
+
+    def peek_thresholds(self) -> Thresholds:
+        """:meth:`latest_thresholds`, read on its own (as :meth:`peek_run`): for a reader that writes
+        nothing based on it in this unit of work."""
+        return self.latest_thresholds()
 
     @abc.abstractmethod
     def add_thresholds(self, thresholds: Thresholds, at: datetime) -> None: ...

@@ -158,7 +158,16 @@ class Checkpoint:
     ``new_run``: the run to create (its creator holds its lease); ``run_fields``: columns of the
     run's row to set, only if its checkpoint is still ``expect_seq`` when given; ``release``: the
     lease goes with this write (a finished run); ``outputs`` are stored at ``output_seq``;
-    ``order_updates``: order id -> columns; ``history``: the finished run's history row."""
+    ``order_updates``: order id -> columns; ``history``: the finished run's history row.
+
+    ``durable``: on stable storage before :meth:`save` returns (it survives a power cut), because
+    something outside the database follows it (an order is sent, a caller or an operator is told
+    the outcome). ``False`` (a step's transition the next step builds on, an order intent its send
+    counter follows): committed, atomic and visible, and it survives the process being killed, but
+    a power cut or a crash of the database's machine may lose it, and only together with every later
+    commit: the next durable commit makes it durable too, and nothing outside the database depends
+    on it before then (docs/durability.md, "Durable before every effect"). A store may treat every
+    checkpoint as durable (``REBALANCE_DURABILITY=every-commit``)."""
 
     run_id: str
     fence: Fence
@@ -174,3 +183,4 @@ class Checkpoint:
     order_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
     new_order: NewOrder | None = None
     history: HistoryRecord | None = None
+    durable: bool = True

@@ -62,6 +62,7 @@ class Plan:
 
     run: Write
     rest: list[Write]
+    durable: bool = True  # on stable storage before the save returns (statemachine.records.Checkpoint)
 
 
 class WriteFailed(Exception):
@@ -126,7 +127,7 @@ def plan(cp: Checkpoint) -> Plan:
         row["executed_at"] = cp.history.executed_at
         # one row per run: a run retried and finished again replaces its row
         rest.append(Write(t.rebalancing_history, "upsert", row, conflict=("run_id",)))
-    return Plan(run, rest)
+    return Plan(run, rest, cp.durable)
 
 
 # -- encoding: the columns' own SQLAlchemy types ---------------------------------------------------
@@ -172,6 +173,29 @@ def _cast(table: str, column: str) -> str:
 def _shape(w: Write) -> tuple[Any, ...]:
     """What a statement's text depends on (its values do not)."""
     return (w.table.name, w.verb, tuple(w.values), tuple(w.key), w.one, w.returns_id, w.conflict)
+
+
+@functools.cache
+def _select_sql(dialect: Dialect, table: str, where: tuple[str, ...], tail: str) -> tuple[str, tuple[str, ...]]:
+    """A plain ``SELECT`` of every column of ``table``: its text for the driver, and the columns."""
+    cols = t.metadata.tables[table].c
+    q = dialect.identifier_preparer.quote
+    mark = "?" if dialect.name == "sqlite" else "%s"
+    sql = f"SELECT {', '.join(q(c.name) for c in cols)} FROM {table}"
+    if where:
+        sql += " WHERE " + " AND ".join(f"{q(k)} = {mark}" for k in where)
+    if tail:
+        sql += f" {tail}"
+    return sql, tuple(c.name for c in cols)
+
+
+@functools.cache
+def _result_processors(dialect: Dialect, table: str, types: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Each column's result processor, the one SQLAlchemy applies reading it through the same dialect
+    (``types``: the driver's type codes of the columns, in order, as SQLAlchemy passes them)."""
+    cols = t.metadata.tables[table].c
+    return tuple(c.type.dialect_impl(dialect).result_processor(dialect, code)
+                 for c, code in zip(cols, types, strict=True))
 
 
 # -- SQLite: one transaction, statement by statement -----------------------------------------------
@@ -308,10 +332,15 @@ def _pg_sql(dialect: Dialect, shapes: tuple[tuple[Any, ...], ...]) -> str:
         # every counted update found its row, or the run's row was refused (then nothing was written):
         # otherwise 1 / 0 fails the statement, and the server writes none of it
         guard = f"1 / ((SELECT count(*) FROM r) = 0 OR {' + '.join(counted)} = %s)::int"
-    return f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM r), {new_id}, {guard}"
+    # the commit's durability (a checkpoint that is not durable yet commits asynchronously: its
+    # last parameter is 'off'; NULL keeps the session's setting, the server's default)
+    sync = "set_config('synchronous_commit', COALESCE(%s, current_setting('synchronous_commit')), true)"
+    return f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM r), {new_id}, {guard}, {sync}"
 
 
-def pg_statement(dialect: Dialect, p: Plan) -> tuple[str, list[Any]]:
+def pg_statement(dialect: Dialect, p: Plan, durable: bool = True) -> tuple[str, list[Any]]:
+    """The statement and its parameters; ``durable``: the commit waits for its WAL flush (the
+    session's ``synchronous_commit``), else it is asynchronous (``off``, this transaction only)."""
     writes = [p.run, *p.rest]
     sql, encoders, counted = _pg_compiled(dialect, tuple(_shape(w) for w in writes))
     params: list[Any] = []
@@ -320,6 +349,7 @@ def pg_statement(dialect: Dialect, p: Plan) -> tuple[str, list[Any]]:
         params += [_str(v) for v in w.key.values()]
     if counted:
         params.append(counted)
+    params.append(None if durable else "off")
     return sql, params
 
 
@@ -335,7 +365,8 @@ def _pg_compiled(dialect: Dialect, shapes: tuple[tuple[Any, ...], ...]) -> tuple
 _NAMES = itertools.count()
 
 
-def save_pg(raw: Any, dialect: Dialect, p: Plan, prepared: dict[str, bytes]) -> tuple[bool, int | None]:
+def save_pg(raw: Any, dialect: Dialect, p: Plan, prepared: dict[str, bytes],
+            durable: bool = True) -> tuple[bool, int | None]:
     """``raw``: a psycopg connection in autocommit mode, idle, used by nobody else (the
     :class:`Writer`'s): the server commits the statement as one implicit transaction (one round
     trip, no BEGIN and no COMMIT to send).
@@ -349,7 +380,7 @@ def save_pg(raw: Any, dialect: Dialect, p: Plan, prepared: dict[str, bytes]) -> 
     execution, before one ``Sync`` (a ``Parse`` synced alone is a transaction and a round trip of
     its own); later executions run the prepared statement. A failed statement raises the psycopg
     error the server's answer maps to (its SQLSTATE's class), as psycopg would."""
-    sql, params = pg_statement(dialect, p)
+    sql, params = pg_statement(dialect, p, durable)
     values = [None if v is None else v.encode() for v in params]
     pgconn = raw.pgconn
     name = prepared.get(sql)
@@ -439,26 +470,68 @@ class Writer:
     dropped and the next save opens a new one; a forked child never uses its parent's. Not for an
     in-memory SQLite database (each connection would be a database of its own)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, every_commit: bool = False) -> None:
         self.engine = engine
+        self.every_commit = every_commit  # every checkpoint durable, ``Plan.durable`` or not
         self._pg = engine.dialect.name == "postgresql"
+        self._full = True  # SQLite: the connection's synchronous is FULL (adapters.db.connect sets it)
         self._lock = threading.Lock()
         self._conn: Any = None  # a pool-proxied DBAPI connection, checked out for good
         self._pid = 0
         self._prepared: dict[str, bytes] = {}  # PostgreSQL: the statements prepared on it, by name
 
+    def _connection(self) -> Any:
+        """The driver's connection (under the lock), opened on first use and in a forked child."""
+        if self._conn is None or self._pid != os.getpid():
+            self._conn = self.engine.raw_connection()
+            if self._pg:
+                self._conn.driver_connection.autocommit = True
+            self._pid = os.getpid()
+            self._prepared = {}
+            self._full = True
+        return self._conn.driver_connection
+
+    def select(self, table: Table, where: tuple[str, ...] = (), params: tuple[Any, ...] = (),
+               tail: str = "") -> list[dict[str, Any]]:
+        """Every column of ``table``'s rows matching ``where`` (columns equal to ``params``), then
+        ``tail`` (ORDER BY, LIMIT), decoded as SQLAlchemy decodes them, in one statement in
+        autocommit: its own read transaction, with no lock taken and no unit of work's connection
+        (``SqlUnitOfWork.peek_run``)."""
+        dialect = self.engine.dialect
+        sql, columns = _select_sql(dialect, table.name, where, tail)
+        with self._lock:
+            raw = self._connection()
+            try:
+                cur = raw.cursor()
+                try:
+                    cur.execute(sql, params)
+                    rows = cur.fetchall()
+                    procs = _result_processors(dialect, table.name, tuple(d[1] for d in cur.description))
+                finally:
+                    cur.close()
+            except Exception as exc:
+                if self._pg and isinstance(exc, dialect.loaded_dbapi.OperationalError |
+                                           dialect.loaded_dbapi.InterfaceError):
+                    self._drop()
+                raise
+        return [{c: v if proc is None else proc(v) for c, proc, v in zip(columns, procs, row, strict=True)}
+                for row in rows]
+
     def save(self, p: Plan) -> tuple[bool, int | None]:
         with self._lock:
-            if self._conn is None or self._pid != os.getpid():
-                self._conn = self.engine.raw_connection()
-                if self._pg:
-                    self._conn.driver_connection.autocommit = True
-                self._pid = os.getpid()
-                self._prepared = {}
+            self._connection()
+            durable = p.durable or self.every_commit
             if not self._pg:
-                return save_sqlite(self._conn.driver_connection, self.engine.dialect, p)
+                raw = self._conn.driver_connection
+                if durable is not self._full:
+                    # FULL: the WAL is fsynced before the commit returns, so this commit and every one
+                    # before it (of any connection: they are earlier in the same WAL) survive a power
+                    # cut; NORMAL: the commit survives the process, and the next FULL one makes it durable
+                    raw.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
+                    self._full = durable
+                return save_sqlite(raw, self.engine.dialect, p)
             try:
-                return save_pg(self._conn.driver_connection, self.engine.dialect, p, self._prepared)
+                return save_pg(self._conn.driver_connection, self.engine.dialect, p, self._prepared, durable)
             except Exception as exc:
                 if isinstance(exc, self.engine.dialect.loaded_dbapi.OperationalError |
                               self.engine.dialect.loaded_dbapi.InterfaceError):

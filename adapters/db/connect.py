@@ -143,7 +143,9 @@ def _first_line(exc: BaseException) -> str:
 class Database:
     """The store: hands out units of work over one SQLAlchemy engine."""
 
-    def __init__(self, url: str, *, auto_migrate: bool | None = None) -> None:
+    def __init__(self, url: str, *, auto_migrate: bool | None = None, every_commit: bool = False) -> None:
+        """``every_commit``: every checkpoint is durable before its save returns, also those the
+        engine marks as not needing it yet (``Checkpoint.durable``; ``REBALANCE_DURABILITY``)."""
         self.url = url
         self.engine = make_engine(url)
         is_sqlite = self.engine.dialect.name == "sqlite"
@@ -160,7 +162,7 @@ class Database:
                                     f"run: run_rebalance.py db upgrade --db URL")
         db = self.engine.url.database
         in_memory = self.engine.dialect.name == "sqlite" and (not db or db == ":memory:" or "mode=memory" in db)
-        self.writer = None if in_memory else Writer(self.engine)
+        self.writer = None if in_memory else Writer(self.engine, every_commit=every_commit)
 
     def unit_of_work(self) -> AbstractContextManager[SqlUnitOfWork]:
         return SqlUnitOfWork(self.engine, self.writer)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -198,6 +198,20 @@ class SqlUnitOfWork(UnitOfWork):
             raise RunNotFound(f"no run with id '{run_id}'", run_id=run_id)
         return RunRecord.model_validate(dict(row))
 
+    def _peeks(self) -> bool:
+        """A peek goes to the checkpoint connection: there is one, and this unit of work has no
+        transaction (nor snapshot) its reads belong to."""
+        return self.writer is not None and not self._snapshot and not self._in_transaction()
+
+    def peek_run(self, run_id: str) -> RunRecord:
+        if not self._peeks():
+            return self.get_run(run_id)
+        assert self.writer is not None
+        rows = self.writer.select(t.runs, ("id",), (run_id,))
+        if not rows:
+            raise RunNotFound(f"no run with id '{run_id}'", run_id=run_id)
+        return RunRecord.model_validate(rows[0])
+
     def find_runs(self, *, account: str | None = None, statuses: list[str] | None = None,
                   limit: int = 50) -> list[RunRecord]:
         q = select(t.runs).order_by(t.runs.c.created_at.desc(), t.runs.c.id.desc()).limit(limit)
@@ -355,10 +369,13 @@ class SqlUnitOfWork(UnitOfWork):
 
     def latest_thresholds(self) -> Thresholds:
         q = select(t.rebalancing_config).order_by(t.rebalancing_config.c.id.desc()).limit(1)
-        row = _first(self._read(q))
-        if row is None:
-            return Thresholds()
-        return Thresholds(mp=row["mp_threshold_percent"], sub_mp=row["sub_mp_threshold_percent"])
+        return _thresholds(_first(self._read(q)))
+
+    def peek_thresholds(self) -> Thresholds:
+        if not self._peeks():
+            return self.latest_thresholds()
+        assert self.writer is not None
+        return _thresholds(_first(self.writer.select(t.rebalancing_config, tail="ORDER BY id DESC LIMIT 1")))
 
     def add_thresholds(self, thresholds: Thresholds, at: datetime) -> None:
         self.conn.execute(insert(t.rebalancing_config).values(
@@ -464,5 +481,11 @@ def _decision(row: Any) -> StrategyDecision:
                             decided_by=row["decided_by"])
 
 
-def _first(rows: Sequence[RowMapping]) -> RowMapping | None:
+def _thresholds(row: Mapping[str, Any] | None) -> Thresholds:
+    if row is None:
+        return Thresholds()
+    return Thresholds(mp=row["mp_threshold_percent"], sub_mp=row["sub_mp_threshold_percent"])
+
+
+def _first(rows: Sequence[Any]) -> Any:
     return rows[0] if rows else None

@@ -61,7 +61,11 @@ class LedgerMixin(LeaseMixin):
         cp = Checkpoint(run_id=run.id, fence=fence, run_fields=stored, expect_seq=run.seq, transition=transition,
                         outputs=payloads, output_seq=seq, new_attempt=outcome.new_attempt,
                         attempt_update=outcome.attempt_update, order_updates=outcome.order_updates,
-                        release=finished)  # the run is over: its lease goes with its last checkpoint
+                        release=finished,  # the run is over: its lease goes with its last checkpoint
+                        # a step the next step builds on: durable with the next durable commit (an
+                        # order's send counter, the run's end); a run that stops, blocks or ends is
+                        # told to somebody: durable now
+                        durable=status is not RunStatus.RUNNING)
         with self.uow() as uow:
             if finished:
                 if memo is not None:

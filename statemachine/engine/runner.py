@@ -92,7 +92,7 @@ class Engine(BuyRecoveryMixin):
                     if decision is None:
                         raise TargetsError("no targets: set them with 'targets set FILE' first", field="targets")
                     targets = decision.targets
-                thresholds = thresholds or uow.latest_thresholds()
+                thresholds = thresholds or uow.peek_thresholds()  # the run's row is written elsewhere
         assert targets is not None and thresholds is not None
         run = RunRecord(
             id=_new_run_id(now), account=account, state=RunState.CREATED, status=RunStatus.RUNNING,
@@ -187,10 +187,13 @@ class Engine(BuyRecoveryMixin):
         engine does not remember them already (it started the run and nothing changed it since)."""
         memo = self._memos.get(run_id)
         with self.uow() as uow:
+            if memo is not None:
+                run = uow.peek_run(run_id)
+                if _same_checkpoint(memo.run, run):
+                    memo.run = run
+                    return memo
+            # everything, in the unit of work's transaction (the run read again when it changed)
             run = uow.get_run(run_id)
-            if memo is not None and _same_checkpoint(memo.run, run):
-                memo.run = run
-                return memo
             memo = RunMemo(run=run, outputs=uow.outputs(run_id), attempts=uow.plan_attempts(run_id),
                            orders={o.id: o for o in uow.orders(run_id)}, transitions=uow.transitions(run_id))
         if run.lease_owner == self.owner and run.lease_expires_at is not None:

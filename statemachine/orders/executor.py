@@ -154,8 +154,9 @@ class OrderExecutor(SweepMixin):
         intent = NewOrder(account=run.account, side=side, ticker=ticker, name=name, quantity=qty, attempt=attempt,
                           seq=seq, status=OrderStatus.INTENT, created_at=self.clock.now())
         # with the previous order's pending answer and fill: one transaction
+        # not durable yet: the send's counter, committed durable before the order leaves, makes it so
         new_id, answered = self._save(Checkpoint(run_id=run.id, fence=self.fence, order_updates=self.take_pending(),
-                                                 new_order=intent))
+                                                 new_order=intent, durable=False))
         if new_id is None:
             raise RuntimeError("the store returned no id for the new order")
         rec = OrderRecord(id=new_id, run_id=run.id, side=side, ticker=ticker, name=name, quantity=qty,

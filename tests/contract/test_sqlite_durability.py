@@ -1,7 +1,9 @@
 """SQLite is durable through a power cut on every connection the engine uses: WAL with
 ``synchronous=FULL`` (docs/durability.md). Under NORMAL a WAL commit reaches the disk only at the next
 checkpoint, so an order intent committed just before its send could be forgotten by a power cut and
-the order sent again on resume."""
+the order sent again on resume. The checkpoint connection alone commits at NORMAL a checkpoint that
+is not durable yet, and is back at FULL by the run's end (durable before every effect:
+tests/integration/test_durable_before_effects.py)."""
 
 from __future__ import annotations
 

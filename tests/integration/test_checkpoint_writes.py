@@ -581,3 +581,106 @@ def test_a_snapshot_unit_of_work_reads_one_committed_state_while_a_checkpoint_la
     finally:
         driver.dispose()
         db.dispose()
+
+
+# -- 9. durable before every effect: what a checkpoint not durable yet changes (docs/durability.md) -----
+@pytest.mark.pg
+@pytest.mark.parametrize("every_commit", [False, True])
+def test_on_postgresql_a_checkpoint_not_durable_yet_commits_asynchronously_and_only_it(pg_server, pg_template,
+                                                                                     monkeypatch, every_commit):
+    """``Checkpoint.durable=False``: the checkpoint's one statement sets ``synchronous_commit`` to
+    ``off`` for its own transaction (its commit does not wait for the WAL flush; the next durable
+    commit's flush covers it); a durable one keeps the session's setting. Observed inside a
+    transaction, where the setting the statement made stays visible; ``every_commit`` makes every
+    checkpoint durable; the session's setting is never changed."""
+    db = Database(pg_server.url(pg_server.create_db(template=pg_template)), every_commit=every_commit)
+    try:
+        fence, (oid,) = create(db, RID)
+        with pg_server.admin() as admin:
+            default = admin.execute("SHOW synchronous_commit").fetchone()[0]
+        assert default != "off"
+        dialect = db.engine.dialect
+        for durable in (False, True):
+            p = fast.plan(orders_only(RID, fence, {oid: {"status": OrderStatus.SENT, "updated_at": T0}}))
+            p.durable = durable
+            raw = db.engine.raw_connection()
+            try:
+                conn = raw.driver_connection
+                conn.execute("SELECT 1")  # a transaction is open (psycopg's implicit BEGIN)
+                assert fast.save_pg(conn, dialect, p, {}, durable)[0] is True
+                inside = conn.execute("SHOW synchronous_commit").fetchone()[0]
+                conn.rollback()
+                after = conn.execute("SHOW synchronous_commit").fetchone()[0]
+                conn.rollback()
+            finally:
+                raw.close()
+            assert (inside, after) == ("off" if not durable else default, default)
+        # through the writer: what it hands save_pg
+        seen: list[bool] = []
+        real = fast.save_pg
+
+        def spy(raw: Any, dialect: Any, p: Any, prepared: Any, durable: bool = True) -> Any:
+            seen.append(durable)
+            return real(raw, dialect, p, prepared, durable)
+
+        monkeypatch.setattr(fast, "save_pg", spy)
+        for durable in (False, True):
+            cp = orders_only(RID, fence, {oid: {"status": OrderStatus.SENT, "updated_at": T0}})
+            cp.durable, cp.new_order = durable, None
+            with db.unit_of_work() as uow:
+                uow.save(cp)
+        assert seen == ([True, True] if every_commit else [False, True])
+        with db.engine.connect() as c:  # the pool's sessions keep the server's setting
+            assert c.exec_driver_sql("SHOW synchronous_commit").scalar() == default
+    finally:
+        db.dispose()
+
+
+@pytest.mark.parametrize("every_commit", [False, True])
+def test_on_sqlite_the_checkpoint_connection_commits_at_normal_only_what_is_not_durable_yet(
+        tmp_path, every_commit):
+    """The writer's connection switches ``synchronous`` (only when it changes): NORMAL for a
+    checkpoint not durable yet, FULL for a durable one (its fsync covers the WAL before it);
+    ``every_commit``: FULL always. The pool's connections stay FULL."""
+    db = Database(f"sqlite:///{tmp_path / 'w.db'}", auto_migrate=True, every_commit=every_commit)
+    try:
+        fence, (oid,) = create(db, RID)
+        assert db.writer is not None
+        levels = []
+        for durable in (False, False, True, False):
+            cp = orders_only(RID, fence, {oid: {"status": OrderStatus.SENT, "updated_at": T0}})
+            cp.durable, cp.new_order = durable, None
+            with db.unit_of_work() as uow:
+                uow.save(cp)
+            levels.append(db.writer._conn.driver_connection.execute("PRAGMA synchronous").fetchone()[0])
+        assert levels == ([2, 2, 2, 2] if every_commit else [1, 1, 2, 1])
+        with db.engine.connect() as c:
+            assert c.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+    finally:
+        db.dispose()
+
+
+# -- 10. peeks: the run and the thresholds read on their own -------------------------------------------
+def test_peeks_read_what_the_unit_of_work_reads_and_stay_out_of_its_transaction(db, tmp_path):
+    """``peek_run`` / ``peek_thresholds`` decode every column as ``get_run`` / ``latest_thresholds``
+    do (the same records, NULLs and JSON included); a unit of work with a transaction open reads its
+    own (uncommitted) state through them; an unknown run raises RunNotFound; no thresholds: the
+    defaults."""
+    done = engine_run(db, tmp_path, "full")
+    with db.unit_of_work() as uow:
+        assert uow.peek_thresholds() == uow.latest_thresholds() == Thresholds()
+        assert uow.peek_run(done) == uow.get_run(done)
+        assert uow.peek_run(done).model_dump() == uow.get_run(done).model_dump()
+        with pytest.raises(RunNotFound):
+            uow.peek_run("no-such-run")
+    fence, _ = create(db, RID, orders=0)
+    with db.unit_of_work() as uow:
+        peeked = uow.peek_run(RID)
+        assert peeked == uow.get_run(RID) and peeked.finished_at is None and peeked.error is None
+        uow.add_thresholds(Thresholds(mp=4.0, sub_mp=6.0), T0)  # a transaction is open now
+        assert uow.peek_thresholds() == Thresholds(mp=4.0, sub_mp=6.0)  # its own write
+    with db.unit_of_work() as uow:
+        assert uow.peek_thresholds() == Thresholds()  # rolled back
+        uow.add_thresholds(Thresholds(mp=4.5, sub_mp=6.5), T0)
+        uow.commit()
+        assert uow.peek_thresholds() == uow.latest_thresholds() == Thresholds(mp=4.5, sub_mp=6.5)
