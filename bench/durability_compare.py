@@ -615,7 +615,7 @@ def render(blocks: dict[str, dict[str, dict[str, Any]]], notes: list[str], args:
                              f"**{cost:.1f}** | {r['commits']:.1f} |{w} **{cost / bare:.2f}** |")
         fsynced = [f"{'bare' if label.startswith('bare') else label}: {r['full']:.1f} of {r['commits']:.1f}"
                    for label, r in res.items() if r.get("full") is not None and r["commits"]
-                   and (label.startswith("bare") or label.startswith("this engine"))]
+                   and (label.startswith("bare") or label in ("this engine", EVERY_COMMIT))]
         if fsynced:
             lines += [f"Commits made at `synchronous=FULL` (fsynced before they returned) per run: "
                       f"{'; '.join(fsynced)}.", ""]

@@ -30,3 +30,17 @@ def test_sqlite_utc_datetimes_are_the_text_of_the_column_type(value):
 def test_a_naive_datetime_is_refused_like_the_column_type_refuses_it():
     with pytest.raises(ValueError, match="naive"):
         fast._sqlite_utc(datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize("value", [
+    {"holdings": [{"ticker": "069500", "name": "KOSPI200 ETF", "price": 35000}], "cash": 1.5},
+    {"이름": "한글 그대로", "nested": {"x": [1, 2.25, None, True]}},  # non-ASCII escaped the same way
+    None,  # JSON null (the column's none_as_null is off), not SQL NULL
+    [],
+    "text",
+])
+def test_sqlite_json_is_the_text_of_the_column_type(value):
+    dialect = sqlite.pysqlite.dialect()
+    reference = t.step_outputs.c.payload.type.dialect_impl(dialect).bind_processor(dialect)
+    (proc,) = fast._processors(dialect, "step_outputs", ("payload",))
+    assert proc(value) == reference(value)
