@@ -138,7 +138,7 @@ def _processors(dialect: Dialect, table: str, columns: tuple[str, ...]) -> tuple
     what SQLAlchemy's JSON type calls with the default serializer; ``None`` is JSON ``null``, as
     there with ``none_as_null`` off)."""
     cols = t.metadata.tables[table].c
-    out = []
+    out: list[Any] = []
     for c in columns:
         type_ = cols[c].type
         if dialect.name == "sqlite" and isinstance(type_, t.UTCDateTime):
@@ -296,7 +296,7 @@ def _str(value: Any) -> str | None:
 def _text_encoders(table: str, columns: tuple[str, ...]) -> tuple[Any, ...]:
     """PostgreSQL: each value as text, sent untyped (every placeholder is cast to its column's type),
     so a shape of statement always has the same parameter types and the server prepares it once."""
-    out = []
+    out: list[Any] = []
     for c in columns:
         cast = _cast(table, c)
         out.append({"JSON": _json, "BOOLEAN": _bool, "FLOAT": _float,
