@@ -346,7 +346,10 @@ def render(r: dict[str, Any], counts: tuple[int, int], args: argparse.Namespace,
         f"transitions. The engine's run opens {opened} units of work, {commits} of them committing: one "
         f"per transition (start included), one per order intent and one per send (7 orders; each order's "
         f"broker answer and fills ride with the next of these), the other two read: `start()` the thresholds "
-        f"in force, `run()` the run at its entry (docs/durability.md, \"Transactions per run\"). DBOS stores "
+        f"in force, `run()` the run at its entry (docs/durability.md, \"Transactions per run\"). With the "
+        f"default `REBALANCE_DURABILITY=effects`, 9 of the commits are fsynced before they return (the "
+        f"creation, the 7 send counters, the end) and each makes the ones before it durable (docs/durability.md, "
+        f"\"Durable before every effect\"). DBOS stores "
         f"each step's result and the workflow's status, but nothing inside a step: it has no order intents, so a "
         f"crash inside the sell or buy step would re-send its orders.",
         "",

@@ -17,6 +17,12 @@ the connection's dialect), so what is stored is byte for byte what the single wr
 
 The outcome comes back as (run row written?, the new order's id); the caller turns a refused
 fence into the same errors the single writes raise.
+
+Durability (docs/durability.md, "Durable before every effect"): a checkpoint that is not durable
+yet (``Plan.durable`` false) commits without waiting for its flush (SQLite: the checkpoint
+connection at ``synchronous=NORMAL``; PostgreSQL: ``synchronous_commit=off`` for its transaction,
+set inside its statement); the next durable one flushes the WAL up to itself, and so makes it
+durable too.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Connecting: URL from ``--db`` or ``Settings.database_url`` (``REBALANCE_DATABASE_URL``, read by
 :mod:`adapters.config`; default ``sqlite:///rebalance.db``),
 SQLite in WAL mode with ``synchronous=FULL`` (every commit is on disk before it returns: an order
-intent committed before its send survives a power cut, docs/durability.md), a busy timeout and
+intent committed before its send survives a power cut, docs/durability.md; the checkpoint connection
+alone commits at NORMAL a checkpoint not durable yet, ``adapters.db.checkpoint.Writer``), a busy timeout and
 ``BEGIN IMMEDIATE`` transactions, PostgreSQL through psycopg 3; migrations through Alembic only."""
 
 from __future__ import annotations
