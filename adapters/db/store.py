@@ -203,11 +203,21 @@ class SqlUnitOfWork(UnitOfWork):
         transaction (nor snapshot) its reads belong to."""
         return self.writer is not None and not self._snapshot and not self._in_transaction()
 
+    def _peek(self, table: Any, where: tuple[str, ...] = (), params: tuple[Any, ...] = (),
+              tail: str = "") -> list[dict[str, Any]]:
+        """The writer's select; a driver error raised as SQLAlchemy's, as every other statement's."""
+        assert self.writer is not None
+        dialect = self.engine.dialect
+        try:
+            return self.writer.select(table, where, params, tail)
+        except dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
+                                      dialect=dialect) from exc
+
     def peek_run(self, run_id: str) -> RunRecord:
         if not self._peeks():
             return self.get_run(run_id)
-        assert self.writer is not None
-        rows = self.writer.select(t.runs, ("id",), (run_id,))
+        rows = self._peek(t.runs, ("id",), (run_id,))
         if not rows:
             raise RunNotFound(f"no run with id '{run_id}'", run_id=run_id)
         return RunRecord.model_validate(rows[0])
@@ -374,8 +384,7 @@ class SqlUnitOfWork(UnitOfWork):
     def peek_thresholds(self) -> Thresholds:
         if not self._peeks():
             return self.latest_thresholds()
-        assert self.writer is not None
-        return _thresholds(_first(self.writer.select(t.rebalancing_config, tail="ORDER BY id DESC LIMIT 1")))
+        return _thresholds(_first(self._peek(t.rebalancing_config, tail="ORDER BY id DESC LIMIT 1")))
 
     def add_thresholds(self, thresholds: Thresholds, at: datetime) -> None:
         self.conn.execute(insert(t.rebalancing_config).values(

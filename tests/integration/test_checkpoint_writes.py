@@ -684,3 +684,24 @@ def test_peeks_read_what_the_unit_of_work_reads_and_stay_out_of_its_transaction(
         uow.add_thresholds(Thresholds(mp=4.5, sub_mp=6.5), T0)
         uow.commit()
         assert uow.peek_thresholds() == uow.latest_thresholds() == Thresholds(mp=4.5, sub_mp=6.5)
+
+
+@pytest.mark.pg
+def test_a_peek_on_a_killed_writer_connection_raises_sqlalchemys_error_and_the_next_reconnects(pg_server,
+                                                                                             pg_template):
+    """A peek fails the way any statement of the store fails (SQLAlchemy's DBAPIError, so the CLI and
+    the API report a database error), drops the broken connection, and the next peek reconnects."""
+    db = Database(pg_server.url(pg_server.create_db(template=pg_template)))
+    try:
+        create(db, RID, orders=0)
+        assert db.writer is not None
+        pid = db.writer._conn.driver_connection.info.backend_pid
+        with pg_server.admin() as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0] is True
+        with db.unit_of_work() as uow, pytest.raises(DBAPIError):
+            uow.peek_run(RID)
+        with db.unit_of_work() as uow:
+            assert uow.peek_run(RID).id == RID
+        assert db.writer._conn.driver_connection.info.backend_pid != pid
+    finally:
+        db.dispose()
