@@ -244,19 +244,54 @@ def sqlite_statement(dialect: Dialect, w: Write) -> tuple[str, list[Any]]:
     return sql, params
 
 
+@functools.cache
+def _sqlite_fenced(dialect: Dialect, shape: tuple[Any, ...], fence: tuple[str, ...]) -> str:
+    """The write of ``shape`` made only where the run's row holds the fence (``fence``: its key
+    columns): the first write of a checkpoint that only checks the run's row, in one statement."""
+    name, verb, columns, keys, _, _, _ = shape
+    q = dialect.identifier_preparer.quote
+    held = f"EXISTS (SELECT 1 FROM runs WHERE {' AND '.join(f'{q(k)} = ?' for k in fence)})"
+    if verb == "insert":
+        return f"INSERT INTO {name} ({', '.join(q(c) for c in columns)}) SELECT {', '.join('?' * len(columns))} " \
+               f"WHERE {held}"
+    where = " AND ".join(f"{q(k)} = ?" for k in keys)
+    return f"UPDATE {name} SET {', '.join(f'{q(c)} = ?' for c in columns)} WHERE {where} AND {held}"
+
+
 def save_sqlite(raw: Any, dialect: Dialect, p: Plan) -> tuple[bool, int | None]:
-    """``raw``: the sqlite3 connection (autocommit mode: transactions are explicit here)."""
+    """``raw``: the sqlite3 connection (autocommit mode: transactions are explicit here).
+
+    A checkpoint that only checks the run's row (an order's intent or counter) checks it in its
+    first write's own statement (``_sqlite_fenced``): the database is locked for writing from
+    ``BEGIN IMMEDIATE`` on, so the fence checked there holds for the whole transaction. Only when
+    that write changes no row is the run's row read, to tell a refused fence (nothing written)
+    from an order that is not there."""
     cur = raw.cursor()
     cur.execute("BEGIN IMMEDIATE")
     try:
-        sql, params = sqlite_statement(dialect, p.run)
-        cur.execute(sql, params)
-        ok = (cur.fetchone() is not None) if p.run.verb == "lock" else (p.run.verb == "insert" or cur.rowcount == 1)
-        if not ok:
-            cur.execute("ROLLBACK")
-            return False, None
-        new_id = None
-        for w in p.rest:
+        rest, new_id = p.rest, None
+        first = rest[0] if p.run.verb == "lock" and rest else None
+        if first is not None and (first.verb == "insert" or (first.verb == "update" and first.one)):
+            sql, params = sqlite_statement(dialect, first)
+            cur.execute(_sqlite_fenced(dialect, _shape(first), tuple(p.run.key)), params + list(p.run.key.values()))
+            if cur.rowcount != 1:
+                sql, params = sqlite_statement(dialect, p.run)
+                if cur.execute(sql, params).fetchone() is None:
+                    cur.execute("ROLLBACK")
+                    return False, None
+                raise WriteFailed(first)
+            if first.returns_id:
+                new_id = cur.lastrowid
+            rest = rest[1:]
+        else:
+            sql, params = sqlite_statement(dialect, p.run)
+            cur.execute(sql, params)
+            ok = (cur.fetchone() is not None) if p.run.verb == "lock" else (p.run.verb == "insert" or
+                                                                           cur.rowcount == 1)
+            if not ok:
+                cur.execute("ROLLBACK")
+                return False, None
+        for w in rest:
             sql, params = sqlite_statement(dialect, w)
             cur.execute(sql, params)
             if w.one and cur.rowcount != 1:

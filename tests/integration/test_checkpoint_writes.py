@@ -705,3 +705,43 @@ def test_a_peek_on_a_killed_writer_connection_raises_sqlalchemys_error_and_the_n
         assert db.writer._conn.driver_connection.info.backend_pid != pid
     finally:
         db.dispose()
+
+
+# -- 11. checkpoints that only check the run's row (an order's intent, a send's counter) -------------
+@pytest.mark.parametrize("case", ["intent_stale_fence", "intent_unknown_run", "counter_stale_fence",
+                                  "first_order_missing", "second_order_missing"])
+def test_an_orders_only_checkpoint_refused_or_missing_an_order_writes_nothing(db, path, case):
+    """On SQLite the fence of such a checkpoint is checked in its first write's own statement; on
+    PostgreSQL in the statement's first CTE. Either way: a refused fence, an unknown run or an
+    order that is not there (first or later) writes nothing, and says which."""
+    fence, (a, b) = create(db, RID, orders=2)
+    sent = {"status": OrderStatus.SENT, "odno": "0000123", "updated_at": T0}
+    counter = {"sends": 1, "sent_at": T0, "send_started_at": T0, "updated_at": T0}
+    if case.startswith("intent"):
+        cp = orders_only(RID, fence, {})  # the intent alone: the first write is an insert
+        if case == "intent_unknown_run":
+            cp.run_id = "20261125-010000-nosuch"
+        else:
+            take_over(db, RID)
+    elif case == "counter_stale_fence":
+        take_over(db, RID)
+        cp = Checkpoint(run_id=RID, fence=fence, order_updates={a: counter})
+    elif case == "first_order_missing":
+        cp = Checkpoint(run_id=RID, fence=fence, order_updates={a + 1000: counter, b: sent})
+    else:
+        cp = orders_only(RID, fence, {a: sent, b + 1000: counter})
+    before_run, before = run_row(db, RID), raw_rows(db)
+    expected = {"intent_stale_fence": LeaseHeld, "counter_stale_fence": LeaseHeld,
+                "intent_unknown_run": RunNotFound}.get(case, KeyError)
+    with db.unit_of_work() as uow, pytest.raises(expected):
+        uow.save(cp)
+    assert raw_rows(db) == before and run_row(db, RID) == before_run
+    if case.endswith("missing"):  # the holder writes the same checkpoint without the missing order
+        cp.order_updates = {k: v for k, v in cp.order_updates.items() if k in (a, b)}
+        with db.unit_of_work() as uow:
+            new_id = uow.save(cp)
+        assert (new_id is None) == (cp.new_order is None)
+        with db.unit_of_work() as uow:
+            orders = {o.id: o for o in uow.orders(RID)}
+        assert len(orders) == 2 + (cp.new_order is not None)
+        assert all(orders[k].updated_at == T0 for k in cp.order_updates)
