@@ -168,8 +168,6 @@ def _sqlite_utc(value: datetime | None) -> str | None:
     return f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
 
 
-
-
 @functools.cache
 def _cast(table: str, column: str) -> str:
     """PostgreSQL: the parameter's type, so a NULL selected into a column has the column's type.
@@ -237,10 +235,16 @@ def _sqlite_compiled(dialect: Dialect, shape: tuple[Any, ...]) -> tuple[str, tup
     return _sqlite_sql(dialect, shape), _processors(dialect, shape[0], shape[2])
 
 
-def sqlite_statement(dialect: Dialect, w: Write) -> tuple[str, list[Any]]:
-    sql, procs = _sqlite_compiled(dialect, _shape(w))
+def sqlite_statement(dialect: Dialect, w: Write, fence: Write | None = None) -> tuple[str, list[Any]]:
+    """The statement of ``w`` and its parameters; with ``fence`` (the run's ``lock``), made only
+    where the run's row holds that fence (:func:`_sqlite_fenced`)."""
+    shape = _shape(w)
+    sql, procs = _sqlite_compiled(dialect, shape)
     params = [v if proc is None else proc(v) for proc, v in zip(procs, w.values.values(), strict=True)]
     params += w.key.values()
+    if fence is not None:
+        sql = _sqlite_fenced(dialect, shape, tuple(fence.key))
+        params += fence.key.values()
     return sql, params
 
 
@@ -248,14 +252,13 @@ def sqlite_statement(dialect: Dialect, w: Write) -> tuple[str, list[Any]]:
 def _sqlite_fenced(dialect: Dialect, shape: tuple[Any, ...], fence: tuple[str, ...]) -> str:
     """The write of ``shape`` made only where the run's row holds the fence (``fence``: its key
     columns): the first write of a checkpoint that only checks the run's row, in one statement."""
-    name, verb, columns, keys, _, _, _ = shape
+    name, verb, columns, _, _, _, _ = shape
     q = dialect.identifier_preparer.quote
     held = f"EXISTS (SELECT 1 FROM runs WHERE {' AND '.join(f'{q(k)} = ?' for k in fence)})"
     if verb == "insert":
         return f"INSERT INTO {name} ({', '.join(q(c) for c in columns)}) SELECT {', '.join('?' * len(columns))} " \
                f"WHERE {held}"
-    where = " AND ".join(f"{q(k)} = ?" for k in keys)
-    return f"UPDATE {name} SET {', '.join(f'{q(c)} = ?' for c in columns)} WHERE {where} AND {held}"
+    return f"{_sqlite_sql(dialect, shape)} AND {held}"  # an update: its WHERE gains the fence
 
 
 def save_sqlite(raw: Any, dialect: Dialect, p: Plan) -> tuple[bool, int | None]:
@@ -272,8 +275,7 @@ def save_sqlite(raw: Any, dialect: Dialect, p: Plan) -> tuple[bool, int | None]:
         rest, new_id = p.rest, None
         first = rest[0] if p.run.verb == "lock" and rest else None
         if first is not None and (first.verb == "insert" or (first.verb == "update" and first.one)):
-            sql, params = sqlite_statement(dialect, first)
-            cur.execute(_sqlite_fenced(dialect, _shape(first), tuple(p.run.key)), params + list(p.run.key.values()))
+            cur.execute(*sqlite_statement(dialect, first, fence=p.run))
             if cur.rowcount != 1:
                 sql, params = sqlite_statement(dialect, p.run)
                 if cur.execute(sql, params).fetchone() is None:
@@ -570,19 +572,16 @@ class Writer:
                 finally:
                     cur.close()
             except Exception as exc:
-                if self._pg and isinstance(exc, dialect.loaded_dbapi.OperationalError |
-                                           dialect.loaded_dbapi.InterfaceError):
-                    self._drop()
+                self._drop_if_broken(exc)
                 raise
         return [{c: v if proc is None else proc(v) for c, proc, v in zip(columns, procs, row, strict=True)}
                 for row in rows]
 
     def save(self, p: Plan) -> tuple[bool, int | None]:
         with self._lock:
-            self._connection()
+            raw = self._connection()
             durable = p.durable or self.every_commit
             if not self._pg:
-                raw = self._conn.driver_connection
                 if durable is not self._full:
                     # FULL: the WAL is fsynced before the commit returns, so this commit and every one
                     # before it (of any connection: they are earlier in the same WAL) survive a power
@@ -591,12 +590,16 @@ class Writer:
                     self._full = durable
                 return save_sqlite(raw, self.engine.dialect, p)
             try:
-                return save_pg(self._conn.driver_connection, self.engine.dialect, p, self._prepared, durable)
+                return save_pg(raw, self.engine.dialect, p, self._prepared, durable)
             except Exception as exc:
-                if isinstance(exc, self.engine.dialect.loaded_dbapi.OperationalError |
-                              self.engine.dialect.loaded_dbapi.InterfaceError):
-                    self._drop()
+                self._drop_if_broken(exc)
                 raise
+
+    def _drop_if_broken(self, exc: Exception) -> None:
+        """PostgreSQL: a connection that broke under a statement is dropped; the next use opens one."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        if self._pg and isinstance(exc, dbapi.OperationalError | dbapi.InterfaceError):
+            self._drop()
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, RowMapping, Select, and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from adapters.db import checkpoint as fast
 from adapters.db import claims as slots
@@ -164,6 +164,11 @@ class SqlUnitOfWork(UnitOfWork):
         if self._conn is not None and self.writer is None and isinstance(
                 exc, dialect.loaded_dbapi.OperationalError | dialect.loaded_dbapi.InterfaceError):
             self._conn.invalidate()  # a broken connection goes back to no pool
+        return self._sqlalchemy_error(exc)
+
+    def _sqlalchemy_error(self, exc: Exception) -> StatementError:
+        """A driver's error as SQLAlchemy raises it for any statement (no parameters in its text)."""
+        dialect = self.engine.dialect
         return DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
                                    dialect=dialect)
 
@@ -193,10 +198,7 @@ class SqlUnitOfWork(UnitOfWork):
             raise self._active_run(run.account) from exc
 
     def get_run(self, run_id: str) -> RunRecord:
-        row = _first(self._read(select(t.runs).where(t.runs.c.id == run_id)))
-        if row is None:
-            raise RunNotFound(f"no run with id '{run_id}'", run_id=run_id)
-        return RunRecord.model_validate(dict(row))
+        return _run(_first(self._read(select(t.runs).where(t.runs.c.id == run_id))), run_id)
 
     def _peeks(self) -> bool:
         """A peek goes to the checkpoint connection: there is one, and this unit of work has no
@@ -207,20 +209,15 @@ class SqlUnitOfWork(UnitOfWork):
               tail: str = "") -> list[dict[str, Any]]:
         """The writer's select; a driver error raised as SQLAlchemy's, as every other statement's."""
         assert self.writer is not None
-        dialect = self.engine.dialect
         try:
             return self.writer.select(table, where, params, tail)
-        except dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
-                                      dialect=dialect) from exc
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            raise self._sqlalchemy_error(exc) from exc
 
     def peek_run(self, run_id: str) -> RunRecord:
         if not self._peeks():
             return self.get_run(run_id)
-        rows = self._peek(t.runs, ("id",), (run_id,))
-        if not rows:
-            raise RunNotFound(f"no run with id '{run_id}'", run_id=run_id)
-        return RunRecord.model_validate(rows[0])
+        return _run(_first(self._peek(t.runs, ("id",), (run_id,))), run_id)
 
     def find_runs(self, *, account: str | None = None, statuses: list[str] | None = None,
                   limit: int = 50) -> list[RunRecord]:
@@ -488,6 +485,12 @@ def _decision(row: Any) -> StrategyDecision:
                                       "names": row["names"] or {}, "decided_at": row["decided_at"]})
     return StrategyDecision(id=row["id"], decided_at=row["decided_at"], targets=targets,
                             decided_by=row["decided_by"])
+
+
+def _run(row: Mapping[str, Any] | None, run_id: str) -> RunRecord:
+    if row is None:
+        raise RunNotFound(f"no run with id '{run_id}'", run_id=run_id)
+    return RunRecord.model_validate(dict(row))
 
 
 def _thresholds(row: Mapping[str, Any] | None) -> Thresholds:
